@@ -1,0 +1,31 @@
+# The README's two commands. Both create what they need on a fresh clone (Python 3 and make).
+PYTHON ?= python3
+VENV := .venv
+RUNTIME_VENV := .venv-runtime
+PIP_FLAGS := -q --disable-pip-version-check
+
+.PHONY: demo test install runtime clean
+
+install: $(VENV)/.installed
+runtime: $(RUNTIME_VENV)/.installed
+
+# The full toolkit: training, export, pruning, tests.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install $(PIP_FLAGS) -e '.[all]'
+	touch $@
+
+# What a Raspberry Pi gets: numpy, OpenCV, onnxruntime, and no torch.
+$(RUNTIME_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(RUNTIME_VENV)
+	$(RUNTIME_VENV)/bin/python -m pip install $(PIP_FLAGS) -e '.[runtime,dev]'
+	touch $@
+
+demo: install
+	$(VENV)/bin/edgevision demo
+
+test: install runtime
+	EDGEVISION_RUNTIME_PYTHON=$(abspath $(RUNTIME_VENV))/bin/python $(VENV)/bin/python -m pytest
+
+clean:
+	rm -rf $(VENV) $(RUNTIME_VENV) build runs

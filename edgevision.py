@@ -1,0 +1,50 @@
+"""`edgevision`: one command that reaches every stage.
+
+A thin dispatcher: `edgevision SUBCOMMAND ...` imports only the package that owns SUBCOMMAND and
+calls its `cli.main([SUBCOMMAND, ...])`, so `edgevision predict` never loads torch and
+`python -m <package> SUBCOMMAND ...` runs the very same code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# subcommand -> (module with main(argv) -> int, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("train.cli", "run the whole road offline on bundled data"),
+    "train": ("train.cli", "train a classifier (transfer learning or from scratch)"),
+    "eval": ("train.cli", "evaluate a checkpoint on a data set"),
+    "export": ("deploy.cli", "export a checkpoint to ONNX, ExecuTorch or TensorRT, verified"),
+    "predict": ("deploy.cli", "classify image files with any exported model (no torch needed)"),
+    "info": ("deploy.cli", "print the model card of a model file"),
+}
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
+    return "usage: edgevision COMMAND [options]   (edgevision COMMAND --help for more)\n\n" + "\n".join(
+        ["commands:", *lines]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help"):
+        print(usage())
+        return 0
+    if args[0] == "--version":
+        from deploy.version import __version__
+
+        print(f"edgevision {__version__}")
+        return 0
+    if args[0] not in COMMANDS:
+        print(f"edgevision: unknown command {args[0]!r}; choose from {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[args[0]][0])
+    return module.main(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""quantize: structured pruning and int8/fp16 quantization under an accuracy budget."""

@@ -1,0 +1,31 @@
+"""Shared fixtures: where the real data sets are, and skips that say why."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_root() -> Path:
+    """../shared/data beside the checkout, or $EDGEVISION_DATA."""
+    return Path(os.environ.get("EDGEVISION_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    root = shared_root()
+    if not root.is_dir():
+        pytest.skip(f"real data sets not found at {root} (set EDGEVISION_DATA to ../shared/data)")
+    return root
+
+
+@pytest.fixture
+def shared_weights() -> Path:
+    path = shared_root().parent / "weights" / "mobilenet_v2_imagenet.pth"
+    if not path.is_file():
+        pytest.skip(f"ImageNet MobileNetV2 weights not found at {path}")
+    return path

@@ -1,0 +1,79 @@
+"""Benchmark rows as Markdown (with ratios to a baseline row), JSON and CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import platform
+from dataclasses import asdict
+
+from benchmarks.runner import Row
+from deploy.version import __version__
+
+
+def machine_fingerprint(threads: int) -> dict:
+    """What the numbers depend on: processor, core count, threads used, runtime versions."""
+    import os
+
+    versions = {}
+    for module in ("numpy", "cv2", "onnxruntime", "torch", "executorch"):
+        try:
+            versions[module] = __import__(module).__version__
+        except Exception:  # noqa: BLE001 - a missing or broken optional runtime is simply not listed
+            continue
+    return {
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "threads": threads,
+        "python": platform.python_version(),
+        "edgevision": __version__,
+        **versions,
+    }
+
+
+def to_markdown(rows: list[Row], baseline: str | None = None) -> str:
+    """A table; `speed-up` is the baseline's median latency over the row's (higher is faster)."""
+    base = next((r for r in rows if r.name == baseline), None) if baseline else None
+    base = base or next((r for r in rows if r.latency), None)
+    header = "| model | backend | precision | size MiB | p50 ms | p90 ms | mean ms | speed-up | top-1 | status |"
+    lines = [header, "|" + "---|" * (header.count("|") - 1)]
+    for row in rows:
+        lat = row.latency
+        speed = f"{base.latency.p50_ms / lat.p50_ms:.2f}x" if lat and base and base.latency else "-"
+        top1 = f"{100 * row.top1:.2f} % ({row.images})" if row.top1 is not None else "-"
+        status = row.status if not row.error else f"{row.status}: {row.error}"
+        cells = [
+            row.name,
+            row.backend,
+            row.precision,
+            f"{row.size_mb:.1f}",
+            f"{lat.p50_ms:.2f}" if lat else "-",
+            f"{lat.p90_ms:.2f}" if lat else "-",
+            f"{lat.mean_ms:.2f}" if lat else "-",
+            speed,
+            top1,
+            status,
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    if base:
+        lines.append(f"\nspeed-up: median latency of `{base.name}` divided by the row's.")
+    return "\n".join(lines)
+
+
+def to_json(rows: list[Row], fingerprint: dict) -> str:
+    return json.dumps({"machine": fingerprint, "rows": [asdict(r) for r in rows]}, indent=2)
+
+
+def to_csv(rows: list[Row]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["model", "backend", "precision", "size_mib", "p50_ms", "p90_ms", "mean_ms", "top1", "images", "status"])
+    for r in rows:
+        lat = r.latency
+        writer.writerow(
+            [r.name, r.backend, r.precision, f"{r.size_mb:.3f}"]
+            + ([f"{lat.p50_ms:.3f}", f"{lat.p90_ms:.3f}", f"{lat.mean_ms:.3f}"] if lat else ["", "", ""])
+            + [r.top1 if r.top1 is not None else "", r.images, r.status]
+        )
+    return out.getvalue()

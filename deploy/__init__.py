@@ -3,8 +3,87 @@
 Preprocessing, model cards, runtime backends and the `Classifier` live here and import no
 torch, so `pip install edgevision[runtime]` runs any exported model on a Raspberry Pi. The
 torch side (exporters, parity checks) is `deploy.export`, imported only when exporting.
+
+    import deploy
+    clf = deploy.load("model.onnx")              # backend chosen by suffix, card from the file
+    print(clf.predict("cat.jpg", top_k=3).top)   # [("cats", 0.97), ("dogs", 0.03)]
 """
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deploy.version import __version__
 
-__all__ = ["__version__"]
+if TYPE_CHECKING:
+    from deploy.card import ModelCard
+    from deploy.classifier import Classifier
+
+log = logging.getLogger("edgevision.deploy")
+
+DEFAULT_INPUT = 224
+
+
+def default_card(backend, labels: list[str], source: str) -> ModelCard:
+    """A card for a model that has none: ImageNet conventions, input size from the model."""
+    from deploy.card import ModelCard
+    from deploy.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
+
+    shape = backend.info["input_shape"]
+    channels = shape[1] or 3
+    height = shape[2] or DEFAULT_INPUT
+    width = shape[3] or DEFAULT_INPUT
+    resize = int(min(height, width) * 256 / 224)
+    if channels == 1:
+        spec = Preprocessing((height, width), resize, (sum(IMAGENET_MEAN) / 3,), (sum(IMAGENET_STD) / 3,), "GRAY")
+    else:
+        spec = Preprocessing((height, width), resize, IMAGENET_MEAN, IMAGENET_STD, "RGB")
+    message = (
+        f"{source} has no model card; assuming {spec.color} input {height}x{width}"
+        f"{' (from the model)' if shape[2] else ' (default)'}, resize short side to {resize}, "
+        f"mean {tuple(round(m, 3) for m in spec.mean)}, std {tuple(round(s, 3) for s in spec.std)}"
+    )
+    warnings.warn(message, stacklevel=3)
+    log.warning(message)
+    return ModelCard(architecture="unknown", class_names=labels, preprocessing=spec,
+                     precision=backend.info.get("precision", "fp32"), artifact_format=backend.name)
+
+
+def load(path: str | os.PathLike, backend: str = "auto", labels: str | os.PathLike | None = None, **options) -> Classifier:
+    """Open a model file (.onnx, .pte, .engine, .pt) as a `Classifier`.
+
+    backend: a registered name (`deploy.backends.list_backends()`) or `auto` (by suffix).
+    labels: a file with one class name per line; replaces the card's names, and is required for a
+    model without a card. options: passed to the backend (`threads`, `provider`, `device`).
+    """
+    from deploy.backends import backend_for_path, get_backend
+    from deploy.classifier import Classifier
+    from deploy.errors import EdgevisionError
+    from deploy.labels import check_label_count, read_labels
+
+    path = Path(path)
+    if not path.exists():
+        raise EdgevisionError(f"model file not found: {path}")
+    name = backend_for_path(path) if backend == "auto" else backend
+    runner = get_backend(name).load(path, options)
+    card = runner.card
+    names = None
+    if labels is not None:
+        names = read_labels(labels)
+        check_label_count(names, runner.info["output_shape"][-1], f"labels file {labels}")
+    if card is None:
+        if names is None:
+            raise EdgevisionError(f"{path} has no model card; pass a labels file (one class name per line) with --labels")
+        card = default_card(runner, names, str(path))
+    elif names is not None:
+        card = card.evolve(class_names=names)
+    if card.parity.get("passed") is False:
+        warnings.warn(f"{path}: its card records a failed parity check against PyTorch: {card.parity}", stacklevel=2)
+    return Classifier(card, runner)
+
+
+__all__ = ["__version__", "load"]

@@ -1,0 +1,68 @@
+"""ExecuTorch backend: `.pte` programs through the `executorch.runtime` Python API (XNNPACK on CPU).
+
+`executorch.runtime` exchanges torch tensors today, so this backend needs torch; it is imported
+only when a `.pte` is loaded (`pip install edgevision[export]`). On a device without Python
+packages, run the same `.pte` with ExecuTorch's C++ runtime. The card is the sidecar `<file>.json`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from deploy.backends import check_classifier_shapes, import_library
+from deploy.card import read_sidecar
+from deploy.errors import EdgevisionError
+
+
+class ExecuTorchBackend:
+    name = "executorch"
+
+    def __init__(self, path: Path, method, torch, card) -> None:
+        self.path = path
+        self.method = method
+        self.torch = torch
+        self.card = card
+        meta = method.metadata
+        input_shape = list(meta.input_tensor_meta(0).sizes())
+        output_shape = list(meta.output_tensor_meta(0).sizes())
+        check_classifier_shapes(path, input_shape, output_shape)
+        self.info = {
+            "backend": self.name,
+            "provider": "xnnpack/portable",
+            "precision": card.precision if card else "fp32",
+            "input_shape": input_shape,
+            "output_shape": output_shape,
+            "max_batch": input_shape[0],
+        }
+
+    @classmethod
+    def load(cls, path: Path, options: dict) -> ExecuTorchBackend:
+        path = Path(path)
+        if not path.is_file():
+            raise EdgevisionError(f"model file not found: {path}")
+        torch = import_library("executorch", "torch")
+        runtime = import_library("executorch", "executorch.runtime")
+        threads = options.get("threads")
+        if threads:
+            torch.set_num_threads(int(threads))  # the portable kernels' threads; XNNPACK sizes its own pool
+        card = read_sidecar(path)
+        try:
+            program = runtime.Runtime.get().load_program(path)
+            if "forward" not in program.method_names:
+                raise EdgevisionError(f"{path}: the program has no 'forward' method ({sorted(program.method_names)})")
+            method = program.load_method("forward")
+        except EdgevisionError:
+            raise
+        except Exception as exc:  # the C++ runtime reports a bad file as RuntimeError / ValueError
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise EdgevisionError(f"{path}: ExecuTorch cannot load this program: {first}") from None
+        if method.metadata.num_inputs() != 1:
+            raise EdgevisionError(f"{path}: not an image classifier: {method.metadata.num_inputs()} inputs, expected 1")
+        return cls(path, method, torch, card)
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        tensor = self.torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
+        (logits,) = self.method.execute([tensor])[:1]
+        return logits.detach().numpy().astype(np.float32, copy=False)

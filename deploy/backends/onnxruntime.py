@@ -1,0 +1,105 @@
+"""ONNX Runtime backend: `.onnx` files on the CPU, or on CUDA / TensorRT execution providers.
+
+Options: `threads` (intra-op threads, default onnxruntime's choice), `provider` (`auto`: CUDA when
+available, else CPU; or `cpu`, `cuda`, `tensorrt`). The card is read from the model's metadata
+(`deploy.card.CARD_KEY`). External data that points outside the model's folder is refused before
+onnxruntime opens the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from deploy.backends import check_classifier_shapes, import_library
+from deploy.card import CARD_KEY, ModelCard
+from deploy.errors import EdgevisionError
+from deploy.onnx_scan import check_external_data
+
+PROVIDERS = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+}
+ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
+
+
+def _dim(value) -> int | None:
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def choose_providers(ort, provider: str) -> list[str]:
+    available = ort.get_available_providers()
+    if provider == "auto":
+        wanted = ["CUDAExecutionProvider"] if "CUDAExecutionProvider" in available else []
+    elif provider in PROVIDERS:
+        wanted = [PROVIDERS[provider]]
+        if wanted[0] not in available:
+            raise EdgevisionError(
+                f"onnxruntime provider {provider!r} is not available here (available: {', '.join(available)})"
+            )
+    else:
+        raise EdgevisionError(f"unknown provider {provider!r}; choose from auto, {', '.join(PROVIDERS)}")
+    return [*wanted, "CPUExecutionProvider"] if "CPUExecutionProvider" not in wanted else wanted
+
+
+class OnnxRuntimeBackend:
+    name = "onnxruntime"
+
+    def __init__(self, path: Path, session, card: ModelCard | None) -> None:
+        self.path = path
+        self.session = session
+        self.card = card
+        inp, out = session.get_inputs()[0], session.get_outputs()[0]
+        self.input_name = inp.name
+        self.output_name = out.name
+        self.input_dtype = ORT_TYPES.get(inp.type, np.float32)
+        input_shape = [_dim(v) for v in inp.shape]
+        self.info = {
+            "backend": self.name,
+            "provider": session.get_providers()[0],
+            "precision": card.precision if card else ("fp16" if self.input_dtype == np.float16 else "fp32"),
+            "input_name": inp.name,
+            "input_shape": input_shape,
+            "output_shape": [_dim(v) for v in out.shape],
+            "max_batch": input_shape[0],
+            "threads": session.get_session_options().intra_op_num_threads,
+        }
+
+    @classmethod
+    def load(cls, path: Path, options: dict) -> OnnxRuntimeBackend:
+        ort = import_library("onnxruntime", "onnxruntime")
+        path = Path(path)
+        if not path.is_file():
+            raise EdgevisionError(f"model file not found: {path}")
+        check_external_data(path)
+        session_options = ort.SessionOptions()
+        session_options.log_severity_level = 3
+        threads = options.get("threads")
+        if threads:
+            session_options.intra_op_num_threads = int(threads)
+            session_options.inter_op_num_threads = 1
+        providers = choose_providers(ort, options.get("provider", "auto"))
+        try:
+            session = ort.InferenceSession(str(path), sess_options=session_options, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... for a bad file
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise EdgevisionError(f"{path}: onnxruntime cannot load this model: {first}") from None
+        inputs, outputs = session.get_inputs(), session.get_outputs()
+        if len(inputs) != 1:
+            raise EdgevisionError(f"{path}: not an image classifier: it has {len(inputs)} inputs, expected 1")
+        check_classifier_shapes(path, list(inputs[0].shape), list(outputs[0].shape))
+        meta = session.get_modelmeta().custom_metadata_map
+        card = None
+        if CARD_KEY in meta:
+            try:
+                card = ModelCard.from_json(meta[CARD_KEY])
+            except EdgevisionError as exc:
+                raise EdgevisionError(f"{path}: metadata {CARD_KEY}: {exc}") from None
+        return cls(path, session, card)
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        feed = np.ascontiguousarray(batch, dtype=self.input_dtype)
+        (logits,) = self.session.run([self.output_name], {self.input_name: feed})
+        return np.asarray(logits, dtype=np.float32)

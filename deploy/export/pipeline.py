@@ -1,0 +1,106 @@
+"""Checkpoint -> verified artifact: the steps `edgevision export` runs, as one function."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from deploy.card import ModelCard, write_sidecar
+from deploy.errors import EdgevisionError
+from deploy.export import check_request, get_format
+from deploy.version import __version__
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    card: ModelCard
+
+    @property
+    def passed(self) -> bool:
+        return self.card.parity.get("passed", True) is not False
+
+
+def artifact_card(card: ModelCard, fmt: str, precision: str, source_sha256: str) -> ModelCard:
+    """The card of an exported artifact: the checkpoint's, with its own format, precision and source."""
+    return card.evolve(
+        artifact_format=fmt,
+        precision=precision,
+        source_sha256=source_sha256 or card.source_sha256,
+        toolkit_version=__version__,
+        parity={},
+    )
+
+
+def write_card(path: Path, fmt: str, card: ModelCard) -> None:
+    if get_format(fmt).card_in == "metadata":
+        from deploy.export.torch2onnx import rewrite_card
+
+        rewrite_card(path, card)
+    else:
+        write_sidecar(path, card)
+
+
+def export_model(
+    model: torch.nn.Module,
+    card: ModelCard,
+    fmt: str,
+    out: str | os.PathLike,
+    precision: str = "fp32",
+    source_sha256: str = "",
+    data: str | None = None,
+    verify_images: int = 64,
+    **format_options,
+) -> ExportResult:
+    """Export `model` to `out` as `fmt`, then check parity and record it in the artifact's card.
+
+    A failed parity check keeps the artifact, marks `parity.passed = false` in its card (so
+    `deploy.load` warns) and returns a result whose `passed` is False; `verify_images=0` skips it.
+    """
+    check_request(fmt, precision)
+    out = Path(out)
+    new_card = artifact_card(card, fmt, precision, source_sha256)
+    if fmt == "onnx":
+        from deploy.export.torch2onnx import torch2onnx
+
+        torch2onnx(model, new_card, out, **format_options)
+    elif fmt == "executorch":
+        from deploy.export.torch2pte import torch2pte
+
+        torch2pte(model, new_card, out)
+    elif fmt == "tensorrt":
+        from deploy.export.onnx2trt import onnx2trt
+        from deploy.export.torch2onnx import torch2onnx
+        from deploy.export.verify import parity_inputs
+
+        calibration = parity_inputs(new_card, data, 256)[0] if precision == "int8" else None
+        with tempfile.TemporaryDirectory() as tmp:
+            onnx_path = torch2onnx(model, new_card, Path(tmp) / "model.onnx")
+            onnx2trt(onnx_path, new_card, out, precision, calibration_images=calibration, **format_options)
+    else:  # registered but not wired here
+        raise EdgevisionError(f"no exporter for format {fmt}")
+    if verify_images > 0:
+        from deploy.export.verify import verify_artifact
+
+        parity = verify_artifact(model, out, new_card, data=data, count=verify_images)
+        new_card = new_card.evolve(parity=parity)
+        write_card(out, fmt, new_card)
+    return ExportResult(out, new_card)
+
+
+def export_checkpoint(checkpoint: str | os.PathLike, fmt: str, out: str | os.PathLike, **kwargs) -> ExportResult:
+    """Load a training checkpoint with `train.checkpoint` and export it (see `export_model`)."""
+    check_request(fmt, kwargs.get("precision", "fp32"))
+    try:
+        from train.checkpoint import load_model, sha256_file
+    except ModuleNotFoundError as exc:
+        raise EdgevisionError(f"export needs the training package to read checkpoints ({exc.name} missing)") from None
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise EdgevisionError(f"checkpoint not found: {checkpoint}")
+    model, card = load_model(checkpoint)
+    return export_model(model, card, fmt, out, source_sha256=sha256_file(checkpoint), **kwargs)

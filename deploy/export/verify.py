@@ -1,0 +1,125 @@
+"""Parity: does the exported artifact compute what the PyTorch model computes?
+
+Both run on the SAME preprocessed tensors (the card's preprocessing, `deploy.preprocess`): the
+artifact through its own runtime (`deploy.load`), the model in PyTorch eager on the CPU. Images are
+real ones from a data set's validation split when one is given (`folder:PATH`), generated ones
+only when there is none. The result goes into the card's `parity`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from deploy.card import ModelCard
+from deploy.errors import EdgevisionError
+from deploy.preprocess import preprocess, read_image
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+SPLITS = ("val", "validation", "valid", "test")
+# top-1 agreement and max |logit difference| an artifact must reach, per precision
+TOLERANCES = {"fp32": (1.0, 1e-3), "fp16": (0.98, None), "int8": (0.90, None)}
+
+
+def data_folder(spec: str) -> Path:
+    """`folder:PATH` or a plain folder path -> the folder."""
+    kind, sep, rest = spec.partition(":")
+    if sep and kind == "folder":
+        folder = Path(rest)
+    elif sep and len(kind) > 1 and not Path(spec).exists():
+        raise EdgevisionError(f"export --data takes folder:PATH (class folders of images), got {spec!r}")
+    else:
+        folder = Path(spec)
+    if not folder.is_dir():
+        raise EdgevisionError(f"data folder not found: {folder}")
+    return folder
+
+
+def image_files(spec: str, limit: int) -> tuple[list[Path], str]:
+    """Up to `limit` images of the validation split, taken in turn from each class folder."""
+    root = data_folder(spec)
+    split = next((root / s for s in SPLITS if (root / s).is_dir()), root)
+    classes = sorted(p for p in split.iterdir() if p.is_dir()) or [split]
+    per_class = [sorted(f for f in c.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES) for c in classes]
+    files: list[Path] = []
+    for i in range(max((len(f) for f in per_class), default=0)):
+        files.extend(f[i] for f in per_class if i < len(f))
+        if len(files) >= limit:
+            break
+    if not files:
+        raise EdgevisionError(f"no images found under {split}")
+    return files[:limit], str(split)
+
+
+def generated_images(count: int, seed: int = 0) -> list[np.ndarray]:
+    """Smooth colour images of varied sizes: only for when there is no data set at all."""
+    rng = np.random.default_rng(seed)
+    images = []
+    for _ in range(count):
+        h, w = rng.integers(48, 320, size=2)
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        channels = [np.sin(xx / rng.uniform(5, 40) + rng.uniform(0, 6)) + np.cos(yy / rng.uniform(5, 40)) for _ in range(3)]
+        image = (np.stack(channels, axis=2) + 2) * 63 + rng.normal(0, 8, (h, w, 3))
+        images.append(np.clip(image, 0, 255).astype(np.uint8))
+    return images
+
+
+def parity_inputs(card: ModelCard, data: str | None, count: int) -> tuple[np.ndarray, str]:
+    """Preprocessed float32 NCHW batch for the parity check, and where it came from."""
+    if data:
+        files, source = image_files(data, count)
+        images = [read_image(str(f)) for f in files]
+    else:
+        images, source = generated_images(count), "generated"
+    return np.stack([preprocess(image, card.preprocessing) for image in images]), source
+
+
+def torch_logits(model: torch.nn.Module, batch: np.ndarray, chunk: int = 16) -> np.ndarray:
+    model = model.eval().float().cpu()
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(batch), chunk):
+            out.append(model(torch.from_numpy(batch[i : i + chunk])).float().numpy())
+    return np.concatenate(out)
+
+
+def compare(reference: np.ndarray, candidate: np.ndarray, precision: str) -> dict:
+    if reference.shape != candidate.shape:
+        raise EdgevisionError(f"artifact output shape {candidate.shape} differs from PyTorch's {reference.shape}")
+    agreement = float(np.mean(reference.argmax(1) == candidate.argmax(1)))
+    diff = np.abs(reference.astype(np.float64) - candidate.astype(np.float64))
+    min_agreement, max_diff = TOLERANCES.get(precision, (0.0, None))
+    passed = agreement >= min_agreement and (max_diff is None or float(diff.max()) <= max_diff)
+    return {
+        "images": int(len(reference)),
+        "top1_agreement": agreement,
+        "max_abs_logit_diff": float(diff.max()),
+        "mean_abs_logit_diff": float(diff.mean()),
+        "required_top1_agreement": min_agreement,
+        "required_max_abs_logit_diff": max_diff,
+        "passed": bool(passed),
+    }
+
+
+def verify_artifact(
+    model: torch.nn.Module,
+    artifact: str | os.PathLike,
+    card: ModelCard,
+    data: str | None = None,
+    count: int = 64,
+    backend: str = "auto",
+    **options,
+) -> dict:
+    """Run `artifact` (through deploy.load) and `model` on the same images; return the parity dict."""
+    import deploy
+
+    batch, source = parity_inputs(card, data, count)
+    reference = torch_logits(model, batch)
+    classifier = deploy.load(artifact, backend=backend, **options)
+    candidate = classifier.run(batch)
+    result = compare(reference, candidate, card.precision)
+    result.update(source=source, backend=classifier.info["backend"], provider=classifier.info["provider"])
+    return result

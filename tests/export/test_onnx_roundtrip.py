@@ -1,0 +1,87 @@
+"""Export a tiny CNN to ONNX, load it with the runtime, compare with torch; the card survives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+import deploy  # noqa: E402
+from deploy.card import CARD_KEY, ModelCard  # noqa: E402
+from deploy.errors import EdgevisionError  # noqa: E402
+from deploy.export.pipeline import export_model  # noqa: E402
+from deploy.export.torch2onnx import torch2onnx  # noqa: E402
+from deploy.export.verify import compare, image_files  # noqa: E402
+from deploy.preprocess import Preprocessing  # noqa: E402
+
+
+def tiny_cnn(classes=3, channels=3):
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(channels, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+        torch.nn.Conv2d(8, 8, 3, stride=2, padding=1), torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, classes),
+    ).eval()
+
+
+def card(classes=3, color="RGB"):
+    spec = Preprocessing((32, 32), 36) if color == "RGB" else Preprocessing((28, 28), None, (0.5,), (0.25,), "GRAY")
+    return ModelCard("tiny_cnn", [f"c{i}" for i in range(classes)], spec, metrics={"top1": 0.5})
+
+
+def test_roundtrip_matches_torch_with_dynamic_batch(tmp_path):
+    model = tiny_cnn()
+    path = torch2onnx(model, card(), tmp_path / "m.onnx")
+    proto = onnx.load(str(path))
+    assert proto.opset_import[0].version >= 18
+    stored = {p.key: p.value for p in proto.metadata_props}
+    assert ModelCard.from_json(stored[CARD_KEY]).class_names == ["c0", "c1", "c2"]
+    clf = deploy.load(path)
+    assert clf.card.metrics == {"top1": 0.5} and clf.info["input_shape"][0] is None
+    batch = np.random.default_rng(0).normal(size=(5, 3, 32, 32)).astype(np.float32)
+    with torch.inference_mode():
+        expected = model(torch.from_numpy(batch)).numpy()
+    np.testing.assert_allclose(clf.run(batch), expected, atol=1e-4)
+    np.testing.assert_allclose(clf.run(batch[:1]), expected[:1], atol=1e-4)
+
+
+def test_gray_model_and_simplify(tmp_path):
+    model = tiny_cnn(classes=10, channels=1)
+    path = torch2onnx(model, card(10, "GRAY"), tmp_path / "g.onnx", simplify=True, dynamic_batch=False)
+    clf = deploy.load(path)
+    assert clf.info["input_shape"] == [1, 1, 28, 28]
+    image = np.random.default_rng(1).integers(0, 256, (50, 40, 3), dtype=np.uint8)
+    assert len(clf.predict_batch([image, image])) == 2
+
+
+def test_export_model_records_parity_in_the_file(tmp_path, shared_data):
+    model = tiny_cnn(classes=2)
+    c = card(2)
+    result = export_model(model, c, "onnx", tmp_path / "m.onnx", source_sha256="ab" * 32,
+                          data=f"folder:{shared_data / 'cats_vs_dogs'}", verify_images=6)
+    parity = result.card.parity
+    assert parity["images"] == 6 and parity["source"].endswith("cats_vs_dogs/val")
+    assert parity["top1_agreement"] == 1.0 and parity["max_abs_logit_diff"] <= 1e-3 and parity["passed"]
+    on_disk = deploy.load(result.path).card
+    assert on_disk.parity == parity and on_disk.source_sha256 == "ab" * 32
+    assert on_disk.artifact_format == "onnx" and on_disk.precision == "fp32"
+
+
+def test_parity_compare_can_fail():
+    reference = np.array([[1.0, 0.0], [0.0, 1.0]])
+    assert compare(reference, reference + 1e-5, "fp32")["passed"]
+    drifted = compare(reference, reference + 2e-3, "fp32")
+    assert not drifted["passed"] and drifted["top1_agreement"] == 1.0
+    flipped = compare(reference, reference[:, ::-1], "fp16")
+    assert not flipped["passed"] and flipped["top1_agreement"] == 0.0
+
+
+def test_data_spec_errors(tmp_path):
+    with pytest.raises(EdgevisionError, match="data folder not found"):
+        image_files(f"folder:{tmp_path / 'nope'}", 4)
+    with pytest.raises(EdgevisionError, match="no images found"):
+        image_files(str(tmp_path), 4)
+    with pytest.raises(EdgevisionError, match="takes folder:PATH"):
+        image_files("mnist:whatever", 4)

@@ -1,0 +1,87 @@
+"""Checkpoints: a dict saved atomically with torch.save and always read with weights_only=True.
+
+    {"edgevision_checkpoint": 1, "card": ModelCard.to_dict(), "state_dict": {...}}
+
+`model.pt` holds that (the best epoch on val, metrics filled in after the test evaluation);
+`last.pt` adds what `--resume` needs: "optimizer", "schedule", "epoch", "best_top1", "history",
+"rng" and "config". Everything in them is tensors, numbers, strings, lists and dicts, so the safe
+`weights_only` loader reads them and no pickled code ever runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from deploy.atomic import atomic_path
+from deploy.card import ModelCard
+from deploy.errors import EdgevisionError
+
+CHECKPOINT_KEY = "edgevision_checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes (cards of exported artifacts record their source's)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_checkpoint(path: str | os.PathLike, card: ModelCard, state_dict: dict, **extra) -> Path:
+    """Write a checkpoint at `path` in one rename (a reader never sees half a file)."""
+    data = {CHECKPOINT_KEY: CHECKPOINT_VERSION, "card": card.to_dict(), "state_dict": state_dict, **extra}
+    with atomic_path(path) as tmp:
+        torch.save(data, tmp)
+    return Path(path)
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """An edgevision checkpoint as a dict; anything else is a one-line error naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise EdgevisionError(f"checkpoint not found: {path}")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated zip, pickle with code in it, not a torch file at all
+        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise EdgevisionError(f"cannot read checkpoint {path}: corrupt or not a safe torch file ({reason})") from None
+    if not isinstance(data, dict) or data.get(CHECKPOINT_KEY) != CHECKPOINT_VERSION:
+        raise EdgevisionError(f"{path} is not an edgevision checkpoint (no '{CHECKPOINT_KEY}' key)")
+    if "card" not in data or "state_dict" not in data:
+        raise EdgevisionError(f"{path} is an incomplete edgevision checkpoint (no card or state_dict)")
+    return data
+
+
+def card_of(checkpoint: dict, path: str | os.PathLike = "checkpoint") -> ModelCard:
+    try:
+        return ModelCard.from_dict(checkpoint["card"])
+    except EdgevisionError as exc:
+        raise EdgevisionError(f"{path}: {exc}") from None
+
+
+def load_model(path: str | os.PathLike) -> tuple[nn.Module, ModelCard]:
+    """Rebuild the network a checkpoint describes, with its weights, in eval mode, on the CPU."""
+    from train.models import build_model
+
+    checkpoint = load_checkpoint(path)
+    card = card_of(checkpoint, path)
+    model = build_model(
+        card.architecture,
+        card.num_classes,
+        card.preprocessing.channels,
+        card.preprocessing.input_size,
+        **card.model_options,
+    )
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
+        raise EdgevisionError(f"{path}: weights do not fit {card.architecture} ({first})") from None
+    return model.eval(), card

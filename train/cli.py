@@ -1,0 +1,135 @@
+"""`edgevision train | eval | demo`: argument parsing only; the work is in fit, evaluate and demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from deploy.cli_util import run_cli
+from deploy.errors import EdgevisionError
+
+SUBCOMMANDS = ("train", "eval", "demo")
+
+
+def _json_dict(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object, e.g. '{\"width\": 64}'")
+    return value
+
+
+def build_train_parser() -> argparse.ArgumentParser:
+    """`edgevision train`; options left out come from the recipe for the model (train/recipes.py)."""
+    from train.data import SPECS
+    from train.models import list_models
+    from train.transforms import POLICIES
+
+    parser = argparse.ArgumentParser(
+        prog="edgevision train",
+        description="Train an image classifier from scratch or by transfer learning.",
+        epilog="Example: edgevision train --data folder:pets --model mobilenet_v2 --weights DEFAULT "
+        "--freeze backbone --out runs/pets",
+    )
+    data = parser.add_argument_group("data")
+    data.add_argument("--data", help=f"data spec: {', '.join(SPECS)}")
+    data.add_argument("--data-root", help="where torchvision data sets are kept or downloaded to")
+    data.add_argument("--augment", choices=POLICIES, help="augmentation policy (default: suits the data)")
+    data.add_argument("--input-size", type=int, help="network input side in pixels (default: per model)")
+    data.add_argument("--workers", type=int, help="data loading processes (default: 0 in memory, 1 for files)")
+    data.add_argument("--threads", type=int, help="CPU threads for torch (default: 1 for lesson models, else all)")
+
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", help=f"architecture: {', '.join(list_models())}")
+    model.add_argument("--weights", help="DEFAULT (torchvision ImageNet weights) or a state_dict file")
+    model.add_argument("--model-options", type=_json_dict, default={}, help="JSON options for the builder")
+    model.add_argument("--freeze", choices=("none", "backbone"), default="none", help="train only the head")
+    model.add_argument("--backbone-lr-scale", type=float, default=1.0, help="backbone lr = lr x this")
+    model.add_argument("--schedule", choices=("cosine", "two-phase"), default="cosine",
+                       help="two-phase: --head-epochs with the backbone frozen, then everything")
+    model.add_argument("--head-epochs", type=int, default=2, help="head-only epochs of --schedule two-phase")
+
+    opt = parser.add_argument_group("optimisation (defaults from the model's recipe)")
+    opt.add_argument("--epochs", type=int)
+    opt.add_argument("--batch-size", type=int)
+    opt.add_argument("--lr", type=float, help="peak learning rate (after warm-up; cosine decay)")
+    opt.add_argument("--optimizer", choices=("adamw", "sgd"))
+    opt.add_argument("--weight-decay", type=float)
+    opt.add_argument("--warmup-epochs", type=float)
+    opt.add_argument("--label-smoothing", type=float)
+    opt.add_argument("--patience", type=int, help="stop after this many epochs without a better val top1")
+
+    run = parser.add_argument_group("run")
+    run.add_argument("--out", default="runs/train", help="output folder (default: runs/train)")
+    run.add_argument("--resume", action="store_true", help="continue from OUT/last.pt with its saved options")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    run.add_argument("--amp", choices=("off", "bf16", "fp16"), default="bf16", help="mixed precision (CUDA only)")
+    run.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    return parser
+
+
+def build_eval_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgevision eval", description="Evaluate a checkpoint with the preprocessing on its card."
+    )
+    parser.add_argument("--model", required=True, help="a model.pt written by edgevision train")
+    parser.add_argument("--data", help="data spec (default: the one on the card)")
+    parser.add_argument("--data-root", help="where torchvision data sets are kept")
+    parser.add_argument("--split", choices=("test", "val", "all"), default="test")
+    parser.add_argument("--out", help="folder for eval_metrics.json (default: beside the checkpoint)")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=0, help="the split seed the model was trained with")
+    return parser
+
+
+def build_demo_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgevision demo", description="The whole road offline: train a small CNN on digits, evaluate, ..."
+    )
+    parser.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
+    return parser
+
+
+def train_command(argv: list[str]) -> int:
+    from train.config import TrainConfig
+    from train.fit import fit
+
+    args = build_train_parser().parse_args(argv)
+    if not args.resume and (not args.data or not args.model):
+        raise EdgevisionError("--data and --model are required (unless --resume)")
+    options = vars(args).copy()
+    resume = options.pop("resume")
+    config = TrainConfig(**{k: v for k, v in options.items() if k not in ("model_options",)},
+                         model_options=args.model_options)
+    fit(config, resume=resume)
+    return 0
+
+
+def eval_command(argv: list[str]) -> int:
+    from train.evaluate import evaluate_checkpoint
+
+    args = build_eval_parser().parse_args(argv)
+    evaluate_checkpoint(args.model, args.data, args.split, args.out, args.data_root, args.batch_size, args.seed)
+    return 0
+
+
+def demo_command(argv: list[str]) -> int:
+    from train.demo import run_demo
+
+    args = build_demo_parser().parse_args(argv)
+    run_demo(Path(args.out))
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """argv[0] is the subcommand (train, eval or demo), the rest its options."""
+    if not argv or argv[0] not in SUBCOMMANDS:
+        print(f"usage: edgevision {{{','.join(SUBCOMMANDS)}}} [options]", file=sys.stderr)
+        return 2
+    command = {"train": train_command, "eval": eval_command, "demo": demo_command}[argv[0]]
+    return run_cli(lambda: command(argv[1:]), f"edgevision {argv[0]}")

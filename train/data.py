@@ -1,0 +1,325 @@
+"""Data set specs (`--data SPEC`) -> train/val/test data sets of uint8 images and labels.
+
+Every data set here yields `(image, label)` with `image` a uint8 tensor (C, H, W) in its native
+colour (1 channel for GRAY, 3 for RGB) and size; the model's preprocessing is applied later by
+`train.transforms`. Small sets (digits, MNIST, CIFAR-10, IDX files) live in memory as one uint8
+tensor; class-folder trees decode each file when it is read.
+
+Specs: digits | mnist | fashion-mnist | cifar10 | idx:DIR | folder:PATH
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+from torch.utils.data import Dataset
+
+from deploy.errors import EdgevisionError
+
+SPECS = ("digits", "mnist", "fashion-mnist", "cifar10", "idx:DIR", "folder:PATH")
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+DEFAULT_ROOT = Path(os.environ.get("EDGEVISION_DATA_ROOT", Path.home() / ".cache" / "edgevision" / "data"))
+
+
+class TensorImages(Dataset):
+    """Images held in memory: uint8 (N, C, H, W) and int64 labels (N,)."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        self.images = images
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.images[index], int(self.labels[index])
+
+    def subset(self, indices: np.ndarray) -> TensorImages:
+        index = torch.as_tensor(indices, dtype=torch.long)
+        return TensorImages(self.images[index], self.labels[index])
+
+    @property
+    def targets(self) -> list[int]:
+        return self.labels.tolist()
+
+
+class ImageFiles(Dataset):
+    """Image files decoded on access (OpenCV) into uint8 RGB or gray (C, H, W) tensors."""
+
+    def __init__(self, samples: list[tuple[str, int]]) -> None:
+        self.samples = samples
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        path, label = self.samples[index]
+        return decode_rgb(path), label
+
+    def subset(self, indices: np.ndarray) -> ImageFiles:
+        return ImageFiles([self.samples[i] for i in indices])
+
+    @property
+    def targets(self) -> list[int]:
+        return [label for _, label in self.samples]
+
+
+@dataclass
+class DataSplits:
+    """What a data spec resolves to.
+
+    color: native colour of the images ("GRAY" or "RGB").
+    size: native (height, width) when every image has it, else None (folders of mixed sizes).
+    augment: the augmentation policy that suits this data (see `train.transforms`).
+    """
+
+    train: TensorImages | ImageFiles
+    val: TensorImages | ImageFiles
+    test: TensorImages | ImageFiles | None
+    class_names: list[str]
+    color: str
+    size: tuple[int, int] | None
+    augment: str
+    spec: str
+
+    @property
+    def in_memory(self) -> bool:
+        return isinstance(self.train, TensorImages)
+
+    def mean_std(self) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+        """Per-channel mean/std of the training images on [0, 1], or None when not in memory."""
+        if not isinstance(self.train, TensorImages):
+            return None
+        pixels = self.train.images.float().div_(255).transpose(0, 1).reshape(self.train.images.shape[1], -1)
+        mean = tuple(round(float(v), 4) for v in pixels.mean(1))
+        std = tuple(round(max(float(v), 1e-3), 4) for v in pixels.std(1))
+        return mean, std
+
+
+def decode_rgb(path: str) -> torch.Tensor:
+    """An image file -> uint8 (C, H, W): gray stays 1 channel, colour becomes RGB, alpha dropped."""
+    image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise EdgevisionError(f"cannot decode image {path}")
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    if image.ndim == 2:
+        image = image[:, :, None]
+    elif image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    else:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).contiguous()
+
+
+def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (kept, taken) with `fraction` of each class taken, reproducible for a seed."""
+    indices = np.arange(len(labels))
+    kept, taken = train_test_split(indices, test_size=fraction, stratify=labels, random_state=seed)
+    return np.sort(kept), np.sort(taken)
+
+
+def _split_three(full, test_fraction: float, val_fraction: float, seed: int):
+    labels = np.asarray(full.targets)
+    rest, test = stratified_split(labels, test_fraction, seed)
+    train, val = stratified_split(labels[rest], val_fraction / (1 - test_fraction), seed)
+    return full.subset(rest[train]), full.subset(rest[val]), full.subset(test)
+
+
+def _carve_val(train, val_fraction: float, seed: int):
+    kept, val = stratified_split(np.asarray(train.targets), val_fraction, seed)
+    return train.subset(kept), train.subset(val)
+
+
+# --- digits -----------------------------------------------------------------------------
+
+
+def load_digits_splits(seed: int = 0) -> DataSplits:
+    """sklearn's 1,797 8x8 digits (values 0..16 -> uint8 x16), split 70/15/15 stratified."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = torch.from_numpy(np.clip(digits.images * 16, 0, 255).astype(np.uint8)[:, None])
+    full = TensorImages(images, torch.from_numpy(digits.target.astype(np.int64)))
+    train, val, test = _split_three(full, 0.15, 0.15, seed)
+    names = [str(i) for i in range(10)]
+    return DataSplits(train, val, test, names, "GRAY", (8, 8), "digits", "digits")
+
+
+# --- IDX files (MNIST format) -----------------------------------------------------------
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (gzip or not) -> numpy array, as described at yann.lecun.com/exdb/mnist."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        data = handle.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+        raise EdgevisionError(f"{path} is not an unsigned-byte IDX file")
+    ndim = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    array = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if array.size != int(np.prod(shape)):
+        raise EdgevisionError(f"{path} is truncated: header says {shape}, found {array.size} values")
+    return array.reshape(shape)
+
+
+def _find_idx(root: Path, stem: str) -> Path | None:
+    for name in (stem, f"{stem}.gz"):
+        if (root / name).is_file():
+            return root / name
+    return None
+
+
+def load_idx_splits(root: Path, seed: int = 0, class_names: list[str] | None = None) -> DataSplits:
+    """train-*/t10k-* IDX files in `root`.
+
+    With both sets present, train is split into train/val (10 %) and t10k is the test set. With
+    only t10k images (../shared/data/mnist), those 10,000 are split 8,000/2,000 stratified and
+    seeded, and val is carved from the 8,000.
+    """
+    if not root.is_dir():
+        raise EdgevisionError(f"IDX folder not found: {root}")
+    train_x, train_y = _find_idx(root, "train-images-idx3-ubyte"), _find_idx(root, "train-labels-idx1-ubyte")
+    test_x, test_y = _find_idx(root, "t10k-images-idx3-ubyte"), _find_idx(root, "t10k-labels-idx1-ubyte")
+
+    def load(images: Path, labels: Path) -> TensorImages:
+        x, y = read_idx(images), read_idx(labels)
+        if x.ndim != 3 or len(x) != len(y):
+            raise EdgevisionError(f"{images} and {labels} do not match: {x.shape} images, {y.shape} labels")
+        return TensorImages(torch.from_numpy(x.copy())[:, None], torch.from_numpy(y.astype(np.int64)))
+
+    if train_x and train_y:
+        train, val = _carve_val(load(train_x, train_y), 0.1, seed)
+        test = load(test_x, test_y) if test_x and test_y else None
+    elif test_x and test_y:
+        full = load(test_x, test_y)
+        train, val, test = _split_three(full, 0.2, 0.08, seed)
+    else:
+        raise EdgevisionError(f"no IDX images in {root} (expected train-images-idx3-ubyte[.gz] or t10k-images-...)")
+    num_classes = int(max(train.labels.max(), val.labels.max())) + 1
+    names = class_names or [str(i) for i in range(num_classes)]
+    size = tuple(train.images.shape[-2:])
+    return DataSplits(train, val, test, names, "GRAY", size, "digits", f"idx:{root}")
+
+
+# --- torchvision data sets --------------------------------------------------------------
+
+TORCHVISION_SETS = {
+    # spec: (torchvision class name, augmentation policy)
+    "mnist": ("MNIST", "digits"),
+    "fashion-mnist": ("FashionMNIST", "digits"),
+    "cifar10": ("CIFAR10", "natural"),
+}
+
+
+def load_torchvision_splits(spec: str, root: Path, seed: int = 0) -> DataSplits:
+    """MNIST, Fashion-MNIST or CIFAR-10 from `root`, downloaded there when no local copy exists."""
+    import torchvision
+
+    class_name, augment = TORCHVISION_SETS[spec]
+    cls = getattr(torchvision.datasets, class_name)
+
+    def get(train: bool):
+        try:
+            return cls(str(root), train=train, download=False)
+        except RuntimeError:
+            pass
+        try:
+            return cls(str(root), train=train, download=True)
+        except Exception as exc:  # URLError, socket errors, checksum failures: all mean "no data"
+            raise EdgevisionError(
+                f"{spec} is not in {root} and downloading it failed ({type(exc).__name__}); "
+                f"put a copy there or pass --data-root DIR"
+            ) from None
+
+    def to_tensors(ds) -> TensorImages:
+        data = torch.as_tensor(np.asarray(ds.data))
+        images = data[:, None] if data.ndim == 3 else data.permute(0, 3, 1, 2)
+        return TensorImages(images.contiguous(), torch.as_tensor(np.asarray(ds.targets), dtype=torch.long))
+
+    full_train, test_set = get(True), get(False)
+    train, val = _carve_val(to_tensors(full_train), 0.1, seed)
+    test = to_tensors(test_set)
+    color = "GRAY" if train.images.shape[1] == 1 else "RGB"
+    return DataSplits(
+        train, val, test, list(full_train.classes), color, tuple(train.images.shape[-2:]), augment, spec
+    )
+
+
+# --- class folders ----------------------------------------------------------------------
+
+
+def _class_folders(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _scan(root: Path, class_names: list[str]) -> ImageFiles:
+    samples: list[tuple[str, int]] = []
+    for label, name in enumerate(class_names):
+        folder = root / name
+        files = sorted(
+            str(f) for f in folder.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()
+        ) if folder.is_dir() else []
+        if not files:
+            raise EdgevisionError(f"class folder {folder} holds no images")
+        samples.extend((f, label) for f in files)
+    return ImageFiles(samples)
+
+
+def drop_unreadable(dataset: ImageFiles) -> ImageFiles:
+    """Files OpenCV cannot decode are left out, with one warning that counts them."""
+    good, bad = [], []
+    for path, label in dataset.samples:
+        # A 1/8-scale decode is a few times cheaper than a full one and fails on the same files.
+        data = np.fromfile(path, dtype=np.uint8)
+        readable = data.size > 0 and cv2.imdecode(data, cv2.IMREAD_REDUCED_GRAYSCALE_8) is not None
+        (good if readable else bad).append((path, label))
+    if bad:
+        warnings.warn(f"skipped {len(bad)} unreadable image file(s), e.g. {bad[0][0]}", stacklevel=2)
+    return ImageFiles(good)
+
+
+def load_folder_splits(root: Path, seed: int = 0) -> DataSplits:
+    """`root/{train,val[,test]}/<class>/*` or a plain `root/<class>/*` tree (split 70/15/15)."""
+    if not root.is_dir():
+        raise EdgevisionError(f"data folder not found: {root}")
+    if (root / "train").is_dir():
+        class_names = [p.name for p in _class_folders(root / "train")]
+        if not class_names:
+            raise EdgevisionError(f"{root / 'train'} holds no class folders")
+        train = drop_unreadable(_scan(root / "train", class_names))
+        if (root / "val").is_dir():
+            val = drop_unreadable(_scan(root / "val", class_names))
+        else:
+            train, val = _carve_val(train, 0.15, seed)
+        test = drop_unreadable(_scan(root / "test", class_names)) if (root / "test").is_dir() else None
+    else:
+        class_names = [p.name for p in _class_folders(root)]
+        if len(class_names) < 2:
+            raise EdgevisionError(f"{root} needs train/ and val/ folders or at least two class folders")
+        train, val, test = _split_three(drop_unreadable(_scan(root, class_names)), 0.15, 0.15, seed)
+    return DataSplits(train, val, test, class_names, "RGB", None, "natural", f"folder:{root}")
+
+
+def load_data(spec: str, data_root: str | os.PathLike | None = None, seed: int = 0) -> DataSplits:
+    """Resolve a `--data` spec (see `SPECS`) into train/val/test splits."""
+    root = Path(data_root) if data_root else DEFAULT_ROOT
+    if spec == "digits":
+        return load_digits_splits(seed)
+    if spec in TORCHVISION_SETS:
+        return load_torchvision_splits(spec, root, seed)
+    kind, _, path = spec.partition(":")
+    if kind == "idx" and path:
+        return load_idx_splits(Path(path).expanduser(), seed)
+    if kind == "folder" and path:
+        return load_folder_splits(Path(path).expanduser(), seed)
+    raise EdgevisionError(f"unknown data spec {spec!r}; choose from {', '.join(SPECS)}")

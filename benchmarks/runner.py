@@ -91,7 +91,7 @@ def run_benchmark(
         card = classifier.card
         rows[target.name] = Row(
             target.name,
-            classifier.backend_name,
+            classifier.backend.name,
             card.precision,
             artifact_size_mb(target.path),
         )

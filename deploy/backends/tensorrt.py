@@ -70,11 +70,17 @@ class _TorchCuda:
     def __init__(self, torch) -> None:
         self.torch = torch
         self.stream = torch.cuda.Stream()
-        self.tensors: dict[int, object] = {}
+        self.tensors: dict[int, object] = {}  # pointer -> tensor
+        self.by_name: dict[str, object] = {}
 
     def buffer(self, name: str, nbytes: int) -> int:
-        tensor = self.torch.empty(nbytes, dtype=self.torch.uint8, device="cuda")
-        self.tensors[tensor.data_ptr()] = tensor
+        tensor = self.by_name.get(name)
+        if tensor is None or tensor.numel() < nbytes:
+            if tensor is not None:
+                del self.tensors[tensor.data_ptr()]
+            tensor = self.torch.empty(nbytes, dtype=self.torch.uint8, device="cuda")
+            self.by_name[name] = tensor
+            self.tensors[tensor.data_ptr()] = tensor
         return tensor.data_ptr()
 
     def to_device(self, pointer: int, array: np.ndarray) -> None:

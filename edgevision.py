@@ -15,6 +15,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("train.cli", "run the whole road offline on bundled data"),
     "train": ("train.cli", "train a classifier (transfer learning or from scratch)"),
     "eval": ("train.cli", "evaluate a checkpoint on a data set"),
+    "prune": ("quantize.cli", "prune channels (Torch-Pruning) with fine-tuning: fewer MACs, same outputs"),
+    "quantize": ("quantize.cli", "int8/fp16 ONNX or ExecuTorch under an accuracy budget"),
     "export": ("deploy.cli", "export a checkpoint to ONNX, ExecuTorch or TensorRT, verified"),
     "predict": ("deploy.cli", "classify image files with any exported model (no torch needed)"),
     "info": ("deploy.cli", "print the model card of a model file"),

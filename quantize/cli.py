@@ -1,0 +1,220 @@
+"""`edgevision prune` and `edgevision quantize` (also `python -m quantize prune|quantize ...`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from deploy.cli_util import run_cli
+from deploy.errors import EdgevisionError
+
+TARGETS = {
+    "onnx-int8": ".onnx",
+    "pte-int8": ".pte",
+    "onnx-fp16": ".onnx",
+    "calib-data": ".npy",
+}
+
+
+def prune_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgevision prune",
+        description="Structured channel pruning (Torch-Pruning) of a checkpoint, with fine-tuning.",
+    )
+    parser.add_argument("checkpoint", help="input checkpoint (.pt from `edgevision train`)")
+    parser.add_argument("-o", "--out", required=True, help="pruned checkpoint to write (.pt)")
+    amount = parser.add_argument_group("how much").add_mutually_exclusive_group(required=True)
+    amount.add_argument("--ratio", type=float, help="fraction of channels to remove, in (0, 1)")
+    amount.add_argument("--target-macs", type=float, help="fraction of MACs to keep, in (0, 1), e.g. 0.5")
+    how = parser.add_argument_group("how")
+    how.add_argument("--global", dest="global_pruning", action="store_true",
+                     help="rank channels across the whole network (default: the same ratio per layer)")
+    how.add_argument("--round-to", type=int, default=8, help="keep channel counts multiples of this (0: any)")
+    how.add_argument("--steps", type=int, default=1, help="iterative pruning steps (fine-tuning between)")
+    how.add_argument("--ignore", action="append", default=[], metavar="LAYER",
+                     help="layer name to keep whole (repeatable; the classifier is always kept)")
+    tune = parser.add_argument_group("fine-tuning and evaluation")
+    tune.add_argument("--data", help="data spec for fine-tuning and evaluation (as in `edgevision train`)")
+    tune.add_argument("--finetune-epochs", type=int, default=0, help="epochs after pruning (and after each step)")
+    tune.add_argument("--lr", type=float, default=0.01, help="fine-tuning learning rate (SGD)")
+    tune.add_argument("--batch-size", type=int, default=32)
+    tune.add_argument("--train-limit", type=int, help="fine-tune on at most this many training images")
+    tune.add_argument("--eval-split", default="val", choices=("val", "test"))
+    tune.add_argument("--eval-limit", type=int, help="evaluate on at most this many images (class-balanced)")
+    tune.add_argument("--budget", type=float, help="refuse a result more than this many top-1 points worse")
+    parser.add_argument("--report", help="write the JSON report here too")
+    return parser
+
+
+def quantize_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgevision quantize",
+        description="int8/fp16 artifacts under an accuracy guard (onnxruntime static int8, ExecuTorch "
+        "XNNPACK int8, fp16 ONNX, or calibration data for TensorRT).",
+    )
+    parser.add_argument("checkpoint", help="input checkpoint (.pt, pruned or not)")
+    parser.add_argument("-o", "--out", required=True, help="artifact to write (.onnx, .pte or .npy)")
+    parser.add_argument("--to", choices=tuple(TARGETS), default="onnx-int8", help="what to produce")
+    parser.add_argument("--data", required=True, help="data spec: calibration from train, guard on val")
+    data = parser.add_argument_group("data")
+    data.add_argument("--calib-size", type=int, default=256, help="calibration images, class-balanced")
+    data.add_argument("--eval-split", default="val", choices=("val", "test"))
+    data.add_argument("--eval-size", type=int, help="held-out images for the guard (default: the whole split)")
+    data.add_argument("--seed", type=int, default=0)
+    guard = parser.add_argument_group("accuracy guard")
+    guard.add_argument("--budget", type=float, default=1.0, help="max top-1 drop vs fp32, in points (default 1.0)")
+    guard.add_argument("--exhaustive", action="store_true", help="try every configuration, keep the most accurate")
+    guard.add_argument("--exclude-sensitive", type=int, default=3,
+                       help="when the ladder misses, keep this many most sensitive nodes in float")
+    guard.add_argument("--no-fp16-fallback", dest="fp16_fallback", action="store_false",
+                       help="do not fall back to fp16 ONNX when no int8 config meets the budget")
+    onnx = parser.add_argument_group("ONNX int8 (one fixed configuration instead of the ladder)")
+    onnx.add_argument("--format", choices=("qdq", "qoperator"))
+    onnx.add_argument("--activation-type", choices=("u8", "s8"))
+    onnx.add_argument("--weight-type", choices=("u8", "s8"))
+    onnx.add_argument("--per-tensor", action="store_true", help="per-tensor weights (default per-channel)")
+    onnx.add_argument("--reduce-range", action="store_true", help="7-bit weights (older CPUs without VNNI)")
+    onnx.add_argument("--method", choices=("minmax", "entropy", "percentile"))
+    onnx.add_argument("--percentile", type=float, default=99.999, help="for --method percentile")
+    onnx.add_argument("--exclude", action="append", default=[], metavar="NODE", help="ONNX node kept in float")
+    qat = parser.add_argument_group("ExecuTorch int8")
+    qat.add_argument("--qat-epochs", type=int, default=0, help="quantization-aware fine-tuning if PTQ misses")
+    qat.add_argument("--qat-lr", type=float, default=1e-4)
+    qat.add_argument("--qat-size", type=int, default=512, help="training images for QAT")
+    parser.add_argument("--threads", type=int, default=2, help="onnxruntime threads for scoring and timing")
+    parser.add_argument("--no-latency", dest="latency", action="store_false", help="skip timing")
+    parser.add_argument("--report", help="write the JSON report (every attempt) here too")
+    return parser
+
+
+def _ladder(args):
+    from quantize.ptq_onnx import DEFAULT_LADDER, OnnxQuantConfig
+
+    fixed = [args.format, args.activation_type, args.weight_type, args.method]
+    if not (any(fixed) or args.per_tensor or args.reduce_range or args.exclude):
+        return DEFAULT_LADDER
+    config = OnnxQuantConfig(
+        name="custom",
+        quant_format=args.format or "qdq",
+        activation_type=args.activation_type or "u8",
+        weight_type=args.weight_type or "s8",
+        per_channel=not args.per_tensor,
+        reduce_range=args.reduce_range,
+        method=args.method or "minmax",
+        percentile=args.percentile,
+        exclude=tuple(args.exclude),
+    )
+    return (config,)
+
+
+def _check_out(out: Path, target: str) -> None:
+    if out.suffix != TARGETS[target]:
+        raise EdgevisionError(f"--to {target} writes a {TARGETS[target]} file, got --out {out.name}")
+    if out.is_dir():
+        raise EdgevisionError(f"--out {out} is a folder")
+
+
+def _log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def run_prune(argv: list[str]) -> int:
+    args = prune_parser().parse_args(argv)
+    from quantize.pipeline import FinetuneSpec, prune_checkpoint, write_report
+
+    if args.ratio is not None and not 0.0 < args.ratio < 1.0:
+        raise EdgevisionError(f"--ratio must be between 0 and 1 (exclusive), got {args.ratio}")
+    if args.target_macs is not None and not 0.0 < args.target_macs < 1.0:
+        raise EdgevisionError(f"--target-macs must be between 0 and 1 (exclusive), got {args.target_macs}")
+    if not Path(args.checkpoint).is_file():
+        raise EdgevisionError(f"checkpoint not found: {args.checkpoint}")
+    if args.finetune_epochs and not args.data:
+        raise EdgevisionError("--finetune-epochs needs --data (the training data spec)")
+    if args.budget is not None and not args.data:
+        raise EdgevisionError("--budget needs --data to measure accuracy")
+    finetune = None
+    if args.finetune_epochs:
+        finetune = FinetuneSpec(
+            args.data, epochs_per_step=args.finetune_epochs, epochs_after=args.finetune_epochs,
+            lr=args.lr, batch_size=args.batch_size, limit=args.train_limit,
+        )
+    report = prune_checkpoint(
+        args.checkpoint, args.out, ratio=args.ratio, target_macs=args.target_macs, steps=args.steps,
+        global_pruning=args.global_pruning, round_to=args.round_to or None, ignored=tuple(args.ignore),
+        finetune=finetune, eval_data=args.data, eval_split=args.eval_split, eval_limit=args.eval_limit,
+        budget=args.budget,
+    )
+    line = (
+        f"MACs {report['macs_before'] / 1e6:.2f}M -> {report['macs_after'] / 1e6:.2f}M "
+        f"(-{report['macs_reduction'] * 100:.1f}%), params {report['params_before'] / 1e6:.3f}M -> "
+        f"{report['params_after'] / 1e6:.3f}M"
+    )
+    if "top1_after" in report:
+        line += f", top-1 {report['top1_before']:.2f}% -> {report['top1_after']:.2f}%"
+    print(f"{line}; wrote {args.out}")
+    if args.report:
+        write_report(args.report, report)
+    return 0
+
+
+def run_quantize(argv: list[str]) -> int:
+    args = quantize_parser().parse_args(argv)
+    out = Path(args.out)
+    _check_out(out, args.to)
+    if not Path(args.checkpoint).is_file():
+        raise EdgevisionError(f"checkpoint not found: {args.checkpoint}")
+    if args.calib_size < 1:
+        raise EdgevisionError(f"--calib-size must be positive, got {args.calib_size}")
+    from quantize import pipeline
+    from quantize.calibration import check_calibration_set, load_split, write_calibration
+
+    ladder = _ladder(args)  # validates a fixed configuration before any work
+    model, card = pipeline.load_model(args.checkpoint)
+    calib, calib_labels, _ = load_split(args.data, "train", card.preprocessing, args.calib_size, args.seed)
+    check_calibration_set(calib_labels)
+    if args.to == "calib-data":
+        write_calibration(out, calib, calib_labels)
+        print(f"wrote {len(calib)} calibration images {calib.shape[1:]} to {out}")
+        return 0
+    val, val_labels, _ = load_split(args.data, args.eval_split, card.preprocessing, args.eval_size, args.seed)
+    check_calibration_set(val_labels, minimum=8, what="evaluation")
+    if args.to == "onnx-int8":
+        result = pipeline.quantize_to_onnx(
+            model, card, out, calib, val, val_labels, budget=args.budget, ladder=ladder,
+            exhaustive=args.exhaustive, exclude_sensitive=args.exclude_sensitive,
+            fp16_fallback=args.fp16_fallback, measure_latency=args.latency, threads=args.threads, progress=_log,
+        )
+    elif args.to == "pte-int8":
+        qat_images = qat_labels = None
+        if args.qat_epochs:
+            qat_images, qat_labels, _ = load_split(args.data, "train", card.preprocessing, args.qat_size, args.seed + 1)
+        result = pipeline.quantize_to_pte(
+            model, card, out, calib, val, val_labels, budget=args.budget, qat_images=qat_images,
+            qat_labels=qat_labels, qat_epochs=args.qat_epochs, qat_lr=args.qat_lr,
+            exhaustive=args.exhaustive, measure_latency=args.latency, progress=_log,
+        )
+    else:
+        result = pipeline.quantize_to_fp16(model, card, out, val, val_labels, budget=args.budget, progress=_log)
+    chosen = result.chosen
+    speed = f", {result.report['speedup']:.2f}x faster than fp32 ONNX" if "speedup" in result.report else ""
+    print(
+        f"{chosen.name}: top-1 {chosen.top1:.2f}% (fp32 {result.report['fp32_top1']:.2f}%, drop {chosen.drop:.2f} "
+        f"points, agreement {chosen.agreement:.2f}%){speed}; wrote {out}"
+    )
+    if args.report:
+        pipeline.write_report(args.report, result.report)
+    return 0
+
+
+COMMANDS = {"prune": run_prune, "quantize": run_quantize}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] not in COMMANDS:
+        print(f"usage: python -m quantize {{{','.join(COMMANDS)}}} ...", file=sys.stderr)
+        return 2
+    name, rest = argv[0], argv[1:]
+    return run_cli(lambda: COMMANDS[name](rest), f"edgevision {name}")
+

@@ -1,0 +1,143 @@
+"""ExecuTorch int8: PT2E quantization with the XNNPACK quantizer, lowered to XNNPACK (`.pte`).
+
+The PT2E flow (pytorch.org/executorch, "Quantization Overview" and the XNNPACK backend page):
+`torch.export` the float model, `prepare_pt2e` with `XNNPACKQuantizer` (symmetric int8,
+per-channel weights), run calibration images, `convert_pt2e`, export again and lower with
+`XnnpackPartitioner`. `qat_pt2e` is the quantization-aware variant for models where
+post-training quantization loses too much: fake-quantized fine-tuning before conversion.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from deploy.errors import EdgevisionError
+
+
+def _quantizer(per_channel: bool, skip: Sequence[str], is_qat: bool = False):
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
+
+    quantizer = XNNPACKQuantizer()
+    quantizer.set_global(get_symmetric_quantization_config(is_per_channel=per_channel, is_qat=is_qat))
+    for name in skip:
+        quantizer.set_module_name(name, None)
+    return quantizer
+
+
+def _example(images: np.ndarray) -> tuple[torch.Tensor]:
+    return (torch.from_numpy(np.ascontiguousarray(images[:1], dtype=np.float32)),)
+
+
+def ptq_pt2e(
+    model: nn.Module, calibration: np.ndarray, per_channel: bool = True, skip: Sequence[str] = ()
+) -> torch.fx.GraphModule:
+    """Post-training int8 quantization of `model` (eval mode), calibrated one image at a time."""
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    example = _example(calibration)
+    graph = torch.export.export(model.eval(), example).module()
+    prepared = prepare_pt2e(graph, _quantizer(per_channel, skip))
+    with torch.no_grad():
+        for i in range(len(calibration)):
+            prepared(torch.from_numpy(calibration[i : i + 1]))
+    return convert_pt2e(prepared)
+
+
+def qat_pt2e(
+    model: nn.Module,
+    images: np.ndarray,
+    labels: np.ndarray,
+    epochs: int = 1,
+    lr: float = 1e-4,
+    batch_size: int = 16,
+    seed: int = 0,
+    per_channel: bool = True,
+) -> torch.fx.GraphModule:
+    """Quantization-aware fine-tuning (PT2E, fake-quant) on preprocessed images, then convert.
+
+    Plain SGD with momentum at a small learning rate, BatchNorm statistics frozen after the first
+    epoch: the usual recipe for recovering PTQ loss in a few epochs.
+    """
+    from torchao.quantization.pt2e import move_exported_model_to_eval, move_exported_model_to_train
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_qat_pt2e
+
+    if epochs < 1:
+        raise EdgevisionError(f"QAT needs at least one epoch, got {epochs}")
+    example = (torch.from_numpy(np.ascontiguousarray(images[:batch_size], dtype=np.float32)),)
+    graph = torch.export.export(model.eval(), example, dynamic_shapes=None).module()
+    prepared = prepare_qat_pt2e(graph, _quantizer(per_channel, (), is_qat=True))
+    optimizer = torch.optim.SGD(prepared.parameters(), lr=lr, momentum=0.9)
+    loss_fn = nn.CrossEntropyLoss()
+    rng = np.random.default_rng(seed)
+    x_all = torch.from_numpy(images)
+    y_all = torch.from_numpy(labels.astype(np.int64))
+    for _ in range(epochs):
+        move_exported_model_to_train(prepared)
+        order = rng.permutation(len(images))
+        # Full batches only: the exported graph was traced with this batch size.
+        for start in range(0, len(order) - batch_size + 1, batch_size):
+            index = torch.from_numpy(order[start : start + batch_size])
+            optimizer.zero_grad()
+            loss = loss_fn(prepared(x_all[index]), y_all[index])
+            loss.backward()
+            optimizer.step()
+    move_exported_model_to_eval(prepared)
+    return convert_pt2e(prepared)
+
+
+def lower_to_pte(quantized: torch.fx.GraphModule | nn.Module, example: np.ndarray) -> bytes:
+    """Export a (quantized) module at batch 1 and lower it to XNNPACK; the `.pte` bytes."""
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    try:
+        with torch.no_grad():
+            exported = torch.export.export(quantized, _example(example))
+            program = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()]).to_executorch()
+    except Exception as exc:
+        raise EdgevisionError(f"ExecuTorch lowering failed: {str(exc).splitlines()[0]}") from exc
+    return program.buffer
+
+
+class PteRunner:
+    """Runs a `.pte` (batch 1) with the ExecuTorch runtime, as the device will."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        from executorch.runtime import Runtime
+
+        self.program = Runtime.get().load_program(Path(path))
+        self.method = self.program.load_method("forward")
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        tensor = torch.from_numpy(np.ascontiguousarray(image[None] if image.ndim == 3 else image, dtype=np.float32))
+        return self.method.execute([tensor])[0].detach().numpy()
+
+    def logits(self, images: np.ndarray) -> np.ndarray:
+        return np.concatenate([self(images[i]) for i in range(len(images))]).astype(np.float32)
+
+    def latency_ms(self, image: np.ndarray, runs: int = 30, warmup: int = 5) -> float:
+        import time
+
+        for _ in range(warmup):
+            self(image)
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            self(image)
+            times.append(time.perf_counter() - start)
+        return float(np.median(times) * 1000.0)
+
+
+def edge_layers(model: nn.Module) -> list[str]:
+    """The first convolution and the last Linear/convolution: the layers most often kept in float."""
+    names = [n for n, m in model.named_modules() if isinstance(m, nn.Linear | nn.modules.conv._ConvNd)]
+    return list(dict.fromkeys(names[:1] + names[-1:]))

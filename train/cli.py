@@ -69,7 +69,7 @@ def build_train_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--device", default="auto", help="auto, cpu or cuda")
     run.add_argument("--amp", choices=("off", "bf16", "fp16"), default="bf16", help="mixed precision (CUDA only)")
-    run.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    run.add_argument("--quiet", action="store_true", help="print nothing but errors (outputs are still written)")
     return parser
 
 

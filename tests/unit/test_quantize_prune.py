@@ -1,0 +1,133 @@
+"""Structured pruning: MACs drop, channels stay multiples of 8, outputs kept, save -> load without code."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("torch_pruning")
+torchvision = pytest.importorskip("torchvision")
+
+from torch import nn  # noqa: E402
+
+from deploy.errors import EdgevisionError  # noqa: E402
+from quantize.prune import (  # noqa: E402
+    STRUCTURE_KEY,
+    apply_pruned_structure,
+    channel_counts,
+    count_macs_params,
+    magnitude_sparsify,
+    prune_model,
+    pruned_structure,
+    rebuild_pruned,
+)
+
+
+def tiny_cnn(num_classes: int = 10) -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+        nn.Conv2d(32, 48, 3, padding=1), nn.BatchNorm2d(48), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(48, num_classes),
+    ).eval()
+
+
+def round_trip(model: nn.Module, fresh: nn.Module) -> nn.Module:
+    """Save state_dict + JSON structure with weights_only, rebuild into `fresh`, load."""
+    buffer = io.BytesIO()
+    torch.save({"state_dict": model.state_dict(), "options": {STRUCTURE_KEY: pruned_structure(model)}}, buffer)
+    buffer.seek(0)
+    data = torch.load(buffer, weights_only=True)  # plain tensors and JSON-like data, no code
+    options = json.loads(json.dumps(data["options"]))
+    rebuilt = rebuild_pruned(fresh, options)
+    rebuilt.load_state_dict(data["state_dict"])
+    return rebuilt.eval()
+
+
+def test_tiny_cnn_prunes_to_multiples_of_8_and_round_trips():
+    model = tiny_cnn()
+    x = torch.randn(2, 1, 8, 8)
+    report = prune_model(model, x[:1], ratio=0.5, round_to=8)
+    assert report.macs_after < 0.5 * report.macs_before
+    counts = channel_counts(model)
+    assert counts["0"] == 16 and counts["3"] == 24
+    assert counts["8"] == 10, "the classifier's outputs must be kept"
+    assert all(c % 8 == 0 for name, c in counts.items() if name != "8")
+    rebuilt = round_trip(model, tiny_cnn())
+    assert torch.equal(rebuilt(x), model(x))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["mobilenet_v3_small", "mobilenet_v2"])
+def test_torchvision_target_macs(name):
+    build = getattr(torchvision.models, name)
+    model = build(num_classes=5).eval()
+    x = torch.randn(1, 3, 32, 32)
+    report = prune_model(model, x, target_macs=0.5)
+    assert 0.40 <= report.macs_after / report.macs_before <= 0.52
+    assert report.params_after < report.params_before
+    counts = channel_counts(model)
+    assert model(x).shape == (1, 5)
+    assert all(c % 8 == 0 for c in counts.values() if c != 5)
+    rebuilt = round_trip(model, build(num_classes=5))
+    assert torch.allclose(rebuilt(x), model(x))
+    assert count_macs_params(rebuilt, x) == (report.macs_after, report.params_after)
+
+
+def test_iterative_schedule_calls_finetune_each_step():
+    model = tiny_cnn()
+    calls = []
+    report = prune_model(model, torch.randn(1, 1, 8, 8), ratio=0.5, steps=3, finetune=lambda m, s: calls.append(s))
+    assert calls == [1, 2, 3]
+    macs = [h["macs"] for h in report.history]
+    assert macs == sorted(macs, reverse=True) and len(set(macs)) == 3
+
+
+def test_global_pruning_and_round_to_one():
+    model = tiny_cnn()
+    report = prune_model(model, torch.randn(1, 1, 8, 8), ratio=0.3, global_pruning=True, round_to=None)
+    assert report.macs_after < report.macs_before
+    assert channel_counts(model)["8"] == 10
+
+
+@pytest.mark.parametrize("ratio", [0.0, 1.0, -0.2, 1.5])
+def test_ratio_out_of_range(ratio):
+    with pytest.raises(EdgevisionError, match="between 0 and 1"):
+        prune_model(tiny_cnn(), torch.randn(1, 1, 8, 8), ratio=ratio)
+
+
+def test_target_macs_out_of_range():
+    with pytest.raises(EdgevisionError, match="target-macs"):
+        prune_model(tiny_cnn(), torch.randn(1, 1, 8, 8), target_macs=1.2)
+
+
+class Scaled(nn.Module):
+    """A layer with its own parameter that structured pruning does not know."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(1, channels, 1, 1))
+
+    def forward(self, x):
+        return x * self.scale
+
+
+def test_unsupported_layer_is_named():
+    model = nn.Sequential(nn.Conv2d(1, 16, 3), Scaled(16), nn.Flatten(), nn.LazyLinear(3))
+    model(torch.randn(1, 1, 8, 8))
+    with pytest.raises(EdgevisionError, match=r"unsupported layer .*: 1 \(Scaled\).*--ignore 1"):
+        prune_model(model, torch.randn(1, 1, 8, 8), ratio=0.5)
+
+
+def test_structure_that_does_not_fit_is_refused():
+    with pytest.raises(EdgevisionError, match="does not have"):
+        apply_pruned_structure(tiny_cnn(), {"nope.conv": {"out_channels": 8}})
+
+
+def test_magnitude_sparsify():
+    model = tiny_cnn()
+    sparsity = magnitude_sparsify(model, 0.5)
+    assert 0.49 <= sparsity <= 0.55

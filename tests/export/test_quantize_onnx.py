@@ -1,0 +1,150 @@
+"""`edgevision quantize` / `prune` end to end on a tiny CNN trained on sklearn's digits."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnxruntime")
+pytest.importorskip("sklearn")
+
+from deploy.card import CARD_KEY, ModelCard  # noqa: E402
+from deploy.preprocess import Preprocessing  # noqa: E402
+from quantize.calibration import balanced_indices, check_calibration_set, load_split  # noqa: E402
+from quantize.cli import main  # noqa: E402
+from quantize.guard import Guard  # noqa: E402
+from quantize.pipeline import load_model, torch_logits  # noqa: E402
+from quantize.prune import STRUCTURE_KEY, channel_counts  # noqa: E402
+
+SPEC = Preprocessing(input_size=(8, 8), mean=(0.5,), std=(0.5,), color="GRAY")
+OPTIONS = {"width": 16}
+
+
+@pytest.fixture(scope="module")
+def digits_checkpoint(tmp_path_factory):
+    """A real `cnn` (train.models) trained for a few seconds on digits, saved by train.checkpoint."""
+    from torch import nn
+
+    from train.checkpoint import save_checkpoint
+    from train.models import build_model
+
+    torch.manual_seed(0)
+    images, labels, names = load_split("digits", "train", SPEC)
+    model = build_model("cnn", 10, 1, (8, 8), **OPTIONS)
+    optimizer = torch.optim.Adam(model.parameters(), 3e-3)
+    x, y = torch.from_numpy(images), torch.from_numpy(labels)
+    model.train()
+    for _ in range(12):
+        for index in torch.randperm(len(x)).split(64):
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(model(x[index]), y[index]).backward()
+            optimizer.step()
+    path = tmp_path_factory.mktemp("ckpt") / "digits.pt"
+    save_checkpoint(path, ModelCard("cnn", names, SPEC, model_options=OPTIONS, dataset="digits"), model.eval().state_dict())
+    return path
+
+
+def test_balanced_indices_take_an_equal_share():
+    labels = np.array([0] * 50 + [1] * 10 + [2] * 40)
+    index = balanced_indices(labels, 30, seed=1)
+    assert len(index) == 30 and len(set(index)) == 30
+    assert np.bincount(labels[index]).tolist() == [10, 10, 10]
+    assert balanced_indices(labels, 30, seed=1).tolist() == index.tolist()
+
+
+def test_calibration_set_checks():
+    with pytest.raises(Exception, match="too small: 3 images"):
+        check_calibration_set(np.array([0, 1, 0]))
+    with pytest.raises(Exception, match="single class"):
+        check_calibration_set(np.zeros(20, dtype=int))
+
+
+def test_guard_picks_best_passing_and_reports_misses():
+    labels = np.array([0, 1, 0, 1])
+    fp32 = np.eye(2)[labels]
+    guard = Guard(fp32, labels, budget=1.0)
+    from quantize.guard import Attempt
+
+    guard.judge(Attempt("bad", "int8"), np.eye(2)[[1, 1, 0, 1]])
+    assert guard.best() is None
+    with pytest.raises(Exception, match=r"no configuration met .*bad: top-1 75.00% \(drop 25.00\)"):
+        guard.require_best()
+    guard.judge(Attempt("good", "int8"), fp32)
+    assert guard.best().name == "good" and guard.report()["chosen"] == "good"
+
+
+@pytest.mark.slow
+def test_onnx_int8_keeps_accuracy_and_carries_card(digits_checkpoint, tmp_path, capsys):
+    out = tmp_path / "digits.int8.onnx"
+    report = tmp_path / "report.json"
+    rc = main(["quantize", str(digits_checkpoint), "--data", "digits", "-o", str(out), "--calib-size", "64",
+               "--report", str(report), "--no-latency"])
+    assert rc == 0, capsys.readouterr().err
+    import onnx
+
+    from quantize.ptq_onnx import onnx_logits
+
+    proto = onnx.load(str(out))
+    assert any(node.op_type in ("QuantizeLinear", "QLinearConv") for node in proto.graph.node)
+    card = ModelCard.from_json({p.key: p.value for p in proto.metadata_props}[CARD_KEY])
+    assert card.precision == "int8" and card.artifact_format == "onnx"
+    data = json.loads(report.read_text())
+    assert data["attempts"][0]["passed"] and data["fp32_top1"] > 90
+    images, labels, _ = load_split("digits", "val", SPEC)
+    model, _ = load_model(digits_checkpoint)
+    fp32_top1 = np.mean(torch_logits(model, images).argmax(1) == labels) * 100
+    int8_top1 = np.mean(onnx_logits(out, images).argmax(1) == labels) * 100
+    assert int8_top1 >= fp32_top1 - 1.0
+
+
+@pytest.mark.slow
+def test_guard_rejects_a_miss_and_writes_nothing(digits_checkpoint, tmp_path, capsys):
+    out = tmp_path / "bad.onnx"
+    out.write_bytes(b"previous artifact")
+    # Percentile 90 clips every activation range: a deliberate, large loss.
+    rc = main(["quantize", str(digits_checkpoint), "--data", "digits", "-o", str(out), "--method", "percentile",
+               "--percentile", "90", "--per-tensor", "--budget", "0.5", "--exclude-sensitive", "0",
+               "--no-fp16-fallback", "--no-latency", "--calib-size", "64"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "no configuration met the budget of 0.50" in err and "nothing written" in err
+    assert out.read_bytes() == b"previous artifact"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".bad.onnx")]
+
+
+def test_bad_inputs_are_one_line_errors(digits_checkpoint, tmp_path, capsys):
+    cases = [
+        (["quantize", str(digits_checkpoint), "--data", "digits", "-o", str(tmp_path / "x.pte")], "writes a .onnx"),
+        (["quantize", str(tmp_path / "none.pt"), "--data", "digits", "-o", str(tmp_path / "x.onnx")], "not found"),
+        (["quantize", str(digits_checkpoint), "--data", "digits", "-o", str(tmp_path / "x.onnx"), "--calib-size", "4"],
+         "calibration set too small: 4 images"),
+        (["quantize", str(digits_checkpoint), "--data", "nope", "-o", str(tmp_path / "x.onnx")], "unknown data spec"),
+        (["prune", str(digits_checkpoint), "-o", str(tmp_path / "p.pt"), "--ratio", "1.5"], "between 0 and 1"),
+        (["prune", str(digits_checkpoint), "-o", str(tmp_path / "p.pt"), "--ratio", "0.5", "--ignore", "zzz"],
+         "no layer named 'zzz'"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1, err
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_prune_checkpoint_loads_and_quantizes(digits_checkpoint, tmp_path, capsys):
+    pruned = tmp_path / "pruned.pt"
+    rc = main(["prune", str(digits_checkpoint), "-o", str(pruned), "--ratio", "0.5", "--data", "digits",
+               "--finetune-epochs", "2", "--batch-size", "64"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    assert "MACs" in out.out and "top-1" in out.out
+    model, card = load_model(pruned)
+    assert STRUCTURE_KEY in card.model_options and card.metrics["pruning"]["macs_reduction"] > 0.4
+    assert channel_counts(model)["features.0"] == 8 and channel_counts(model)["head"] == 10
+    images, labels, _ = load_split("digits", "val", SPEC)
+    assert np.mean(torch_logits(model, images).argmax(1) == labels) > 0.85
+    assert main(["quantize", str(pruned), "--data", "digits", "-o", str(tmp_path / "p.onnx"), "--no-latency",
+                 "--calib-size", "32", "--budget", "2"]) == 0

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from deploy.errors import EdgevisionError
 from deploy.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from train.data import DataSplits
 from train.models import get_model_entry
@@ -53,31 +52,27 @@ def default_preprocessing(
 ) -> Preprocessing:
     """The eval preprocessing a model trains with (and is deployed with, through its card).
 
-    Lesson models: the data's native size and colour with the training set's mean/std.
+    Lesson models: the data's native size and colour with the training set's mean/std (with or
+    without weights: their weights are our own checkpoints, not ImageNet's).
     Pretrained torchvision models: ImageNet's resize 256 -> crop 224, RGB, ImageNet mean/std.
     torchvision models from scratch: RGB at max(native, 32) (nets that downsample 32x need 32).
     `input_size` overrides the size; mixed-size folders get a short-side resize and centre crop.
     """
     family = get_model_entry(model).family
     stats = data.mean_std()
-    if family == "lesson" and not pretrained:
+    if family == "lesson":
         color = data.color
         mean, std = stats if stats else (IMAGENET_MEAN, IMAGENET_STD)
         size = input_size or (max(data.size) if data.size else 64)
     else:
         color = "RGB"
-        if pretrained or not stats:
-            mean, std = IMAGENET_MEAN, IMAGENET_STD
-        else:
-            mean, std = stats
-        native = max(data.size) if data.size else 224
-        size = input_size or (224 if pretrained else max(native, 32))
+        mean, std = (IMAGENET_MEAN, IMAGENET_STD) if pretrained or not stats else stats
+        size = input_size or (224 if pretrained else max(max(data.size) if data.size else 224, 32))
     if len(mean) == 1 and color != "GRAY":
         mean, std = mean * 3, std * 3
-    if len(mean) == 3 and color == "GRAY":
-        raise EdgevisionError(f"{model} on {data.spec}: colour data cannot train a GRAY model")
-    # Fixed-size data is resized straight to the input; mixed sizes keep their aspect ratio.
-    if data.size and not pretrained:
+    # Fixed-size data is resized straight to the input (ImageNet weights keep ImageNet's
+    # resize-and-crop); mixed sizes keep their aspect ratio: short-side resize, centre crop.
+    if data.size and (family == "lesson" or not pretrained):
         resize = None
     else:
         resize = round(size * 256 / 224)

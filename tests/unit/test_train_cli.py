@@ -1,0 +1,84 @@
+"""End to end through `train.cli.main`: train -> outputs -> eval, resume after a kill, frozen heads."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from train.checkpoint import load_checkpoint, load_model
+from train.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+FAST = ["--threads", "1", "--quiet", "--batch-size", "128"]
+
+
+def test_train_then_eval_writes_all_outputs(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert main(["train", "--data", "digits", "--model", "cnn", "--epochs", "3", "--out", str(out), *FAST]) == 0
+    for name in ("model.pt", "last.pt", "metrics.json", "confusion.png", "config.json"):
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["split"] == "test" and metrics["epochs"] == 3 and len(metrics["history"]) == 3
+    assert metrics["top1"] > 0.5 and set(metrics["per_class"]) == {str(i) for i in range(10)}
+    assert json.loads((out / "config.json").read_text())["recipe"] == "lesson"
+    model, card = load_model(out / "model.pt")
+    assert card.metrics["top1"] == metrics["top1"] and card.dataset == "digits"
+    assert (out / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+
+    assert main(["eval", "--model", str(out / "model.pt"), "--split", "test"]) == 0
+    again = json.loads((out / "eval_metrics.json").read_text())
+    assert again["top1"] == pytest.approx(metrics["top1"])  # the card's preprocessing is the training one
+
+
+def test_user_errors_are_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["train", "--data", "nope", "--model", "cnn", "--out", str(tmp_path)]) == 2
+    assert main(["train", "--data", "digits", "--model", "vgg", "--out", str(tmp_path)]) == 2
+    assert main(["eval", "--model", str(tmp_path / "missing.pt")]) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line]
+    assert len(lines) == 3 and all(line.startswith("edgevision ") for line in lines)
+    assert "unknown data spec" in lines[0] and "unknown model" in lines[1] and "not found" in lines[2]
+
+
+def test_frozen_backbone_trains_only_the_head(tmp_path: Path) -> None:
+    from train.models import build_model
+
+    init = tmp_path / "init.pth"
+    torch.manual_seed(0)
+    torch.save(build_model("multilayer-cnn", 10, 1, (8, 8)).state_dict(), init)
+    out = tmp_path / "frozen"
+    args = ["train", "--data", "digits", "--model", "multilayer-cnn", "--weights", str(init), "--freeze", "backbone",
+            "--epochs", "2", "--input-size", "8", "--out", str(out), *FAST]
+    assert main(args) == 0
+    before = torch.load(init, weights_only=True)
+    after = load_checkpoint(out / "model.pt")["state_dict"]
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"head.weight", "head.bias"}
+    assert json.loads((out / "config.json").read_text())["augment"] == "none"  # the cached-feature path
+
+
+def test_resume_after_the_process_is_killed(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "train", "train", "--data", "digits", "--model", "mlp", "--epochs", "3",
+               "--out", str(out), "--threads", "1", "--quiet", "--batch-size", "16"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(command, cwd=REPO, env=env)
+    deadline = time.time() + 60
+    while not (out / "last.pt").exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    epochs_done = load_checkpoint(out / "last.pt")["epoch"]
+    assert epochs_done < 3, "the run finished before it could be killed; make it slower"
+    resumed = subprocess.run([*command, "--resume"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [h["epoch"] for h in metrics["history"]] == [1, 2, 3]
+    model, card = load_model(out / "model.pt")
+    assert card.architecture == "mlp" and card.metrics["split"] == "test"

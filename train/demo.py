@@ -24,12 +24,12 @@ Stage = Callable[[DemoState], str]
 
 
 def train_stage(state: DemoState) -> str:
-    """A small CNN on digits, a few epochs (well under a minute on two CPU cores)."""
+    """A small CNN on digits with its recipe (15 epochs, under a minute on two CPU cores)."""
     from train.config import TrainConfig
     from train.fit import fit
 
     out = state.out / "train"
-    metrics = fit(TrainConfig(data="digits", model="cnn", out=str(out), epochs=8, quiet=True))
+    metrics = fit(TrainConfig(data="digits", model="cnn", out=str(out), quiet=True))
     state.artifacts["checkpoint"] = out / "model.pt"
     state.metrics["train"] = {k: metrics[k] for k in ("top1", "top5", "epochs", "wall_time_s")}
     return f"trained cnn on digits: {metrics['epochs']} epochs in {metrics['wall_time_s']:.0f}s -> {out}/model.pt"

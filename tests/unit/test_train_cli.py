@@ -63,6 +63,7 @@ def test_frozen_backbone_trains_only_the_head(tmp_path: Path) -> None:
     assert json.loads((out / "config.json").read_text())["augment"] == "none"  # the cached-feature path
 
 
+@pytest.mark.slow
 def test_resume_after_the_process_is_killed(tmp_path: Path) -> None:
     out = tmp_path / "run"
     command = [sys.executable, "-m", "train", "train", "--data", "digits", "--model", "mlp", "--epochs", "3",
@@ -82,3 +83,13 @@ def test_resume_after_the_process_is_killed(tmp_path: Path) -> None:
     assert [h["epoch"] for h in metrics["history"]] == [1, 2, 3]
     model, card = load_model(out / "model.pt")
     assert card.architecture == "mlp" and card.metrics["split"] == "test"
+
+
+def test_two_phase_schedule_unfreezes_the_backbone(tmp_path: Path) -> None:
+    out = tmp_path / "two-phase"
+    args = ["train", "--data", "digits", "--model", "cnn", "--schedule", "two-phase", "--head-epochs", "1",
+            "--epochs", "2", "--backbone-lr-scale", "0.1", "--out", str(out), *FAST]
+    assert main(args) == 0
+    last = load_checkpoint(out / "last.pt")
+    assert [group["initial_lr"] for group in last["optimizer"]["param_groups"]] == pytest.approx([3e-4, 3e-3])
+    assert len(last["history"]) == 2

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from deploy.cli_util import run_cli
 from deploy.errors import EdgevisionError
+from quantize.guard import BudgetMissed
 
 TARGETS = {
     "onnx-int8": ".onnx",
@@ -166,6 +167,8 @@ def run_quantize(argv: list[str]) -> int:
         raise EdgevisionError(f"checkpoint not found: {args.checkpoint}")
     if args.calib_size < 1:
         raise EdgevisionError(f"--calib-size must be positive, got {args.calib_size}")
+    if args.budget < 0:
+        raise EdgevisionError(f"--budget is the allowed top-1 drop in points and must be >= 0, got {args.budget}")
     from quantize import pipeline
     from quantize.calibration import check_calibration_set, load_split, write_calibration
 
@@ -179,23 +182,12 @@ def run_quantize(argv: list[str]) -> int:
         return 0
     val, val_labels, _ = load_split(args.data, args.eval_split, card.preprocessing, args.eval_size, args.seed)
     check_calibration_set(val_labels, minimum=8, what="evaluation")
-    if args.to == "onnx-int8":
-        result = pipeline.quantize_to_onnx(
-            model, card, out, calib, val, val_labels, budget=args.budget, ladder=ladder,
-            exhaustive=args.exhaustive, exclude_sensitive=args.exclude_sensitive,
-            fp16_fallback=args.fp16_fallback, measure_latency=args.latency, threads=args.threads, progress=_log,
-        )
-    elif args.to == "pte-int8":
-        qat_images = qat_labels = None
-        if args.qat_epochs:
-            qat_images, qat_labels, _ = load_split(args.data, "train", card.preprocessing, args.qat_size, args.seed + 1)
-        result = pipeline.quantize_to_pte(
-            model, card, out, calib, val, val_labels, budget=args.budget, qat_images=qat_images,
-            qat_labels=qat_labels, qat_epochs=args.qat_epochs, qat_lr=args.qat_lr,
-            exhaustive=args.exhaustive, measure_latency=args.latency, progress=_log,
-        )
-    else:
-        result = pipeline.quantize_to_fp16(model, card, out, val, val_labels, budget=args.budget, progress=_log)
+    try:
+        result = _quantize(args, model, card, out, ladder, calib, val, val_labels)
+    except BudgetMissed as exc:
+        if args.report:  # the attempts are worth keeping even when no artifact is
+            pipeline.write_report(args.report, exc.report)
+        raise
     chosen = result.chosen
     speed = f", {result.report['speedup']:.2f}x faster than fp32 ONNX" if "speedup" in result.report else ""
     print(
@@ -205,6 +197,28 @@ def run_quantize(argv: list[str]) -> int:
     if args.report:
         pipeline.write_report(args.report, result.report)
     return 0
+
+
+def _quantize(args, model, card, out, ladder, calib, val, val_labels):
+    from quantize import pipeline
+    from quantize.calibration import load_split
+
+    if args.to == "onnx-int8":
+        return pipeline.quantize_to_onnx(
+            model, card, out, calib, val, val_labels, budget=args.budget, ladder=ladder,
+            exhaustive=args.exhaustive, exclude_sensitive=args.exclude_sensitive,
+            fp16_fallback=args.fp16_fallback, measure_latency=args.latency, threads=args.threads, progress=_log,
+        )
+    if args.to == "pte-int8":
+        qat_images = qat_labels = None
+        if args.qat_epochs:
+            qat_images, qat_labels, _ = load_split(args.data, "train", card.preprocessing, args.qat_size, args.seed + 1)
+        return pipeline.quantize_to_pte(
+            model, card, out, calib, val, val_labels, budget=args.budget, qat_images=qat_images,
+            qat_labels=qat_labels, qat_epochs=args.qat_epochs, qat_lr=args.qat_lr,
+            exhaustive=args.exhaustive, measure_latency=args.latency, progress=_log,
+        )
+    return pipeline.quantize_to_fp16(model, card, out, val, val_labels, budget=args.budget, progress=_log)
 
 
 COMMANDS = {"prune": run_prune, "quantize": run_quantize}

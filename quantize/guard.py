@@ -19,7 +19,14 @@ DEFAULT_BUDGET = 1.0  # top-1 points
 
 
 class BudgetMissed(EdgevisionError):
-    """No attempt met the accuracy budget (the message carries every attempt's numbers)."""
+    """No attempt met the accuracy budget (the message carries every attempt's numbers).
+
+    `report` holds the guard's full report, so a caller can still save what was tried.
+    """
+
+    def __init__(self, message: str, report: dict | None = None) -> None:
+        super().__init__(message)
+        self.report = report or {}
 
 
 def top1(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -101,7 +108,8 @@ class Guard:
             )
             raise BudgetMissed(
                 f"no configuration met the budget of {self.budget:.2f} top-1 points below fp32 "
-                f"{self.fp32_top1:.2f}% ({tried}); nothing written"
+                f"{self.fp32_top1:.2f}% ({tried}); nothing written",
+                self.report(),
             )
         return best
 

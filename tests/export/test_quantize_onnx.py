@@ -107,12 +107,14 @@ def test_guard_rejects_a_miss_and_writes_nothing(digits_checkpoint, tmp_path, ca
     # Percentile 90 clips every activation range: a deliberate, large loss.
     rc = main(["quantize", str(digits_checkpoint), "--data", "digits", "-o", str(out), "--method", "percentile",
                "--percentile", "90", "--per-tensor", "--budget", "0.5", "--exclude-sensitive", "0",
-               "--no-fp16-fallback", "--no-latency", "--calib-size", "64"])
+               "--no-fp16-fallback", "--no-latency", "--calib-size", "64", "--report", str(tmp_path / "r.json")])
     err = capsys.readouterr().err
     assert rc == 2
     assert "no configuration met the budget of 0.50" in err and "nothing written" in err
     assert out.read_bytes() == b"previous artifact"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".bad.onnx")]
+    attempts = json.loads((tmp_path / "r.json").read_text())["attempts"]
+    assert attempts[0]["name"] == "custom" and not attempts[0]["passed"] and attempts[0]["drop"] > 0.5
 
 
 def test_bad_inputs_are_one_line_errors(digits_checkpoint, tmp_path, capsys):
@@ -121,6 +123,8 @@ def test_bad_inputs_are_one_line_errors(digits_checkpoint, tmp_path, capsys):
         (["quantize", str(tmp_path / "none.pt"), "--data", "digits", "-o", str(tmp_path / "x.onnx")], "not found"),
         (["quantize", str(digits_checkpoint), "--data", "digits", "-o", str(tmp_path / "x.onnx"), "--calib-size", "4"],
          "calibration set too small: 4 images"),
+        (["quantize", str(digits_checkpoint), "--data", "digits", "-o", str(tmp_path / "x.onnx"), "--budget", "-1"],
+         "must be >= 0"),
         (["quantize", str(digits_checkpoint), "--data", "nope", "-o", str(tmp_path / "x.onnx")], "unknown data spec"),
         (["prune", str(digits_checkpoint), "-o", str(tmp_path / "p.pt"), "--ratio", "1.5"], "between 0 and 1"),
         (["prune", str(digits_checkpoint), "-o", str(tmp_path / "p.pt"), "--ratio", "0.5", "--ignore", "zzz"],

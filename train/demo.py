@@ -1,8 +1,8 @@
 """`edgevision demo`: the whole road, offline, on data every install has (sklearn's digits).
 
 The demo is a list of stages. Each takes the shared `DemoState`, does one step, records what it
-made and returns a line for the summary; later stages (export, quantize, benchmark) append
-themselves to `STAGES` from their own packages.
+made and returns a line for the summary. Stages of other packages live in those packages
+(`deploy.export.demo`, `deploy.demo`, `benchmarks.demo`) and are imported only when they run.
 """
 
 from __future__ import annotations
@@ -48,7 +48,48 @@ def eval_stage(state: DemoState) -> str:
     return f"test top-1 {metrics['top1']:.2%} on {metrics['count']} held-out digits (eval_metrics.json)"
 
 
-STAGES: list[tuple[str, Stage]] = [("train", train_stage), ("eval", eval_stage)]
+def images_stage(state: DemoState) -> str:
+    """Write the held-out digits as PNG files in class folders: what a user's own images look like."""
+    import cv2
+
+    from train.data import load_data
+
+    splits = load_data("digits")
+    folder = state.out / "digits_test"
+    for index, (image, label) in enumerate(zip(splits.test.images, splits.test.labels)):
+        path = folder / splits.class_names[int(label)] / f"{index:04d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(path), image[0].numpy())
+    state.artifacts["images"] = folder
+    return f"wrote {len(splits.test)} held-out digits as PNG files -> {folder}/"
+
+
+def export_stage(state: DemoState) -> str:
+    from deploy.export.demo import export_stage as stage
+
+    return stage(state)
+
+
+def predict_stage(state: DemoState) -> str:
+    from deploy.demo import predict_stage as stage
+
+    return stage(state)
+
+
+def bench_stage(state: DemoState) -> str:
+    from benchmarks.demo import bench_stage as stage
+
+    return stage(state)
+
+
+STAGES: list[tuple[str, Stage]] = [
+    ("train", train_stage),
+    ("eval", eval_stage),
+    ("images", images_stage),
+    ("export", export_stage),
+    ("predict", predict_stage),
+    ("bench", bench_stage),
+]
 
 
 def run_demo(out: Path, stages: list[tuple[str, Stage]] | None = None) -> DemoState:

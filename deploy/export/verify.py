@@ -16,10 +16,9 @@ import torch
 
 from deploy.card import ModelCard
 from deploy.errors import EdgevisionError
+from deploy.image_folder import class_root, list_labelled_images
 from deploy.preprocess import preprocess, read_image
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-SPLITS = ("val", "validation", "valid", "test")
 # top-1 agreement and max |logit difference| an artifact must reach, per precision
 TOLERANCES = {"fp32": (1.0, 1e-3), "fp16": (0.98, None), "int8": (0.90, None)}
 
@@ -39,19 +38,10 @@ def data_folder(spec: str) -> Path:
 
 
 def image_files(spec: str, limit: int) -> tuple[list[Path], str]:
-    """Up to `limit` images of the validation split, taken in turn from each class folder."""
+    """Up to `limit` images of the validation split, an equal share from each class folder."""
     root = data_folder(spec)
-    split = next((root / s for s in SPLITS if (root / s).is_dir()), root)
-    classes = sorted(p for p in split.iterdir() if p.is_dir()) or [split]
-    per_class = [sorted(f for f in c.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES) for c in classes]
-    files: list[Path] = []
-    for i in range(max((len(f) for f in per_class), default=0)):
-        files.extend(f[i] for f in per_class if i < len(f))
-        if len(files) >= limit:
-            break
-    if not files:
-        raise EdgevisionError(f"no images found under {split}")
-    return files[:limit], str(split)
+    items, _ = list_labelled_images(root, "val", limit)
+    return [path for path, _ in items], str(class_root(root, "val"))
 
 
 def generated_images(count: int, seed: int = 0) -> list[np.ndarray]:

@@ -81,7 +81,7 @@ def test_parity_compare_can_fail():
 def test_data_spec_errors(tmp_path):
     with pytest.raises(EdgevisionError, match="data folder not found"):
         image_files(f"folder:{tmp_path / 'nope'}", 4)
-    with pytest.raises(EdgevisionError, match="no images found"):
+    with pytest.raises(EdgevisionError, match="has no class folders"):
         image_files(str(tmp_path), 4)
     with pytest.raises(EdgevisionError, match="takes folder:PATH"):
         image_files("mnist:whatever", 4)

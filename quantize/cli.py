@@ -40,6 +40,8 @@ def prune_parser() -> argparse.ArgumentParser:
     tune.add_argument("--finetune-epochs", type=int, default=0, help="epochs after pruning (and after each step)")
     tune.add_argument("--lr", type=float, default=0.01, help="fine-tuning learning rate (SGD)")
     tune.add_argument("--batch-size", type=int, default=32)
+    tune.add_argument("--no-distill", dest="distill", action="store_false",
+                      help="fine-tune on labels only (default: also distil from the unpruned model)")
     tune.add_argument("--train-limit", type=int, help="fine-tune on at most this many training images")
     tune.add_argument("--eval-split", default="val", choices=("val", "test"))
     tune.add_argument("--eval-limit", type=int, help="evaluate on at most this many images (class-balanced)")
@@ -138,7 +140,7 @@ def run_prune(argv: list[str]) -> int:
     if args.finetune_epochs:
         finetune = FinetuneSpec(
             args.data, epochs_per_step=args.finetune_epochs, epochs_after=args.finetune_epochs,
-            lr=args.lr, batch_size=args.batch_size, limit=args.train_limit,
+            lr=args.lr, batch_size=args.batch_size, limit=args.train_limit, distill=args.distill,
         )
     report = prune_checkpoint(
         args.checkpoint, args.out, ratio=args.ratio, target_macs=args.target_macs, steps=args.steps,

@@ -96,7 +96,10 @@ class Guard:
         return max(passing, key=lambda a: (a.top1, -passing.index(a))) if passing else None
 
     def table(self) -> str:
-        head = f"fp32 top-1 {self.fp32_top1:.2f}% on {len(self.labels)} held-out images, budget {self.budget:.2f} points"
+        head = (
+            f"fp32 top-1 {self.fp32_top1:.2f}% on {len(self.labels)} held-out images, "
+            f"budget {self.budget:.2f} points"
+        )
         return "\n".join([head, *(a.line() for a in self.attempts)])
 
     def require_best(self) -> Attempt:

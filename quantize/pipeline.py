@@ -120,7 +120,9 @@ class _DistillLoss(nn.Module):
             return hard
         t = self.temperature
         soft = nn.functional.kl_div(
-            nn.functional.log_softmax(logits / t, dim=1), nn.functional.softmax(teacher / t, dim=1), reduction="batchmean"
+            nn.functional.log_softmax(logits / t, dim=1),
+            nn.functional.softmax(teacher / t, dim=1),
+            reduction="batchmean",
         )
         return self.alpha * soft * t * t + (1.0 - self.alpha) * hard
 
@@ -148,7 +150,8 @@ def finetuner(spec: FinetuneSpec, card: ModelCard, teacher: nn.Module | None = N
     def finetune(model: nn.Module, epochs: int) -> None:
         if epochs < 1:
             return
-        optimizer = build_optimizer([{"params": [p for p in model.parameters() if p.requires_grad]}], "sgd", spec.lr, 1e-5)
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = build_optimizer([{"params": params}], "sgd", spec.lr, 1e-5)
         steps = epochs * len(loader)
         schedule = Schedule(total_steps=steps, warmup_steps=min(len(loader), steps // 10))
         trained, loss_fn = model, nn.CrossEntropyLoss()
@@ -254,7 +257,9 @@ def _write_onnx(src: Path, out: Path, card: ModelCard) -> None:
 
 def _card_for(card: ModelCard, guard: Guard, chosen: Attempt, fmt: str) -> ModelCard:
     metrics = {k: v for k, v in card.metrics.items() if k != "pruning"}
-    metrics.update({"top1": chosen.top1 / 100.0, "top1_fp32": guard.fp32_top1 / 100.0, "eval_images": len(guard.labels)})
+    metrics.update(
+        {"top1": chosen.top1 / 100.0, "top1_fp32": guard.fp32_top1 / 100.0, "eval_images": len(guard.labels)}
+    )
     parity = {"top1_agreement_fp32": chosen.agreement / 100.0, "quantization": {"name": chosen.name, **chosen.config}}
     return card.evolve(precision=chosen.precision, artifact_format=fmt, metrics=metrics, parity=parity)
 
@@ -310,7 +315,8 @@ def quantize_to_onnx(
             if scored:
                 worst = max(scored, key=lambda a: a.top1)
                 config = next(c for c in ladder if c.name == worst.name)
-                nodes = ptq_onnx.sensitive_nodes(pre, worst.path, calibration[: min(8, len(calibration))], exclude_sensitive)
+                sample = calibration[: min(8, len(calibration))]
+                nodes = ptq_onnx.sensitive_nodes(pre, worst.path, sample, exclude_sensitive)
                 progress(f"  most sensitive nodes: {', '.join(f'{n} ({db:.1f} dB)' for n, db in nodes)}")
                 attempt(ptq_onnx.with_exclusions(config, [n for n, _ in nodes]), len(guard.attempts))
         if guard.best() is None and fp16_fallback:

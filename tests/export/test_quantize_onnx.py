@@ -43,7 +43,8 @@ def digits_checkpoint(tmp_path_factory):
             nn.functional.cross_entropy(model(x[index]), y[index]).backward()
             optimizer.step()
     path = tmp_path_factory.mktemp("ckpt") / "digits.pt"
-    save_checkpoint(path, ModelCard("cnn", names, SPEC, model_options=OPTIONS, dataset="digits"), model.eval().state_dict())
+    card = ModelCard("cnn", names, SPEC, model_options=OPTIONS, dataset="digits")
+    save_checkpoint(path, card, model.eval().state_dict())
     return path
 
 

@@ -38,7 +38,9 @@ def prune_parser() -> argparse.ArgumentParser:
     tune = parser.add_argument_group("fine-tuning and evaluation")
     tune.add_argument("--data", help="data spec for fine-tuning and evaluation (as in `edgevision train`)")
     tune.add_argument("--finetune-epochs", type=int, default=0, help="epochs after pruning (and after each step)")
-    tune.add_argument("--lr", type=float, default=0.01, help="fine-tuning learning rate (SGD)")
+    tune.add_argument("--lr", type=float, default=1e-3, help="fine-tuning learning rate")
+    tune.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw",
+                      help="as train's `finetune` recipe: AdamW, 1e-3, warm-up then cosine")
     tune.add_argument("--batch-size", type=int, default=32)
     tune.add_argument("--no-distill", dest="distill", action="store_false",
                       help="fine-tune on labels only (default: also distil from the unpruned model)")
@@ -140,7 +142,7 @@ def run_prune(argv: list[str]) -> int:
     if args.finetune_epochs:
         finetune = FinetuneSpec(
             args.data, epochs_per_step=args.finetune_epochs, epochs_after=args.finetune_epochs,
-            lr=args.lr, batch_size=args.batch_size, limit=args.train_limit, distill=args.distill,
+            lr=args.lr, optimizer=args.optimizer, batch_size=args.batch_size, limit=args.train_limit, distill=args.distill,
         )
     report = prune_checkpoint(
         args.checkpoint, args.out, ratio=args.ratio, target_macs=args.target_macs, steps=args.steps,

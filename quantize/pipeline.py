@@ -78,7 +78,8 @@ class FinetuneSpec:
     data: str
     epochs_per_step: int = 1
     epochs_after: int = 0
-    lr: float = 0.01
+    lr: float = 1e-3
+    optimizer: str = "adamw"
     batch_size: int = 32
     augment: str | None = None
     seed: int = 0
@@ -151,7 +152,7 @@ def finetuner(spec: FinetuneSpec, card: ModelCard, teacher: nn.Module | None = N
         if epochs < 1:
             return
         params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = build_optimizer([{"params": params}], "sgd", spec.lr, 1e-5)
+        optimizer = build_optimizer([{"params": params}], spec.optimizer, spec.lr, 1e-4)
         steps = epochs * len(loader)
         schedule = Schedule(total_steps=steps, warmup_steps=min(len(loader), steps // 10))
         trained, loss_fn = model, nn.CrossEntropyLoss()

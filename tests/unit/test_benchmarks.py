@@ -1,0 +1,97 @@
+"""benchmarks: timing statistics, interleaving, rows through the real runtime, reports."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+import deploy
+from benchmarks.cli import main as bench_main
+from benchmarks.report import to_csv, to_markdown
+from benchmarks.runner import Target, run_benchmark, top1_accuracy
+from benchmarks.timing import LatencyStats, measure_interleaved
+from deploy.image_folder import list_labelled_images
+from tests.runtime.onnx_models import make_onnx, tiny_card
+
+
+def test_latency_stats_percentiles():
+    stats = LatencyStats.from_samples([i / 1000 for i in range(100, 0, -1)])  # 1..100 ms, unsorted
+    assert stats.samples == 100 and stats.min_ms == pytest.approx(1.0)
+    assert stats.mean_ms == pytest.approx(50.5)
+    assert 50.0 <= stats.p50_ms <= 51.0 and 90.0 <= stats.p90_ms <= 91.0 and stats.p99_ms >= 99.0
+
+
+def test_measure_interleaved_alternates_and_warms_up():
+    order: list[str] = []
+    calls = {name: (lambda n=name: order.append(n)) for name in ("a", "b")}
+    stats = measure_interleaved(calls, warmup=2, budget_s=0.0, per_round=3, min_rounds=2)
+    assert order[:4] == ["a", "a", "b", "b"]  # warm-up
+    assert order[4:] == ["a"] * 3 + ["b"] * 3 + ["a"] * 3 + ["b"] * 3
+    assert stats["a"].samples == stats["b"].samples == 6
+
+
+@pytest.fixture
+def labelled_folder(tmp_path):
+    """Two classes of real PNG files: dark and bright images of varied sizes."""
+    rng = np.random.default_rng(0)
+    for name, level in (("dark", 40), ("bright", 210)):
+        (tmp_path / "data" / "val" / name).mkdir(parents=True)
+        for i in range(6):
+            h, w = rng.integers(30, 90, size=2)
+            image = np.clip(rng.normal(level, 20, (h, w, 3)), 0, 255).astype(np.uint8)
+            cv2.imwrite(str(tmp_path / "data" / "val" / name / f"{i}.png"), image)
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def two_models(tmp_path):
+    card = tiny_card(classes=2)
+    card.class_names = ["bright", "dark"]
+    a = make_onnx(tmp_path / "a.onnx", classes=2, card=card, seed=0)
+    b = make_onnx(tmp_path / "b.onnx", classes=2, card=card, seed=1)
+    return a, b
+
+
+def test_rows_measure_latency_size_and_top1(labelled_folder, two_models):
+    rows = run_benchmark([Target(p) for p in two_models], threads=1, budget_s=0.2, data=labelled_folder)
+    assert [r.name for r in rows] == ["a.onnx", "b.onnx"]
+    items, classes = list_labelled_images(labelled_folder)
+    for row, path in zip(rows, two_models):
+        assert row.status == "ok" and row.backend == "onnxruntime" and row.precision == "fp32"
+        assert row.latency.samples >= 15 and row.latency.p50_ms > 0
+        assert row.size_mb == pytest.approx(path.stat().st_size / 2**20)
+        expected = top1_accuracy(deploy.load(path), items, classes)
+        hits = sum(deploy.load(path).predict(str(p)).label == classes[i] for p, i in items)
+        assert row.top1 == expected == hits / len(items) and row.images == 12
+
+
+def test_broken_model_is_a_failed_row_and_exit_1(tmp_path, labelled_folder, two_models, capsys):
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(two_models[0].read_bytes()[:100])
+    out = tmp_path / "report"
+    code = bench_main(["bench", str(two_models[0]), str(broken), "--budget", "0.1", "--data", str(labelled_folder), "--out", str(out)])
+    assert code == 1
+    table = capsys.readouterr().out
+    assert "| broken.onnx |" in table and "failed" in table
+    report = json.loads((out / "report.json").read_text())
+    assert [r["status"] for r in report["rows"]] == ["ok", "failed"]
+    assert report["machine"]["threads"] == 2 and "onnxruntime" in report["machine"]
+    assert (out / "report.csv").read_text().count("\n") == 3
+    assert (out / "tradeoff.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_markdown_speed_up_is_baseline_over_row(labelled_folder, two_models):
+    rows = run_benchmark([Target(p) for p in two_models], threads=1, budget_s=0.1)
+    ratio = rows[0].latency.p50_ms / rows[1].latency.p50_ms
+    table = to_markdown(rows, baseline="a.onnx")
+    assert f"| {ratio:.2f}x |" in table.splitlines()[3]
+    assert "| 1.00x |" in table.splitlines()[2]
+    assert to_csv(rows).splitlines()[0].startswith("model,backend,precision")
+
+
+def test_target_parse():
+    assert Target.parse("m.onnx@onnxruntime").backend == "onnxruntime"
+    assert Target.parse("m.pte").backend == "auto" and Target.parse("m.pte").name == "m.pte"

@@ -8,6 +8,7 @@ device; `tests/unit/test_train_preprocess_parity.py` measures how close the two 
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
@@ -81,3 +82,11 @@ def augmentation_steps(p: Preprocessing, policy: str) -> list:
 def train_transform(p: Preprocessing, policy: str) -> v2.Compose:
     """One training sample: colour, augmentation (`none`, `digits` or `natural`), normalise."""
     return v2.Compose([*_to_uint8_image(), ToColor(p.color), *augmentation_steps(p, policy), *_finish(p)])
+
+
+def tensor_from_opencv(image: np.ndarray) -> torch.Tensor:
+    """An OpenCV image (gray, BGR or BGRA) as the uint8 CHW tensor a training data set yields."""
+    if image.ndim == 2:
+        return torch.from_numpy(np.ascontiguousarray(image))[None]
+    order = [2, 1, 0, 3] if image.shape[2] == 4 else [2, 1, 0]
+    return torch.from_numpy(np.ascontiguousarray(image[:, :, order])).permute(2, 0, 1)

@@ -19,7 +19,7 @@ import torch
 from sklearn.datasets import load_digits
 
 from deploy.preprocess import Preprocessing, preprocess
-from train.transforms import eval_transform, train_transform
+from train.transforms import eval_transform, tensor_from_opencv, train_transform
 
 def natural_like(height: int, width: int, seed: int = 0) -> np.ndarray:
     """A BGR image with smooth colour regions, hard-edged discs and sensor-like noise."""
@@ -41,17 +41,9 @@ def as_kind(bgr: np.ndarray, kind: str) -> np.ndarray:
     return bgr
 
 
-def rgb_tensor(image: np.ndarray) -> torch.Tensor:
-    """What the training data sets yield for the same file: uint8 CHW, RGB(A) or 1-channel gray."""
-    if image.ndim == 2:
-        return torch.from_numpy(image)[None]
-    order = [2, 1, 0, 3] if image.shape[2] == 4 else [2, 1, 0]
-    return torch.from_numpy(np.ascontiguousarray(image[:, :, order])).permute(2, 0, 1)
-
-
 def difference(image: np.ndarray, p: Preprocessing) -> np.ndarray:
     deployed = preprocess(image, p)
-    trained = eval_transform(p)(rgb_tensor(image)).numpy()
+    trained = eval_transform(p)(tensor_from_opencv(image)).numpy()
     assert deployed.shape == trained.shape == (p.channels, *p.input_size)
     return np.abs(deployed - trained)
 
@@ -106,7 +98,7 @@ def test_batches_and_pil_give_the_same_tensor() -> None:
     from PIL import Image
 
     p = Preprocessing((32, 32))
-    images = torch.stack([rgb_tensor(natural_like(40, 40, seed)[:, :, ::-1].copy()) for seed in range(3)])
+    images = torch.stack([tensor_from_opencv(natural_like(40, 40, seed)[:, :, ::-1].copy()) for seed in range(3)])
     batch = eval_transform(p)(images)
     single = torch.stack([eval_transform(p)(image) for image in images])
     pil = eval_transform(p)(Image.fromarray(images[0].permute(1, 2, 0).numpy()))
@@ -117,5 +109,5 @@ def test_batches_and_pil_give_the_same_tensor() -> None:
 @pytest.mark.parametrize("policy", ["none", "digits", "natural"])
 def test_train_transform_ends_at_the_input_size(policy: str) -> None:
     for p in (Preprocessing((32, 32)), Preprocessing((28, 28), None, (0.1,), (0.3,), "GRAY")):
-        out = train_transform(p, policy)(rgb_tensor(natural_like(50, 61)))
+        out = train_transform(p, policy)(tensor_from_opencv(natural_like(50, 61)))
         assert out.shape == (p.channels, *p.input_size) and out.dtype == torch.float32

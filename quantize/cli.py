@@ -175,9 +175,10 @@ def run_quantize(argv: list[str]) -> int:
         raise EdgevisionError(f"--budget is the allowed top-1 drop in points and must be >= 0, got {args.budget}")
     from quantize import pipeline
     from quantize.calibration import check_calibration_set, load_split, write_calibration
+    from train.checkpoint import load_model
 
     ladder = _ladder(args)  # validates a fixed configuration before any work
-    model, card = pipeline.load_model(args.checkpoint)
+    model, card = load_model(args.checkpoint)
     calib, calib_labels, _ = load_split(args.data, "train", card.preprocessing, args.calib_size, args.seed)
     check_calibration_set(calib_labels)
     if args.to == "calib-data":

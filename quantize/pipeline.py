@@ -23,37 +23,11 @@ from deploy.card import ModelCard
 from deploy.errors import EdgevisionError
 from quantize import ptq_onnx
 from quantize.guard import DEFAULT_BUDGET, Attempt, Guard
-from quantize.prune import STRUCTURE_KEY, PruneReport, apply_pruned_structure, prune_model, pruned_structure
+from quantize.prune import STRUCTURE_KEY, PruneReport, prune_model, pruned_structure
+from train.checkpoint import load_model
 
 
 # --- checkpoints -----------------------------------------------------------------------------
-
-
-def load_model(path: str | os.PathLike) -> tuple[nn.Module, ModelCard]:
-    """Any edgevision checkpoint, pruned or not -> (model in eval mode, card).
-
-    Unpruned checkpoints go straight to `train.checkpoint.load_model`; pruned ones are built
-    from the registry, thinned with `apply_pruned_structure`, then loaded (no code unpickled).
-    """
-    from train.checkpoint import card_of, load_checkpoint
-    from train.checkpoint import load_model as train_load_model
-
-    checkpoint = load_checkpoint(path)
-    card = card_of(checkpoint, path)
-    if STRUCTURE_KEY not in card.model_options:
-        return train_load_model(path)
-    from train.models import build_model
-
-    options = {k: v for k, v in card.model_options.items() if k != STRUCTURE_KEY}
-    model = build_model(
-        card.architecture, card.num_classes, card.preprocessing.channels, card.preprocessing.input_size, **options
-    )
-    apply_pruned_structure(model, card.model_options[STRUCTURE_KEY])
-    try:
-        model.load_state_dict(checkpoint["state_dict"])
-    except RuntimeError as exc:
-        raise EdgevisionError(f"{path}: weights do not fit the pruned {card.architecture}: {str(exc)[:200]}") from None
-    return model.eval(), card
 
 
 def example_input(card: ModelCard, batch: int = 1) -> torch.Tensor:

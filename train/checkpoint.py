@@ -67,18 +67,23 @@ def card_of(checkpoint: dict, path: str | os.PathLike = "checkpoint") -> ModelCa
 
 
 def load_model(path: str | os.PathLike) -> tuple[nn.Module, ModelCard]:
-    """Rebuild the network a checkpoint describes, with its weights, in eval mode, on the CPU."""
+    """Rebuild the network a checkpoint describes (pruned or not), with its weights, in eval mode, on the CPU."""
+    from quantize.prune import STRUCTURE_KEY, rebuild_pruned
     from train.models import build_model
 
     checkpoint = load_checkpoint(path)
     card = card_of(checkpoint, path)
+    options = {k: v for k, v in card.model_options.items() if k != STRUCTURE_KEY}
     model = build_model(
         card.architecture,
         card.num_classes,
         card.preprocessing.channels,
         card.preprocessing.input_size,
-        **card.model_options,
+        **options,
     )
+    # A pruned model records its per-layer channel counts (plain JSON) in the card: thin the
+    # fresh network to them, so loading never unpickles code.
+    rebuild_pruned(model, card.model_options)
     try:
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as exc:

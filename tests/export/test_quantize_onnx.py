@@ -16,7 +16,8 @@ from deploy.preprocess import Preprocessing  # noqa: E402
 from quantize.calibration import balanced_indices, check_calibration_set, load_split  # noqa: E402
 from quantize.cli import main  # noqa: E402
 from quantize.guard import Guard  # noqa: E402
-from quantize.pipeline import load_model, torch_logits  # noqa: E402
+from quantize.pipeline import torch_logits  # noqa: E402
+from train.checkpoint import load_model  # noqa: E402
 from quantize.prune import STRUCTURE_KEY, channel_counts  # noqa: E402
 
 SPEC = Preprocessing(input_size=(8, 8), mean=(0.5,), std=(0.5,), color="GRAY")

@@ -11,7 +11,7 @@ pytest.importorskip("torchao")
 from deploy.card import read_sidecar  # noqa: E402
 from quantize.calibration import load_split  # noqa: E402
 from quantize.cli import main  # noqa: E402
-from quantize.pipeline import load_model  # noqa: E402
+from train.checkpoint import load_model  # noqa: E402
 from quantize.ptq_executorch import PteRunner, lower_to_pte, qat_pt2e  # noqa: E402
 from tests.export.test_quantize_onnx import SPEC, digits_checkpoint  # noqa: E402, F401 (fixture)
 

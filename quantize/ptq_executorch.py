@@ -96,16 +96,9 @@ def qat_pt2e(
 
 def lower_to_pte(quantized: torch.fx.GraphModule | nn.Module, example: np.ndarray) -> bytes:
     """Export a (quantized) module at batch 1 and lower it to XNNPACK; the `.pte` bytes."""
-    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-    from executorch.exir import to_edge_transform_and_lower
+    from deploy.export.torch2pte import lower_to_xnnpack
 
-    try:
-        with torch.no_grad():
-            exported = torch.export.export(quantized, _example(example))
-            program = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()]).to_executorch()
-    except Exception as exc:
-        raise EdgevisionError(f"ExecuTorch lowering failed: {str(exc).splitlines()[0]}") from exc
-    return program.buffer
+    return lower_to_xnnpack(quantized, _example(example), "ExecuTorch lowering failed")
 
 
 class PteRunner:

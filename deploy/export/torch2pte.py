@@ -12,19 +12,28 @@ from deploy.card import ModelCard, write_sidecar
 from deploy.errors import EdgevisionError
 
 
-def torch2pte(model: torch.nn.Module, card: ModelCard, path: str | os.PathLike) -> Path:
+def lower_to_xnnpack(module: torch.nn.Module, example: tuple[torch.Tensor, ...], failure: str) -> bytes:
+    """torch.export `module` on `example` and lower it to XNNPACK: the `.pte` bytes.
+
+    Shared by fp32 export and `quantize`'s int8 programs; an error becomes `failure: <first line>`.
+    """
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
+    try:
+        with torch.no_grad():
+            exported = torch.export.export(module, example)
+            program = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()]).to_executorch()
+    except Exception as exc:
+        raise EdgevisionError(f"{failure}: {str(exc).splitlines()[0]}") from exc
+    return program.buffer
+
+
+def torch2pte(model: torch.nn.Module, card: ModelCard, path: str | os.PathLike) -> Path:
     model = model.eval().float().cpu()
     height, width = card.preprocessing.input_size
     example = (torch.randn(1, card.preprocessing.channels, height, width),)
-    try:
-        with torch.no_grad():
-            exported = torch.export.export(model, example)
-            program = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()]).to_executorch()
-    except Exception as exc:
-        raise EdgevisionError(f"ExecuTorch export failed for {card.architecture}: {str(exc).splitlines()[0]}") from exc
-    write_bytes_atomic(path, program.buffer)
+    program = lower_to_xnnpack(model, example, f"ExecuTorch export failed for {card.architecture}")
+    write_bytes_atomic(path, program)
     write_sidecar(path, card)
     return Path(path)

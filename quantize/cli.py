@@ -45,6 +45,9 @@ def prune_parser() -> argparse.ArgumentParser:
     tune.add_argument("--no-distill", dest="distill", action="store_false",
                       help="fine-tune on labels only (default: also distil from the unpruned model)")
     tune.add_argument("--train-limit", type=int, help="fine-tune on at most this many training images")
+    tune.add_argument("--device", default="auto", help="fine-tune on auto, cpu or cuda (pruning itself runs on the CPU)")
+    tune.add_argument("--amp", choices=("off", "bf16"), default="off", help="bf16 autocast while fine-tuning on CUDA")
+    tune.add_argument("--workers", type=int, default=0, help="data-loading processes for fine-tuning")
     tune.add_argument("--eval-split", default="val", choices=("val", "test"))
     tune.add_argument("--eval-limit", type=int, help="evaluate on at most this many images (class-balanced)")
     tune.add_argument("--budget", type=float, help="refuse a result more than this many top-1 points worse")
@@ -143,6 +146,7 @@ def run_prune(argv: list[str]) -> int:
         finetune = FinetuneSpec(
             args.data, epochs_per_step=args.finetune_epochs, epochs_after=args.finetune_epochs,
             lr=args.lr, optimizer=args.optimizer, batch_size=args.batch_size, limit=args.train_limit, distill=args.distill,
+            device=args.device, amp=args.amp, workers=args.workers,
         )
     report = prune_checkpoint(
         args.checkpoint, args.out, ratio=args.ratio, target_macs=args.target_macs, steps=args.steps,

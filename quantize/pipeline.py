@@ -61,6 +61,9 @@ class FinetuneSpec:
     distill: bool = True
     temperature: float = 2.0
     alpha: float = 0.7
+    device: str = "auto"
+    amp: str = "off"
+    workers: int = 0
     log: list = field(default_factory=list)
 
 
@@ -109,6 +112,7 @@ def finetuner(spec: FinetuneSpec, card: ModelCard, teacher: nn.Module | None = N
     distillation from its logits, which recovers pruned accuracy faster on small data sets.
     """
     from train.data import load_data
+    from train.ddp import pick_device
     from train.engine import Schedule, build_optimizer, train_one_epoch
     from train.loaders import make_loader
     from train.transforms import train_transform
@@ -120,11 +124,18 @@ def finetuner(spec: FinetuneSpec, card: ModelCard, teacher: nn.Module | None = N
     if spec.limit:
         dataset = dataset.subset(balanced_indices(np.asarray(dataset.targets), spec.limit, spec.seed))
     policy = spec.augment or splits.augment
-    loader = make_loader(dataset, train_transform(card.preprocessing, policy), spec.batch_size, True, spec.seed)
+    loader = make_loader(
+        dataset, train_transform(card.preprocessing, policy), spec.batch_size, True, spec.seed, workers=spec.workers
+    )
+    device = pick_device(spec.device)
 
     def finetune(model: nn.Module, epochs: int) -> None:
+        """Train `model` for `epochs` on `device`; it comes back on the CPU (pruning works there)."""
         if epochs < 1:
             return
+        model.to(device)
+        if teacher is not None:
+            teacher.to(device)
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = build_optimizer([{"params": params}], spec.optimizer, spec.lr, 1e-4)
         steps = epochs * len(loader)
@@ -135,9 +146,11 @@ def finetuner(spec: FinetuneSpec, card: ModelCard, teacher: nn.Module | None = N
             loss_fn = _DistillLoss(trained, spec.temperature, spec.alpha)
         trained.train()
         for _ in range(epochs):
-            stats = train_one_epoch(trained, loader, loss_fn, optimizer, schedule, torch.device("cpu"))
+            stats = train_one_epoch(trained, loader, loss_fn, optimizer, schedule, device, spec.amp)
             spec.log.append(stats)
-        model.eval()
+        model.cpu().eval()
+        if teacher is not None:
+            teacher.cpu()
 
     return finetune
 

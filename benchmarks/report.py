@@ -58,6 +58,8 @@ def to_markdown(rows: list[Row], baseline: str | None = None) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     if base:
         lines.append(f"\nspeed-up: median latency of `{base.name}` divided by the row's.")
+    if len(rows) > 1:
+        lines.append("Rows were timed in turn, round after round, with idle thread pools sleeping, not spinning.")
     return "\n".join(lines)
 
 

@@ -7,6 +7,7 @@ timed interleaved with the other artifacts; accuracy is top-1 on labelled images
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,12 +80,21 @@ def run_benchmark(
     split: str = "val",
     limit: int | None = None,
 ) -> list[Row]:
-    """Load every target, time them interleaved, then score each on the labelled images."""
+    """Load every target, time them interleaved, then score each on the labelled images.
+
+    With several targets, thread pools must not spin while they wait: a runtime whose idle
+    threads busy-wait for their next job takes the cores from the one being timed (seen here:
+    onnxruntime fp32 at 15 ms instead of 5 ms next to four other sessions). So onnxruntime runs
+    with `spin_wait=False` and OpenMP (PyTorch eager) with OMP_WAIT_POLICY=PASSIVE.
+    """
+    shared = len(targets) > 1
+    if shared:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read when torch's OpenMP starts
     rows: dict[str, Row] = {}
     loaded = {}
     for target in targets:
         try:
-            classifier = deploy.load(target.path, backend=target.backend, threads=threads)
+            classifier = deploy.load(target.path, backend=target.backend, threads=threads, spin_wait=not shared)
         except EdgevisionError as exc:
             rows[target.name] = Row(target.name, target.backend, "?", 0.0, status="failed", error=str(exc))
             continue

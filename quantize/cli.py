@@ -34,7 +34,10 @@ def prune_parser() -> argparse.ArgumentParser:
     how.add_argument("--round-to", type=int, default=8, help="keep channel counts multiples of this (0: any)")
     how.add_argument("--steps", type=int, default=1, help="iterative pruning steps (fine-tuning between)")
     how.add_argument("--ignore", action="append", default=[], metavar="LAYER",
-                     help="layer name to keep whole (repeatable; the classifier is always kept)")
+                     help="layer name or glob whose output channels are kept (repeatable; the classifier "
+                     "is always kept), e.g. 'features.*.conv.2' keeps MobileNetV2's residual stream")
+    how.add_argument("--importance", choices=("magnitude", "bn-scale", "lamp"), default="magnitude",
+                     help="how channels are ranked (Torch-Pruning importance; default: weight L2 norm)")
     tune = parser.add_argument_group("fine-tuning and evaluation")
     tune.add_argument("--data", help="data spec for fine-tuning and evaluation (as in `edgevision train`)")
     tune.add_argument("--finetune-epochs", type=int, default=0, help="epochs after pruning (and after each step)")
@@ -42,8 +45,9 @@ def prune_parser() -> argparse.ArgumentParser:
     tune.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw",
                       help="as train's `finetune` recipe: AdamW, 1e-3, warm-up then cosine")
     tune.add_argument("--batch-size", type=int, default=32)
-    tune.add_argument("--no-distill", dest="distill", action="store_false",
-                      help="fine-tune on labels only (default: also distil from the unpruned model)")
+    tune.add_argument("--distill", choices=("none", "logits", "features"), default="logits",
+                      help="learn from the unpruned model too: its logits (default), its logits and "
+                      "penultimate features (much more signal per image than 2 or 10 logits), or none (labels only)")
     tune.add_argument("--train-limit", type=int, help="fine-tune on at most this many training images")
     tune.add_argument("--device", default="auto", help="fine-tune on auto, cpu or cuda (pruning itself runs on the CPU)")
     tune.add_argument("--amp", choices=("off", "bf16"), default="off", help="bf16 autocast while fine-tuning on CUDA")
@@ -151,6 +155,7 @@ def run_prune(argv: list[str]) -> int:
     report = prune_checkpoint(
         args.checkpoint, args.out, ratio=args.ratio, target_macs=args.target_macs, steps=args.steps,
         global_pruning=args.global_pruning, round_to=args.round_to or None, ignored=tuple(args.ignore),
+        importance=args.importance,
         finetune=finetune, eval_data=args.data, eval_split=args.eval_split, eval_limit=args.eval_limit,
         budget=args.budget,
     )

@@ -22,8 +22,9 @@ from deploy.atomic import write_text_atomic
 from deploy.card import ModelCard
 from deploy.errors import EdgevisionError
 from quantize import ptq_onnx
+from quantize.distill import Distilled, DistillLoss
 from quantize.guard import DEFAULT_BUDGET, Attempt, Guard
-from quantize.prune import STRUCTURE_KEY, PruneReport, prune_model, pruned_structure
+from quantize.prune import STRUCTURE_KEY, PruneReport, classifier_layers, prune_model, pruned_structure
 from train.checkpoint import load_model
 
 
@@ -58,58 +59,22 @@ class FinetuneSpec:
     augment: str | None = None
     seed: int = 0
     limit: int | None = None
-    distill: bool = True
+    distill: str = "logits"  # one of quantize.distill.DISTILL_MODES
     temperature: float = 2.0
     alpha: float = 0.7
+    feature_weight: float = 1.0
     device: str = "auto"
     amp: str = "off"
     workers: int = 0
     log: list = field(default_factory=list)
 
 
-class _Distilled(nn.Module):
-    """The student, seen by the training loop; in training mode it also runs the frozen teacher
-    on the same batch and keeps its logits for `_DistillLoss` (Hinton et al., 2015)."""
-
-    def __init__(self, student: nn.Module, teacher: nn.Module) -> None:
-        super().__init__()
-        self.student = student
-        self.teacher = [teacher.eval()]  # a list hides it from parameters() and state_dict()
-        self.teacher_logits: torch.Tensor | None = None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training:
-            with torch.no_grad():
-                self.teacher_logits = self.teacher[0](x)
-        return self.student(x)
-
-
-class _DistillLoss(nn.Module):
-    def __init__(self, wrapper: _Distilled, temperature: float, alpha: float) -> None:
-        super().__init__()
-        self.wrapper = [wrapper]
-        self.temperature = temperature
-        self.alpha = alpha
-
-    def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        hard = nn.functional.cross_entropy(logits, labels)
-        teacher = self.wrapper[0].teacher_logits
-        if teacher is None:
-            return hard
-        t = self.temperature
-        soft = nn.functional.kl_div(
-            nn.functional.log_softmax(logits / t, dim=1),
-            nn.functional.softmax(teacher / t, dim=1),
-            reduction="batchmean",
-        )
-        return self.alpha * soft * t * t + (1.0 - self.alpha) * hard
-
-
 def finetuner(spec: FinetuneSpec, card: ModelCard, teacher: nn.Module | None = None):
     """A `finetune(model, epochs)` function built on `train.engine.train_one_epoch`.
 
-    With a `teacher` (the unpruned model) and `spec.distill`, the loss adds knowledge
-    distillation from its logits, which recovers pruned accuracy faster on small data sets.
+    With a `teacher` (the unpruned model) and `spec.distill` other than "none", the loss adds
+    knowledge distillation (see `quantize.distill`), which recovers pruned accuracy faster on
+    small data sets.
     """
     from train.data import load_data
     from train.ddp import pick_device
@@ -128,6 +93,7 @@ def finetuner(spec: FinetuneSpec, card: ModelCard, teacher: nn.Module | None = N
         dataset, train_transform(card.preprocessing, policy), spec.batch_size, True, spec.seed, workers=spec.workers
     )
     device = pick_device(spec.device)
+    head = classifier_layers(teacher, example_input(card))[0] if teacher is not None else None
 
     def finetune(model: nn.Module, epochs: int) -> None:
         """Train `model` for `epochs` on `device`; it comes back on the CPU (pruning works there)."""
@@ -136,18 +102,20 @@ def finetuner(spec: FinetuneSpec, card: ModelCard, teacher: nn.Module | None = N
         model.to(device)
         if teacher is not None:
             teacher.to(device)
-        params = [p for p in model.parameters() if p.requires_grad]
+        trained, loss_fn = model, nn.CrossEntropyLoss()
+        if teacher is not None and spec.distill != "none":
+            trained = Distilled(model, teacher, spec.distill, head)
+            loss_fn = DistillLoss(trained, spec.temperature, spec.alpha, spec.feature_weight)
+        params = [p for p in trained.parameters() if p.requires_grad]
         optimizer = build_optimizer([{"params": params}], spec.optimizer, spec.lr, 1e-4)
         steps = epochs * len(loader)
         schedule = Schedule(total_steps=steps, warmup_steps=min(len(loader), steps // 10))
-        trained, loss_fn = model, nn.CrossEntropyLoss()
-        if teacher is not None and spec.distill:
-            trained = _Distilled(model, teacher)
-            loss_fn = _DistillLoss(trained, spec.temperature, spec.alpha)
         trained.train()
         for _ in range(epochs):
             stats = train_one_epoch(trained, loader, loss_fn, optimizer, schedule, device, spec.amp)
             spec.log.append(stats)
+        if isinstance(trained, Distilled):
+            trained.close()
         model.cpu().eval()
         if teacher is not None:
             teacher.cpu()
@@ -165,6 +133,7 @@ def prune_checkpoint(
     global_pruning: bool = False,
     round_to: int | None = 8,
     ignored: tuple[str, ...] = (),
+    importance: str = "magnitude",
     finetune: FinetuneSpec | None = None,
     eval_data: str | None = None,
     eval_split: str = "val",
@@ -198,6 +167,7 @@ def prune_checkpoint(
         global_pruning=global_pruning,
         round_to=round_to,
         ignored=ignored,
+        importance=importance,
         finetune=step_fn,
     )
     if tune:

@@ -15,6 +15,7 @@ is pickled, so loading needs no code from the file (`torch.load(..., weights_onl
 from __future__ import annotations
 
 import copy
+import fnmatch
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -133,20 +134,40 @@ def _check_ratio(ratio: float) -> None:
         raise EdgevisionError(f"pruning ratio must be between 0 and 1 (exclusive), got {ratio}")
 
 
+def expand_layer_names(model: nn.Module, patterns: Sequence[str]) -> list[str]:
+    """Layer names matching `patterns` (exact names or shell-style globs such as
+    `features.*.conv.2`); a pattern that matches nothing is an error, not a silent no-op."""
+    names = [name for name, _ in model.named_modules() if name]
+    chosen: list[str] = []
+    for pattern in patterns:
+        matches = [n for n in names if n == pattern or fnmatch.fnmatchcase(n, pattern)]
+        if not matches:
+            raise EdgevisionError(f"no layer named {pattern!r} in the model")
+        chosen.extend(m for m in matches if m not in chosen)
+    return chosen
+
+
 def _modules(model: nn.Module, names: Sequence[str]) -> list[nn.Module]:
     table = dict(model.named_modules())
-    missing = [n for n in names if n not in table]
-    if missing:
-        raise EdgevisionError(f"no layer named {missing[0]!r} in the model")
-    return [table[n] for n in names]
+    return [table[n] for n in expand_layer_names(model, names)]
 
 
-def _pruner(model, example_inputs, ratio, steps, global_pruning, round_to, ignored):
+# How channels are ranked: name -> Torch-Pruning importance (all data-free).
+IMPORTANCE = {
+    "magnitude": lambda tp: tp.importance.MagnitudeImportance(p=2),
+    "bn-scale": lambda tp: tp.importance.BNScaleImportance(),
+    "lamp": lambda tp: tp.importance.LAMPImportance(p=2),
+}
+
+
+def _pruner(model, example_inputs, ratio, steps, global_pruning, round_to, ignored, importance="magnitude"):
     tp = _tp()
+    if importance not in IMPORTANCE:
+        raise EdgevisionError(f"unknown importance {importance!r}; choose from {', '.join(IMPORTANCE)}")
     return tp.pruner.MetaPruner(
         model,
         example_inputs,
-        importance=tp.importance.MagnitudeImportance(p=2),
+        importance=IMPORTANCE[importance](tp),
         pruning_ratio=ratio,
         iterative_steps=steps,
         global_pruning=global_pruning,
@@ -163,6 +184,7 @@ def ratio_for_target_macs(
     global_pruning: bool = False,
     round_to: int | None = 8,
     ignored: Sequence[str] = (),
+    importance: str = "magnitude",
     tolerance: float = 0.01,
 ) -> float:
     """The channel ratio whose one-shot pruning leaves about `target_macs` (a fraction, 0..1) of MACs.
@@ -177,7 +199,7 @@ def ratio_for_target_macs(
     tried: list[tuple[float, float]] = []  # (ratio, kept fraction of MACs)
     for _ in range(10):
         trial = copy.deepcopy(model)
-        _pruner(trial, example_inputs, guess, 1, global_pruning, round_to, ignored).step()
+        _pruner(trial, example_inputs, guess, 1, global_pruning, round_to, ignored, importance).step()
         kept = count_macs_params(trial, example_inputs)[0] / base
         tried.append((guess, kept))
         if abs(kept - target_macs) <= tolerance:
@@ -204,6 +226,7 @@ def prune_model(
     global_pruning: bool = False,
     round_to: int | None = 8,
     ignored: Sequence[str] = (),
+    importance: str = "magnitude",
     finetune: Callable[[nn.Module, int], None] | None = None,
 ) -> PruneReport:
     """Prune `model` in place: remove `ratio` of the channels (or down to `target_macs`).
@@ -212,7 +235,10 @@ def prune_model(
     target_macs: alternatively the fraction of MACs to keep; the ratio is found by bisection.
     steps: iterative schedule; `finetune(model, step)` runs after each step (and may train).
     round_to: channel counts are kept multiples of this (8 suits SIMD kernels); None = any.
-    ignored: layer names kept whole, in addition to the classifier layer (outputs are kept).
+    ignored: layer names or globs whose output channels are kept, besides the classifier's
+        (e.g. MobileNetV2's `features.*.conv.2` keeps the residual stream and prunes only the
+        expanded channels inside each block).
+    importance: how channels are ranked, a key of IMPORTANCE.
     """
     if (ratio is None) == (target_macs is None):
         raise EdgevisionError("give exactly one of --ratio or --target-macs")
@@ -220,17 +246,18 @@ def prune_model(
         raise EdgevisionError(f"--steps must be at least 1, got {steps}")
     if round_to is not None and round_to < 1:
         raise EdgevisionError(f"--round-to must be at least 1, got {round_to}")
-    ignored = list(dict.fromkeys([*ignored, *classifier_layers(model, example_inputs)]))
+    ignored = expand_layer_names(model, [*ignored, *classifier_layers(model, example_inputs)])
     check_supported(model, ignored)
     if ratio is None:
         ratio = ratio_for_target_macs(
-            model, example_inputs, target_macs, global_pruning=global_pruning, round_to=round_to, ignored=ignored
+            model, example_inputs, target_macs, global_pruning=global_pruning, round_to=round_to, ignored=ignored,
+            importance=importance,
         )
     _check_ratio(ratio)
     macs_before, params_before = count_macs_params(model, example_inputs)
     was_training = model.training
     model.eval()
-    pruner = _pruner(model, example_inputs, ratio, steps, global_pruning, round_to, ignored)
+    pruner = _pruner(model, example_inputs, ratio, steps, global_pruning, round_to, ignored, importance)
     history = []
     for step in range(steps):
         pruner.step()

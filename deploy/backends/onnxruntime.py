@@ -80,6 +80,10 @@ class OnnxRuntimeBackend:
         if threads:
             session_options.intra_op_num_threads = int(threads)
             session_options.inter_op_num_threads = 1
+        if options.get("spin_wait") is False:
+            # Idle pool threads sleep instead of spinning: slower by a wake-up per run, but fair
+            # when several sessions share the cores (a benchmark timing them in turn).
+            session_options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = choose_providers(ort, options.get("provider", "auto"))
         try:
             session = ort.InferenceSession(str(path), sess_options=session_options, providers=providers)

@@ -95,3 +95,13 @@ def test_markdown_speed_up_is_baseline_over_row(labelled_folder, two_models):
 def test_target_parse():
     assert Target.parse("m.onnx@onnxruntime").backend == "onnxruntime"
     assert Target.parse("m.pte").backend == "auto" and Target.parse("m.pte").name == "m.pte"
+
+
+def test_spin_wait_off_puts_idle_onnxruntime_threads_to_sleep(two_models):
+    """Benchmarks of several sessions turn spinning off so that idle pools leave the cores free."""
+    key = "session.intra_op.allow_spinning"
+    sleeping = deploy.load(two_models[0], threads=2, spin_wait=False).backend.session.get_session_options()
+    assert sleeping.get_session_config_entry(key) == "0"
+    default = deploy.load(two_models[0], threads=2).backend.session.get_session_options()
+    with pytest.raises(RuntimeError):
+        default.get_session_config_entry(key)  # onnxruntime's own default (spinning) is kept

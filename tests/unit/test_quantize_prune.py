@@ -131,3 +131,40 @@ def test_magnitude_sparsify():
     model = tiny_cnn()
     sparsity = magnitude_sparsify(model, 0.5)
     assert 0.49 <= sparsity <= 0.55
+
+
+def test_ignored_globs_keep_mobilenet_v2_residual_stream():
+    """`features.*.conv.2` (the projections) + the stem keep every block's output width, so only
+    the expanded channels inside the inverted residual blocks are pruned."""
+    model = torchvision.models.mobilenet_v2(num_classes=3).eval()
+    before = channel_counts(model)
+    keep = ["features.*.conv.2", "features.1.conv.1", "features.0.0"]
+    report = prune_model(model, torch.randn(1, 3, 32, 32), ratio=0.5, ignored=keep, round_to=8)
+    after = channel_counts(model)
+    kept = [n for n in before if n.endswith(".conv.2") or n in ("features.1.conv.1", "features.0.0")]
+    assert len(kept) == 18
+    assert all(after[n] == before[n] for n in kept)
+    assert after["features.2.conv.0.0"] == 48 and before["features.2.conv.0.0"] == 96
+    assert report.macs_after < 0.6 * report.macs_before
+
+
+def test_ignored_pattern_that_matches_nothing_is_an_error():
+    with pytest.raises(EdgevisionError, match="no layer named 'classifier.*'"):
+        prune_model(tiny_cnn(), torch.randn(1, 1, 8, 8), ratio=0.5, ignored=["classifier.*"])
+
+
+@pytest.mark.parametrize("importance", ["bn-scale", "lamp"])
+def test_other_importances_prune_the_same_amount(importance):
+    model, reference = tiny_cnn(), tiny_cnn()
+    with torch.no_grad():  # make BatchNorm scales disagree with weight norms
+        model[1].weight.copy_(torch.linspace(2.0, 0.1, 32))
+    prune_model(model, torch.randn(1, 1, 8, 8), ratio=0.5, importance=importance)
+    prune_model(reference, torch.randn(1, 1, 8, 8), ratio=0.5)
+    assert channel_counts(model) == channel_counts(reference)
+    if importance == "bn-scale":  # the 16 largest BatchNorm scales are the first 16 channels
+        assert torch.allclose(model[1].weight, torch.linspace(2.0, 0.1, 32)[:16])
+
+
+def test_unknown_importance():
+    with pytest.raises(EdgevisionError, match="unknown importance 'taylor'"):
+        prune_model(tiny_cnn(), torch.randn(1, 1, 8, 8), ratio=0.5, importance="taylor")

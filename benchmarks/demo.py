@@ -1,4 +1,4 @@
-"""The demo's benchmark stage: the same digits model as .pt, .onnx and .pte, side by side."""
+"""The demo's benchmark stage: every artifact the demo made, side by side."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from benchmarks.runner import Target, run_benchmark
 
 
 def bench_stage(state) -> str:
-    targets = [Target(state.artifacts[key]) for key in ("checkpoint", "onnx", "executorch")]
+    keys = ("onnx", "checkpoint", "executorch", "onnx_int8", "pte_int8", "pruned")
+    targets = [Target(state.artifacts[key]) for key in keys if key in state.artifacts]
     rows = run_benchmark(targets, threads=1, budget_s=3.0, data=state.artifacts["images"], limit=100)
     table = to_markdown(rows)
     (state.out / "bench.md").write_text(table + "\n", encoding="utf-8")

@@ -2,7 +2,8 @@
 
 The demo is a list of stages. Each takes the shared `DemoState`, does one step, records what it
 made and returns a line for the summary. Stages of other packages live in those packages
-(`deploy.export.demo`, `deploy.demo`, `benchmarks.demo`) and are imported only when they run.
+(`deploy.export.demo`, `quantize.demo`, `deploy.demo`, `benchmarks.demo`) and are imported only
+when they run.
 """
 
 from __future__ import annotations
@@ -70,6 +71,18 @@ def export_stage(state: DemoState) -> str:
     return stage(state)
 
 
+def prune_stage(state: DemoState) -> str:
+    from quantize.demo import prune_stage as stage
+
+    return stage(state)
+
+
+def quantize_stage(state: DemoState) -> str:
+    from quantize.demo import quantize_stage as stage
+
+    return stage(state)
+
+
 def predict_stage(state: DemoState) -> str:
     from deploy.demo import predict_stage as stage
 
@@ -87,6 +100,8 @@ STAGES: list[tuple[str, Stage]] = [
     ("eval", eval_stage),
     ("images", images_stage),
     ("export", export_stage),
+    ("prune", prune_stage),
+    ("quantize", quantize_stage),
     ("predict", predict_stage),
     ("bench", bench_stage),
 ]

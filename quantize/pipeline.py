@@ -25,6 +25,7 @@ from quantize import ptq_onnx
 from quantize.distill import Distilled, DistillLoss
 from quantize.guard import DEFAULT_BUDGET, Attempt, Guard
 from quantize.prune import STRUCTURE_KEY, PruneReport, classifier_layers, prune_model, pruned_structure
+from quantize.scoring import artifact_latency_ms, artifact_logits
 from train.checkpoint import load_model
 
 
@@ -249,7 +250,7 @@ def quantize_to_onnx(
         fp32 = tmp / "fp32.onnx"
         torch2onnx(copy.deepcopy(model).eval(), card, fp32)
         pre = ptq_onnx.preprocess_for_quantization(fp32, tmp / "pre.onnx")
-        guard = Guard(ptq_onnx.onnx_logits(pre, val_images, threads), val_labels, budget)
+        guard = Guard(artifact_logits(pre, val_images, threads), val_labels, budget)
         progress(f"fp32 top-1 {guard.fp32_top1:.2f}% on {len(val_labels)} images; budget {budget} points")
 
         def attempt(config: ptq_onnx.OnnxQuantConfig, index: int) -> Attempt:
@@ -257,7 +258,7 @@ def quantize_to_onnx(
             trial = Attempt(config.name, "int8", config.to_dict(), path=path)
             try:
                 ptq_onnx.quantize_onnx(pre, path, calibration, config)
-                guard.judge(trial, ptq_onnx.onnx_logits(path, val_images, threads))
+                guard.judge(trial, artifact_logits(path, val_images, threads))
             except EdgevisionError:
                 raise
             except Exception as exc:  # an onnxruntime failure on one config: record it, try the next
@@ -281,14 +282,11 @@ def quantize_to_onnx(
             path = tmp / "fp16.onnx"
             trial = Attempt("fp16", "fp16", {"quant_format": "fp16"}, path=path)
             ptq_onnx.convert_fp16(pre, path)
-            progress(guard.judge(trial, ptq_onnx.onnx_logits(path, val_images, threads)).line())
+            progress(guard.judge(trial, artifact_logits(path, val_images, threads)).line())
         chosen = guard.require_best()
         report = guard.report()
         if measure_latency:
-            report["latency_ms"] = {
-                "fp32": ptq_onnx.latency_ms(pre, val_images[0], threads),
-                chosen.name: ptq_onnx.latency_ms(chosen.path, val_images[0], threads),
-            }
+            report["latency_ms"] = artifact_latency_ms({"fp32": pre, chosen.name: chosen.path}, val_images[0], threads)
             chosen.latency_ms = report["latency_ms"][chosen.name]
             report["speedup"] = report["latency_ms"]["fp32"] / chosen.latency_ms
         _write_onnx(chosen.path, out, _card_for(card, guard, chosen, "onnx"))
@@ -341,7 +339,7 @@ def quantize_to_pte(
                 else:
                     quantized = pte.ptq_pt2e(copy.deepcopy(model), calibration, config["per_channel"], config["skip"])
                 path.write_bytes(pte.lower_to_pte(quantized, calibration))
-                guard.judge(trial, pte.PteRunner(path).logits(val_images))
+                guard.judge(trial, artifact_logits(path, val_images))
             except Exception as exc:
                 guard.failed(trial, f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
             progress(trial.line())
@@ -350,8 +348,8 @@ def quantize_to_pte(
         chosen = guard.require_best()
         report = guard.report()
         if measure_latency:
-            chosen.latency_ms = pte.PteRunner(chosen.path).latency_ms(val_images[0])
-            report["latency_ms"] = {chosen.name: chosen.latency_ms}
+            report["latency_ms"] = artifact_latency_ms({chosen.name: chosen.path}, val_images[0])
+            chosen.latency_ms = report["latency_ms"][chosen.name]
         write_bytes_atomic(out, chosen.path.read_bytes())
         write_sidecar(out, _card_for(card, guard, chosen, "executorch"))
     chosen.path = out
@@ -369,10 +367,10 @@ def quantize_to_fp16(
     with tempfile.TemporaryDirectory(prefix="edgevision-fp16-") as tmp_name:
         tmp = Path(tmp_name)
         fp32 = torch2onnx(copy.deepcopy(model).eval(), card, tmp / "fp32.onnx")
-        guard = Guard(ptq_onnx.onnx_logits(fp32, val_images), val_labels, budget)
+        guard = Guard(artifact_logits(fp32, val_images), val_labels, budget)
         trial = Attempt("fp16", "fp16", {"quant_format": "fp16"}, path=tmp / "fp16.onnx")
         ptq_onnx.convert_fp16(fp32, trial.path)
-        progress(guard.judge(trial, ptq_onnx.onnx_logits(trial.path, val_images)).line())
+        progress(guard.judge(trial, artifact_logits(trial.path, val_images)).line())
         chosen = guard.require_best()
         _write_onnx(trial.path, out, _card_for(card, guard, chosen, "onnx"))
     chosen.path = out

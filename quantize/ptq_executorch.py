@@ -9,9 +9,7 @@ post-training quantization loses too much: fake-quantized fine-tuning before con
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -99,35 +97,6 @@ def lower_to_pte(quantized: torch.fx.GraphModule | nn.Module, example: np.ndarra
     from deploy.export.torch2pte import lower_to_xnnpack
 
     return lower_to_xnnpack(quantized, _example(example), "ExecuTorch lowering failed")
-
-
-class PteRunner:
-    """Runs a `.pte` (batch 1) with the ExecuTorch runtime, as the device will."""
-
-    def __init__(self, path: str | os.PathLike) -> None:
-        from executorch.runtime import Runtime
-
-        self.program = Runtime.get().load_program(Path(path))
-        self.method = self.program.load_method("forward")
-
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        tensor = torch.from_numpy(np.ascontiguousarray(image[None] if image.ndim == 3 else image, dtype=np.float32))
-        return self.method.execute([tensor])[0].detach().numpy()
-
-    def logits(self, images: np.ndarray) -> np.ndarray:
-        return np.concatenate([self(images[i]) for i in range(len(images))]).astype(np.float32)
-
-    def latency_ms(self, image: np.ndarray, runs: int = 30, warmup: int = 5) -> float:
-        import time
-
-        for _ in range(warmup):
-            self(image)
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            self(image)
-            times.append(time.perf_counter() - start)
-        return float(np.median(times) * 1000.0)
 
 
 def edge_layers(model: nn.Module) -> list[str]:

@@ -159,40 +159,6 @@ def convert_fp16(fp32_path: str | os.PathLike, out_path: str | os.PathLike) -> P
     return Path(out_path)
 
 
-def session(path: str | os.PathLike, threads: int = 2):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-def onnx_logits(path: str | os.PathLike, images: np.ndarray, threads: int = 2, batch: int = 1) -> np.ndarray:
-    """Logits of every image (batch 1 by default: the deployment case, and static-shape safe)."""
-    sess = session(path, threads)
-    name = sess.get_inputs()[0].name
-    out = [sess.run(None, {name: images[i : i + batch]})[0] for i in range(0, len(images), batch)]
-    return np.concatenate(out).astype(np.float32)
-
-
-def latency_ms(path: str | os.PathLike, image: np.ndarray, threads: int = 2, runs: int = 30, warmup: int = 5) -> float:
-    """Median wall time of one batch-1 inference (ms)."""
-    import time
-
-    sess = session(path, threads)
-    feed = {sess.get_inputs()[0].name: np.ascontiguousarray(image[None] if image.ndim == 3 else image[:1])}
-    for _ in range(warmup):
-        sess.run(None, feed)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        sess.run(None, feed)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times) * 1000.0)
-
-
 def sensitive_nodes(
     fp32_path: str | os.PathLike, qdq_path: str | os.PathLike, images: np.ndarray, count: int = 3
 ) -> list[tuple[str, float]]:

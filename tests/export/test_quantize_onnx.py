@@ -87,7 +87,7 @@ def test_onnx_int8_keeps_accuracy_and_carries_card(digits_checkpoint, tmp_path, 
     assert rc == 0, capsys.readouterr().err
     import onnx
 
-    from quantize.ptq_onnx import onnx_logits
+    from quantize.scoring import artifact_logits
 
     proto = onnx.load(str(out))
     assert any(node.op_type in ("QuantizeLinear", "QLinearConv") for node in proto.graph.node)
@@ -98,7 +98,7 @@ def test_onnx_int8_keeps_accuracy_and_carries_card(digits_checkpoint, tmp_path, 
     images, labels, _ = load_split("digits", "val", SPEC)
     model, _ = load_model(digits_checkpoint)
     fp32_top1 = np.mean(torch_logits(model, images).argmax(1) == labels) * 100
-    int8_top1 = np.mean(onnx_logits(out, images).argmax(1) == labels) * 100
+    int8_top1 = np.mean(artifact_logits(out, images).argmax(1) == labels) * 100
     assert int8_top1 >= fp32_top1 - 1.0
 
 

@@ -12,7 +12,8 @@ from deploy.card import read_sidecar  # noqa: E402
 from quantize.calibration import load_split  # noqa: E402
 from quantize.cli import main  # noqa: E402
 from train.checkpoint import load_model  # noqa: E402
-from quantize.ptq_executorch import PteRunner, lower_to_pte, qat_pt2e  # noqa: E402
+from quantize.ptq_executorch import lower_to_pte, qat_pt2e  # noqa: E402
+from quantize.scoring import artifact_logits  # noqa: E402
 from tests.export.test_quantize_onnx import SPEC, digits_checkpoint  # noqa: E402, F401 (fixture)
 
 
@@ -26,7 +27,7 @@ def test_pte_int8_keeps_accuracy(digits_checkpoint, tmp_path, capsys):  # noqa: 
     assert card.precision == "int8" and card.artifact_format == "executorch"
     assert card.metrics["top1"] >= card.metrics["top1_fp32"] - 0.01
     images, labels, _ = load_split("digits", "val", SPEC)
-    assert np.mean(PteRunner(out).logits(images).argmax(1) == labels) >= card.metrics["top1_fp32"] - 0.01
+    assert np.mean(artifact_logits(out, images).argmax(1) == labels) >= card.metrics["top1_fp32"] - 0.01
 
 
 @pytest.mark.slow
@@ -37,4 +38,4 @@ def test_qat_converts_and_lowers(digits_checkpoint, tmp_path):  # noqa: F811
     path = tmp_path / "qat.pte"
     path.write_bytes(lower_to_pte(quantized, images))
     val, val_labels, _ = load_split("digits", "val", card.preprocessing)
-    assert np.mean(PteRunner(path).logits(val).argmax(1) == val_labels) > 0.9
+    assert np.mean(artifact_logits(path, val).argmax(1) == val_labels) > 0.9

@@ -35,8 +35,13 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 
 def save_checkpoint(path: str | os.PathLike, card: ModelCard, state_dict: dict, **extra) -> Path:
-    """Write a checkpoint at `path` in one rename (a reader never sees half a file)."""
-    data = {CHECKPOINT_KEY: CHECKPOINT_VERSION, "card": card.to_dict(), "state_dict": state_dict, **extra}
+    """Write a checkpoint at `path` in one rename (a reader never sees half a file).
+
+    The weights are stored as CPU tensors, so a model trained on a GPU loads anywhere, also with
+    a plain `torch.load(path, weights_only=True)` (seen on the H200: CUDA tensors otherwise).
+    """
+    weights = {name: tensor.detach().cpu() for name, tensor in state_dict.items()}
+    data = {CHECKPOINT_KEY: CHECKPOINT_VERSION, "card": card.to_dict(), "state_dict": weights, **extra}
     with atomic_path(path) as tmp:
         torch.save(data, tmp)
     return Path(path)

@@ -25,16 +25,6 @@ class Transformed(Dataset):
         return self.transform(image), label
 
 
-def one_opencv_thread(_worker_id: int) -> None:
-    """DataLoader worker init: each worker is already one process; OpenCV's own thread pool in
-    every worker would multiply the threads far past the cores."""
-    try:
-        import cv2
-    except ImportError:
-        return
-    cv2.setNumThreads(1)
-
-
 def precompute(dataset: TensorImages, transform: Callable, chunk: int = 2048) -> TensorDataset:
     """A deterministic transform applied once to an in-memory set, in batches (no randomness!)."""
     parts = [transform(dataset.images[i : i + chunk]) for i in range(0, len(dataset), chunk)]
@@ -70,7 +60,6 @@ def make_loader(
         sampler=sampler,
         generator=generator,
         num_workers=workers,
-        worker_init_fn=one_opencv_thread if workers > 0 else None,
         persistent_workers=workers > 0,
         pin_memory=torch.cuda.is_available(),
     )

@@ -150,7 +150,7 @@ def run_prune(argv: list[str]) -> int:
         finetune = FinetuneSpec(
             args.data, epochs_per_step=args.finetune_epochs, epochs_after=args.finetune_epochs,
             lr=args.lr, optimizer=args.optimizer, batch_size=args.batch_size, limit=args.train_limit, distill=args.distill,
-            device=args.device, amp=args.amp, workers=args.workers,
+            device=args.device, amp=args.amp, workers=args.workers, progress=_log,
         )
     report = prune_checkpoint(
         args.checkpoint, args.out, ratio=args.ratio, target_macs=args.target_macs, steps=args.steps,

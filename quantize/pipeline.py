@@ -11,6 +11,8 @@ import copy
 import json
 import os
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,6 +70,7 @@ class FinetuneSpec:
     amp: str = "off"
     workers: int = 0
     log: list = field(default_factory=list)
+    progress: Callable[[str], None] | None = None  # gets a line per epoch
 
 
 def finetuner(spec: FinetuneSpec, card: ModelCard, teacher: nn.Module | None = None):
@@ -112,9 +115,15 @@ def finetuner(spec: FinetuneSpec, card: ModelCard, teacher: nn.Module | None = N
         steps = epochs * len(loader)
         schedule = Schedule(total_steps=steps, warmup_steps=min(len(loader), steps // 10))
         trained.train()
-        for _ in range(epochs):
+        for epoch in range(1, epochs + 1):
+            tic = time.perf_counter()
             stats = train_one_epoch(trained, loader, loss_fn, optimizer, schedule, device, spec.amp)
             spec.log.append(stats)
+            if spec.progress:
+                spec.progress(
+                    f"fine-tune epoch {epoch}/{epochs}: loss {stats['loss']:.4f}, "
+                    f"train top-1 {stats['top1'] * 100:.2f}% ({time.perf_counter() - tic:.0f}s)"
+                )
         if isinstance(trained, Distilled):
             trained.close()
         model.cpu().eval()

@@ -2,13 +2,16 @@
 
 Formats are registered by name with what they can do (precisions, where they build), and a request
 is checked against that table before any work starts (after Ultralytics' `export_formats()`). Each
-format is a plain function in its own module (`torch2onnx`, `torch2pte`, `onnx2trt`). Only this
-subpackage imports torch, and nothing in the runtime imports it.
+format is a module of its own (`torch2onnx`, `torch2pte`, `onnx2trt`) with a `from_torch(model,
+card, out, precision=..., data=..., **options)` function, imported only when that format is asked
+for. Only this subpackage imports torch, and nothing in the runtime imports it.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from deploy.errors import EdgevisionError
@@ -24,6 +27,7 @@ class ExportFormat:
     extra: str  # pip extra that brings the exporter's libraries
     requires: tuple[str, ...]  # modules the exporter imports
     card_in: str  # "metadata" or "sidecar"
+    exporter: str  # "module:function" taking (model, card, out, precision=, data=, **options)
 
 
 _FORMATS: dict[str, ExportFormat] = {}
@@ -61,10 +65,23 @@ def check_request(name: str, precision: str) -> ExportFormat:
     return fmt
 
 
-register_format(ExportFormat("onnx", ".onnx", ("fp32",), "cpu", "onnxruntime", "export", ("torch", "onnx", "onnxscript"), "metadata"))
-register_format(ExportFormat("executorch", ".pte", ("fp32",), "cpu", "executorch", "export", ("torch", "executorch"), "sidecar"))
-register_format(
-    ExportFormat("tensorrt", ".engine", ("fp32", "fp16", "int8"), "gpu", "tensorrt", "tensorrt", ("torch", "onnx", "tensorrt"), "sidecar")
-)
+def get_exporter(name: str) -> Callable:
+    """The `from_torch` function of format `name`, importing its module now."""
+    module_name, _, function = get_format(name).exporter.partition(":")
+    return getattr(importlib.import_module(module_name), function)
 
-__all__ = ["ExportFormat", "check_request", "get_format", "list_formats", "register_format"]
+
+register_format(ExportFormat(
+    "onnx", ".onnx", ("fp32",), "cpu", "onnxruntime", "export", ("torch", "onnx", "onnxscript"), "metadata",
+    "deploy.export.torch2onnx:from_torch",
+))
+register_format(ExportFormat(
+    "executorch", ".pte", ("fp32",), "cpu", "executorch", "export", ("torch", "executorch"), "sidecar",
+    "deploy.export.torch2pte:from_torch",
+))
+register_format(ExportFormat(
+    "tensorrt", ".engine", ("fp32", "fp16", "int8"), "gpu", "tensorrt", "tensorrt", ("torch", "onnx", "tensorrt"),
+    "sidecar", "deploy.export.onnx2trt:from_torch",
+))
+
+__all__ = ["ExportFormat", "check_request", "get_exporter", "get_format", "list_formats", "register_format"]

@@ -114,3 +114,18 @@ def onnx2trt(
     write_bytes_atomic(path, bytes(serialized))
     write_sidecar(path, card)
     return Path(path)
+
+
+def from_torch(model, card: ModelCard, out: str | os.PathLike, precision: str = "fp16", data: str | None = None,
+               **options) -> Path:
+    """The registry's entry point (see `deploy.export`): torch -> ONNX (temporary) -> engine; int8
+    calibrates on 256 images of `data`."""
+    import tempfile
+
+    from deploy.export.torch2onnx import torch2onnx
+    from deploy.export.verify import parity_inputs
+
+    calibration = parity_inputs(card, data, 256)[0] if precision == "int8" else None
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = torch2onnx(model, card, Path(tmp) / "model.onnx")
+        return onnx2trt(onnx_path, card, out, precision, calibration_images=calibration, **options)

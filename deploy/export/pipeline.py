@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import torch
 
 from deploy.card import ModelCard, write_sidecar
 from deploy.errors import EdgevisionError
-from deploy.export import check_request, get_format
+from deploy.export import check_request, get_exporter, get_format
 from deploy.version import __version__
 
 
@@ -64,25 +63,7 @@ def export_model(
     check_request(fmt, precision)
     out = Path(out)
     new_card = artifact_card(card, fmt, precision, source_sha256)
-    if fmt == "onnx":
-        from deploy.export.torch2onnx import torch2onnx
-
-        torch2onnx(model, new_card, out, **format_options)
-    elif fmt == "executorch":
-        from deploy.export.torch2pte import torch2pte
-
-        torch2pte(model, new_card, out)
-    elif fmt == "tensorrt":
-        from deploy.export.onnx2trt import onnx2trt
-        from deploy.export.torch2onnx import torch2onnx
-        from deploy.export.verify import parity_inputs
-
-        calibration = parity_inputs(new_card, data, 256)[0] if precision == "int8" else None
-        with tempfile.TemporaryDirectory() as tmp:
-            onnx_path = torch2onnx(model, new_card, Path(tmp) / "model.onnx")
-            onnx2trt(onnx_path, new_card, out, precision, calibration_images=calibration, **format_options)
-    else:  # registered but not wired here
-        raise EdgevisionError(f"no exporter for format {fmt}")
+    get_exporter(fmt)(model, new_card, out, precision=precision, data=data, **format_options)
     if verify_images > 0:
         from deploy.export.verify import verify_artifact
 

@@ -79,3 +79,9 @@ def torch2onnx(
     model_proto.producer_name = "edgevision"
     set_card(model_proto, card)
     return save_onnx(model_proto, path)
+
+
+def from_torch(model: torch.nn.Module, card: ModelCard, out: str | os.PathLike, precision: str = "fp32",
+               data: str | None = None, **options) -> Path:
+    """The registry's entry point (see `deploy.export`): fp32 ONNX; `options` go to `torch2onnx`."""
+    return torch2onnx(model, card, out, **options)

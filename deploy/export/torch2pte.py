@@ -37,3 +37,9 @@ def torch2pte(model: torch.nn.Module, card: ModelCard, path: str | os.PathLike) 
     write_bytes_atomic(path, program)
     write_sidecar(path, card)
     return Path(path)
+
+
+def from_torch(model: torch.nn.Module, card: ModelCard, out: str | os.PathLike, precision: str = "fp32",
+               data: str | None = None) -> Path:
+    """The registry's entry point (see `deploy.export`): an fp32 XNNPACK program."""
+    return torch2pte(model, card, out)

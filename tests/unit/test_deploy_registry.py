@@ -59,3 +59,13 @@ def test_export_format_table_checked_up_front():
         check_request("tflite", "fp32")
     with pytest.raises(ValueError, match="already registered"):
         register_format(get_format("onnx"))
+
+
+def test_every_export_format_names_an_importable_exporter():
+    pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    from deploy.export import get_exporter, list_formats
+
+    for name in list_formats():
+        exporter = get_exporter(name)
+        assert callable(exporter) and exporter.__name__ == "from_torch", name

@@ -154,3 +154,19 @@ def test_prune_checkpoint_loads_and_quantizes(digits_checkpoint, tmp_path, capsy
     assert np.mean(torch_logits(model, images).argmax(1) == labels) > 0.85
     assert main(["quantize", str(pruned), "--data", "digits", "-o", str(tmp_path / "p.onnx"), "--no-latency",
                  "--calib-size", "32", "--budget", "2"]) == 0
+
+
+@pytest.mark.slow
+def test_prune_with_feature_distillation_and_glob_ignore(digits_checkpoint, tmp_path, capsys):
+    """`--distill features` trains through a projection (the head's input is pruned too) and
+    reports every epoch; `--ignore` globs keep the named layers' outputs."""
+    pruned = tmp_path / "pruned.pt"
+    rc = main(["prune", str(digits_checkpoint), "-o", str(pruned), "--ratio", "0.5", "--data", "digits",
+               "--finetune-epochs", "2", "--batch-size", "64", "--distill", "features", "--ignore", "features.[0]",
+               "--importance", "bn-scale"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    assert "fine-tune epoch 1/2" in out.err and "fine-tune epoch 2/2" in out.err
+    model, card = load_model(pruned)
+    assert channel_counts(model)["features.0"] == 16, "kept by --ignore"
+    assert card.metrics["pruning"]["top1_after"] > 85

@@ -10,7 +10,8 @@ from deploy.errors import EdgevisionError
 
 
 def plot_tradeoff(rows: list[Row], path: Path) -> Path:
-    """Median latency (x) against top-1 (y), one labelled point per model; size as marker area."""
+    """Median latency (x) against top-1 (y), one point per model named in the legend (close points
+    would hide each other's labels); size as marker area."""
     try:
         import matplotlib
 
@@ -21,10 +22,14 @@ def plot_tradeoff(rows: list[Row], path: Path) -> Path:
     points = [r for r in rows if r.latency and r.top1 is not None]
     if not points:
         raise EdgevisionError("nothing to plot: no row has both a latency and a top-1 (pass --data)")
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    for row in points:
-        ax.scatter(row.latency.p50_ms, 100 * row.top1, s=20 + 8 * row.size_mb, alpha=0.7)
-        ax.annotate(f"{row.name}\n{row.precision}", (row.latency.p50_ms, 100 * row.top1), fontsize=7)
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+    markers = "osD^vP*X<>"
+    for index, row in enumerate(points):
+        ax.scatter(
+            row.latency.p50_ms, 100 * row.top1, s=20 + 8 * row.size_mb, alpha=0.7,
+            marker=markers[index % len(markers)], label=f"{row.name} ({row.precision}, {row.size_mb:.1f} MiB)",
+        )
+    ax.legend(fontsize=7, loc="best")
     ax.set_xlabel("median latency, batch 1 (ms)")
     ax.set_ylabel("top-1 (%)")
     ax.set_title("latency / accuracy (marker area ~ size)")

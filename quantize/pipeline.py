@@ -97,7 +97,12 @@ def finetuner(spec: FinetuneSpec, card: ModelCard, teacher: nn.Module | None = N
         dataset, train_transform(card.preprocessing, policy), spec.batch_size, True, spec.seed, workers=spec.workers
     )
     device = pick_device(spec.device)
-    head = classifier_layers(teacher, example_input(card))[0] if teacher is not None else None
+    if spec.distill == "none":
+        teacher = None
+    # only feature matching needs the classifier's name (found with one forward of the teacher)
+    head = None
+    if teacher is not None and spec.distill == "features":
+        head = classifier_layers(teacher, example_input(card))[0]
 
     def finetune(model: nn.Module, epochs: int) -> None:
         """Train `model` for `epochs` on `device`; it comes back on the CPU (pruning works there)."""
@@ -107,7 +112,7 @@ def finetuner(spec: FinetuneSpec, card: ModelCard, teacher: nn.Module | None = N
         if teacher is not None:
             teacher.to(device)
         trained, loss_fn = model, nn.CrossEntropyLoss()
-        if teacher is not None and spec.distill != "none":
+        if teacher is not None:
             trained = Distilled(model, teacher, spec.distill, head)
             loss_fn = DistillLoss(trained, spec.temperature, spec.alpha, spec.feature_weight)
         params = [p for p in trained.parameters() if p.requires_grad]

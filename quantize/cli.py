@@ -38,6 +38,9 @@ def prune_parser() -> argparse.ArgumentParser:
                      "is always kept), e.g. 'features.*.conv.2' keeps MobileNetV2's residual stream")
     how.add_argument("--importance", choices=("magnitude", "bn-scale", "lamp"), default="magnitude",
                      help="how channels are ranked (Torch-Pruning importance; default: weight L2 norm)")
+    how.add_argument("--reconstruct", type=int, default=256, metavar="IMAGES",
+                     help="with --data: after each step, re-fit the layers that lost input channels by least "
+                          "squares on this many training images (default 256; 0: off)")
     tune = parser.add_argument_group("fine-tuning and evaluation")
     tune.add_argument("--data", help="data spec for fine-tuning and evaluation (as in `edgevision train`)")
     tune.add_argument("--finetune-epochs", type=int, default=0, help="epochs after pruning (and after each step)")
@@ -143,6 +146,8 @@ def run_prune(argv: list[str]) -> int:
         raise EdgevisionError(f"checkpoint not found: {args.checkpoint}")
     if args.finetune_epochs and not args.data:
         raise EdgevisionError("--finetune-epochs needs --data (the training data spec)")
+    if args.reconstruct < 0:
+        raise EdgevisionError(f"--reconstruct must be a number of images (0: off), got {args.reconstruct}")
     if args.budget is not None and not args.data:
         raise EdgevisionError("--budget needs --data to measure accuracy")
     finetune = None
@@ -157,7 +162,7 @@ def run_prune(argv: list[str]) -> int:
         global_pruning=args.global_pruning, round_to=args.round_to or None, ignored=tuple(args.ignore),
         importance=args.importance,
         finetune=finetune, eval_data=args.data, eval_split=args.eval_split, eval_limit=args.eval_limit,
-        budget=args.budget,
+        budget=args.budget, reconstruct_data=args.data, reconstruct_images=args.reconstruct, progress=_log,
     )
     line = (
         f"MACs {report['macs_before'] / 1e6:.2f}M -> {report['macs_after'] / 1e6:.2f}M "

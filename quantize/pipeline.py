@@ -27,6 +27,7 @@ from quantize import ptq_onnx
 from quantize.distill import Distilled, DistillLoss
 from quantize.guard import DEFAULT_BUDGET, Attempt, Guard
 from quantize.prune import STRUCTURE_KEY, PruneReport, classifier_layers, prune_model, pruned_structure
+from quantize.reconstruct import reconstruct
 from quantize.scoring import artifact_latency_ms, artifact_logits
 from train.checkpoint import load_model
 
@@ -154,11 +155,17 @@ def prune_checkpoint(
     eval_split: str = "val",
     eval_limit: int | None = None,
     budget: float | None = None,
+    reconstruct_data: str | None = None,
+    reconstruct_images: int = 256,
+    progress: Callable[[str], None] | None = None,
 ) -> dict:
     """Prune a checkpoint (with optional fine-tuning) and save it; returns the report.
 
     With `eval_data`, top-1 before and after is measured on `eval_split`; with `budget` (points)
     a pruned model that falls further than that below the original is refused, nothing written.
+    With `reconstruct_data`, after each pruning step the layers that lost input channels are
+    re-fitted by least squares on `reconstruct_images` class-balanced training images (see
+    `quantize.reconstruct`) before any fine-tuning.
     """
     from train.checkpoint import save_checkpoint
 
@@ -171,8 +178,20 @@ def prune_checkpoint(
     if eval_data:
         images, labels, _ = load_split(eval_data, eval_split, card.preprocessing, eval_limit)
         scores["top1_before"] = float(np.mean(torch_logits(model, images).argmax(1) == labels) * 100)
-    tune = finetuner(finetune, card, teacher=copy.deepcopy(model).eval()) if finetune else None
-    step_fn = (lambda m, step: tune(m, finetune.epochs_per_step)) if tune and steps > 1 else None
+    teacher = copy.deepcopy(model).eval()
+    tune = finetuner(finetune, card, teacher=teacher) if finetune else None
+    repair = bool(reconstruct_data and reconstruct_images > 0)
+    if repair:
+        calib, _, _ = load_split(reconstruct_data, "train", card.preprocessing, reconstruct_images)
+        calib_images = torch.from_numpy(calib)
+        scores["reconstruction_errors"] = []
+
+    def after_step(m: nn.Module, step: int) -> None:
+        if repair:
+            scores["reconstruction_errors"].append(reconstruct(m, teacher, calib_images, progress=progress))
+        if tune and steps > 1:
+            tune(m, finetune.epochs_per_step)
+
     report: PruneReport = prune_model(
         model,
         example,
@@ -183,7 +202,7 @@ def prune_checkpoint(
         round_to=round_to,
         ignored=ignored,
         importance=importance,
-        finetune=step_fn,
+        finetune=after_step if repair or (tune and steps > 1) else None,
     )
     if tune:
         tune(model, finetune.epochs_after if steps > 1 else max(finetune.epochs_after, finetune.epochs_per_step))

@@ -131,6 +131,8 @@ def test_bad_inputs_are_one_line_errors(digits_checkpoint, tmp_path, capsys):
         (["prune", str(digits_checkpoint), "-o", str(tmp_path / "p.pt"), "--ratio", "1.5"], "between 0 and 1"),
         (["prune", str(digits_checkpoint), "-o", str(tmp_path / "p.pt"), "--ratio", "0.5", "--ignore", "zzz"],
          "no layer named 'zzz'"),
+        (["prune", str(digits_checkpoint), "-o", str(tmp_path / "p.pt"), "--ratio", "0.5", "--reconstruct", "-1"],
+         "--reconstruct must be a number of images"),
     ]
     for argv, message in cases:
         assert main(argv) == 2, argv
@@ -149,6 +151,8 @@ def test_prune_checkpoint_loads_and_quantizes(digits_checkpoint, tmp_path, capsy
     assert "MACs" in out.out and "top-1" in out.out
     model, card = load_model(pruned)
     assert STRUCTURE_KEY in card.model_options and card.metrics["pruning"]["macs_reduction"] > 0.4
+    # the lesson CNN's pruned layers all lose outputs, and its head sees too few rows to re-fit
+    assert card.metrics["pruning"]["reconstruction_errors"] == [{}]
     assert channel_counts(model)["features.0"] == 8 and channel_counts(model)["head"] == 10
     images, labels, _ = load_split("digits", "val", SPEC)
     assert np.mean(torch_logits(model, images).argmax(1) == labels) > 0.85

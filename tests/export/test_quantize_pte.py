@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -12,9 +14,13 @@ from deploy.card import read_sidecar  # noqa: E402
 from quantize.calibration import load_split  # noqa: E402
 from quantize.cli import main  # noqa: E402
 from train.checkpoint import load_model  # noqa: E402
-from quantize.ptq_executorch import lower_to_pte, qat_pt2e  # noqa: E402
+from quantize.ptq_executorch import edge_layers, lower_to_pte, ptq_pt2e, qat_pt2e  # noqa: E402
 from quantize.scoring import artifact_logits  # noqa: E402
+from torch import ops  # noqa: E402
+
 from tests.export.test_quantize_onnx import SPEC, digits_checkpoint  # noqa: E402, F401 (fixture)
+
+CONV, LINEAR = ops.aten.conv2d.default, ops.aten.linear.default
 
 
 @pytest.mark.slow
@@ -39,3 +45,20 @@ def test_qat_converts_and_lowers(digits_checkpoint, tmp_path):  # noqa: F811
     path.write_bytes(lower_to_pte(quantized, images))
     val, val_labels, _ = load_split("digits", "val", card.preprocessing)
     assert np.mean(artifact_logits(path, val).argmax(1) == val_labels) > 0.9
+
+
+def test_skipped_layers_stay_in_float(digits_checkpoint):  # noqa: F811
+    """The guard's "leave the edge layers in float" rung: the first convolution and the classifier
+    keep float weights (no dequantize feeding them), every other layer gets int8 weights."""
+    model, card = load_model(digits_checkpoint)
+    images, _, _ = load_split("digits", "train", card.preprocessing, 8)
+
+    def weights(graph) -> list[str]:
+        """'int8' or 'float' for the weight of each convolution / linear node, in graph order."""
+        layers = [n for n in graph.graph.nodes if n.op == "call_function" and n.target in (CONV, LINEAR)]
+        return ["int8" if "dequantize" in str(getattr(n.args[1], "target", "")) else "float" for n in layers]
+
+    everything = weights(ptq_pt2e(copy.deepcopy(model), images))
+    assert len(everything) >= 3 and set(everything) == {"int8"}
+    edges_kept = weights(ptq_pt2e(copy.deepcopy(model), images, skip=edge_layers(model)))
+    assert edges_kept == ["float"] + ["int8"] * (len(everything) - 2) + ["float"]

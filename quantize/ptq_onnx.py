@@ -153,9 +153,13 @@ def convert_fp16(fp32_path: str | os.PathLike, out_path: str | os.PathLike) -> P
     """fp16 weights and activations (inputs/outputs stay float32), for GPUs with fp16 units."""
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
+    from onnxruntime.transformers.onnx_model import OnnxModel
 
-    model = convert_float_to_float16(onnx.load(str(fp32_path)), keep_io_types=True)
-    onnx.save(model, str(out_path))
+    model = OnnxModel(convert_float_to_float16(onnx.load(str(fp32_path)), keep_io_types=True))
+    # the converter appends the input/output Casts at the end of the node list; onnxruntime runs
+    # that, but the ONNX checker (and other runtimes) want the graph in topological order
+    model.topological_sort()
+    onnx.save(model.model, str(out_path))
     return Path(out_path)
 
 

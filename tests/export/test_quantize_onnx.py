@@ -174,3 +174,40 @@ def test_prune_with_feature_distillation_and_glob_ignore(digits_checkpoint, tmp_
     model, card = load_model(pruned)
     assert channel_counts(model)["features.0"] == 16, "kept by --ignore"
     assert card.metrics["pruning"]["top1_after"] > 85
+
+
+@pytest.mark.slow
+def test_guard_falls_back_to_sensitive_nodes_in_float_then_fp16(digits_checkpoint, tmp_path, capsys):
+    """The same deliberate miss, with the fallbacks on: the most sensitive nodes are kept in float
+    (a new attempt), and when that still misses, fp16; the result meets the budget."""
+    out = tmp_path / "fallback.onnx"
+    rc = main(["quantize", str(digits_checkpoint), "--data", "digits", "-o", str(out), "--method", "percentile",
+               "--percentile", "90", "--per-tensor", "--budget", "0.5", "--exclude-sensitive", "2",
+               "--no-latency", "--calib-size", "64", "--report", str(tmp_path / "r.json")])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    report = json.loads((tmp_path / "r.json").read_text())
+    names = [a["name"] for a in report["attempts"]]
+    assert names[:2] == ["custom", "custom-skip2"] and len(report["attempts"][1]["config"]["exclude"]) == 2
+    assert "most sensitive nodes" in err
+    chosen = next(a for a in report["attempts"] if a["name"] == report["chosen"])
+    assert chosen["passed"] and chosen["drop"] <= 0.5
+    assert names[-1] == "fp16" if report["chosen"] == "fp16" else report["chosen"] == "custom-skip2"
+    import onnx
+
+    card = ModelCard.from_json({p.key: p.value for p in onnx.load(str(out)).metadata_props}[CARD_KEY])
+    assert card.precision == ("fp16" if report["chosen"] == "fp16" else "int8")
+
+
+@pytest.mark.slow
+def test_onnx_fp16_is_a_valid_graph_within_budget(digits_checkpoint, tmp_path, capsys):
+    out = tmp_path / "digits.fp16.onnx"
+    rc = main(["quantize", str(digits_checkpoint), "--data", "digits", "--to", "onnx-fp16", "-o", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    import onnx
+
+    proto = onnx.load(str(out))
+    onnx.checker.check_model(proto)
+    assert any(init.data_type == onnx.TensorProto.FLOAT16 for init in proto.graph.initializer)
+    card = ModelCard.from_json({p.key: p.value for p in proto.metadata_props}[CARD_KEY])
+    assert card.precision == "fp16" and card.metrics["top1"] >= card.metrics["top1_fp32"] - 0.01

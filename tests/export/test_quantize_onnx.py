@@ -17,6 +17,7 @@ from quantize.calibration import balanced_indices, check_calibration_set, load_s
 from quantize.cli import main  # noqa: E402
 from quantize.guard import Guard  # noqa: E402
 from quantize.pipeline import torch_logits  # noqa: E402
+from quantize.ptq_onnx import DEFAULT_LADDER  # noqa: E402
 from train.checkpoint import load_model  # noqa: E402
 from quantize.prune import STRUCTURE_KEY, channel_counts  # noqa: E402
 
@@ -211,3 +212,30 @@ def test_onnx_fp16_is_a_valid_graph_within_budget(digits_checkpoint, tmp_path, c
     assert any(init.data_type == onnx.TensorProto.FLOAT16 for init in proto.graph.initializer)
     card = ModelCard.from_json({p.key: p.value for p in proto.metadata_props}[CARD_KEY])
     assert card.precision == "fp16" and card.metrics["top1"] >= card.metrics["top1_fp32"] - 0.01
+
+
+@pytest.mark.slow
+def test_every_rung_of_the_ladder_runs(digits_checkpoint, tmp_path, capsys):
+    """`--exhaustive` tries the whole ladder (MinMax, percentile, entropy, reduce_range, S8S8):
+    each is scored, none fails on an API error, and the most accurate passing one is written."""
+    out = tmp_path / "best.onnx"
+    rc = main(["quantize", str(digits_checkpoint), "--data", "digits", "-o", str(out), "--exhaustive",
+               "--no-latency", "--calib-size", "64", "--report", str(tmp_path / "r.json")])
+    assert rc == 0, capsys.readouterr().err
+    report = json.loads((tmp_path / "r.json").read_text())
+    attempts = report["attempts"]
+    assert [a["name"] for a in attempts] == [c.name for c in DEFAULT_LADDER]
+    assert all(a["top1"] is not None for a in attempts), [a.get("error") for a in attempts]
+    passing = [a for a in attempts if a["passed"]]
+    assert report["chosen"] == max(passing, key=lambda a: a["top1"])["name"]
+
+
+def test_calibration_data_for_tensorrt(digits_checkpoint, tmp_path, capsys):
+    out = tmp_path / "calib.npy"
+    rc = main(["quantize", str(digits_checkpoint), "--data", "digits", "--to", "calib-data", "-o", str(out),
+               "--calib-size", "40"])
+    assert rc == 0, capsys.readouterr().err
+    images, labels = np.load(out), np.load(f"{out}.labels.npy")
+    _, card = load_model(digits_checkpoint)
+    assert images.dtype == np.float32 and images.shape == (40, card.preprocessing.channels, *card.preprocessing.input_size)
+    assert np.bincount(labels, minlength=10).tolist() == [4] * 10  # class-balanced

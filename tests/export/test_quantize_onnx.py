@@ -239,3 +239,29 @@ def test_calibration_data_for_tensorrt(digits_checkpoint, tmp_path, capsys):
     _, card = load_model(digits_checkpoint)
     assert images.dtype == np.float32 and images.shape == (40, card.preprocessing.channels, *card.preprocessing.input_size)
     assert np.bincount(labels, minlength=10).tolist() == [4] * 10  # class-balanced
+
+
+@pytest.mark.slow
+def test_prune_reconstructs_mobilenet_v2_projections(tmp_path, capsys):
+    """With MobileNetV2's residual stream kept, `edgevision prune --data` re-fits the projections
+    that lost input channels (from real digits images) before fine-tuning, and reports each fit."""
+    from train.checkpoint import save_checkpoint
+    from train.models import build_model
+
+    torch.manual_seed(0)
+    spec = Preprocessing(input_size=(32, 32), mean=(0.3, 0.3, 0.3), std=(0.4, 0.4, 0.4))
+    source, out, report_path = tmp_path / "mnv2.pt", tmp_path / "mnv2.pruned.pt", tmp_path / "r.json"
+    card = ModelCard("mobilenet_v2", [str(d) for d in range(10)], spec, dataset="digits")
+    save_checkpoint(source, card, build_model("mobilenet_v2", 10, 3, (32, 32)).eval().state_dict())
+    keep = ["--ignore", "features.*.conv.2", "--ignore", "features.1.conv.1", "--ignore", "features.0.0"]
+    rc = main(["prune", str(source), "-o", str(out), "--ratio", "0.5", *keep, "--data", "digits",
+               "--reconstruct", "64", "--report", str(report_path)])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    errors = json.loads(report_path.read_text())["reconstruction_errors"][0]
+    # 64 images give 64 x 16 x 16 rows at the first blocks (fitted); 64 x 1 x 1 at the last (left alone)
+    assert "features.2.conv.2" in errors and "features.17.conv.2" not in errors
+    assert all(0.0 <= e < 1.0 for e in errors.values()), errors
+    assert "reconstructed features.2.conv.2: relative error" in err and "left alone" in err
+    model, _ = load_model(out)
+    assert channel_counts(model)["features.2.conv.0.0"] == 48 and channel_counts(model)["features.2.conv.2"] == 24

@@ -178,9 +178,9 @@ def prune_checkpoint(
     if eval_data:
         images, labels, _ = load_split(eval_data, eval_split, card.preprocessing, eval_limit)
         scores["top1_before"] = float(np.mean(torch_logits(model, images).argmax(1) == labels) * 100)
-    teacher = copy.deepcopy(model).eval()
-    tune = finetuner(finetune, card, teacher=teacher) if finetune else None
     repair = bool(reconstruct_data and reconstruct_images > 0)
+    teacher = copy.deepcopy(model).eval() if finetune or repair else None  # the unpruned model
+    tune = finetuner(finetune, card, teacher=teacher) if finetune else None
     if repair:
         calib, _, _ = load_split(reconstruct_data, "train", card.preprocessing, reconstruct_images)
         calib_images = torch.from_numpy(calib)

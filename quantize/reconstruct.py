@@ -101,24 +101,24 @@ def refit_layer(
     has_bias = s_layer.bias is not None
     store: dict[str, torch.Tensor] = {}
     gram = cross = None
-    target_energy, rows = 0.0, 0
+    target_energy = 0.0
+    images = sum(len(batch) for batch in batches)
     hooks = [t_layer.register_forward_hook(_keep_output(store)), s_layer.register_forward_pre_hook(_keep_input(store))]
     try:
         for batch in batches:
             _run_until(teacher, batch)
             _run_until(student, batch)
             x, y = _rows(store["x"]), _rows(store["y"])
+            if len(x) // len(batch) * images < MIN_ROWS_PER_INPUT * (x.shape[1] + has_bias):
+                return None  # known from the first batch: each image gives the same number of rows
             if has_bias:
                 x = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], 1)
             gram = x.T @ x if gram is None else gram + x.T @ x
             cross = x.T @ y if cross is None else cross + x.T @ y
             target_energy += float(y.pow(2).sum())
-            rows += len(x)
     finally:
         for hook in hooks:
             hook.remove()
-    if rows < MIN_ROWS_PER_INPUT * len(gram):
-        return None
     damping = ridge * gram.diagonal().mean() * torch.eye(len(gram), dtype=gram.dtype)
     solution = torch.linalg.solve(gram + damping, cross)  # (inputs [+1], outputs)
     weight = solution[:-1] if has_bias else solution

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 import deploy
-from benchmarks.timing import LatencyStats, measure_interleaved
+from deploy.timing import LatencyStats, measure_interleaved
 from deploy.errors import EdgevisionError
 from deploy.image_folder import list_labelled_images
 from deploy.preprocess import preprocess, read_image

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.timing import measure_interleaved
+from deploy.timing import measure_interleaved
 from deploy.backends import Backend, backend_for_path, get_backend
 
 

@@ -12,7 +12,7 @@ import deploy
 from benchmarks.cli import main as bench_main
 from benchmarks.report import to_csv, to_markdown
 from benchmarks.runner import Target, run_benchmark, top1_accuracy
-from benchmarks.timing import LatencyStats, measure_interleaved
+from deploy.timing import LatencyStats, measure_interleaved
 from deploy.image_folder import list_labelled_images
 from tests.runtime.onnx_models import make_onnx, tiny_card
 

@@ -1,4 +1,6 @@
-"""Latency measurement: warm-up, a time budget, percentiles, and interleaved rounds.
+"""Latency statistics: warm-up, a time budget, percentiles, and interleaved rounds (no torch).
+
+The benchmarks, the quantization guard and the camera app all time with these.
 
 This machine is noisy, so configurations are compared side by side in one run: each round runs
 every configuration a few times in turn (A B C A B C ...), and the report gives ratios.

@@ -25,6 +25,7 @@ demo: install
 	$(VENV)/bin/edgevision demo
 
 test: install runtime
+	$(VENV)/bin/lint-imports
 	EDGEVISION_RUNTIME_PYTHON=$(abspath $(RUNTIME_VENV))/bin/python $(VENV)/bin/python -m pytest
 
 clean:

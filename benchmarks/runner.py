@@ -7,17 +7,20 @@ timed interleaved with the other artifacts; accuracy is top-1 on labelled images
 
 from __future__ import annotations
 
+import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 import deploy
-from deploy.timing import LatencyStats, measure_interleaved
 from deploy.errors import EdgevisionError
-from deploy.image_folder import list_labelled_images
+from deploy.image_folder import has_split_folders, list_labelled_images
 from deploy.preprocess import preprocess, read_image
+from deploy.timing import LatencyStats, measure_interleaved
+
+logger = logging.getLogger("edgevision.benchmarks")
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,6 @@ class Row:
     top1: float | None = None
     images: int = 0
     error: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 def artifact_size_mb(path: Path) -> float:
@@ -107,6 +109,11 @@ def run_benchmark(
         )
         loaded[target.name] = classifier
 
+    if data and not has_split_folders(data):
+        logger.warning(
+            "%s has no train/val/test folders: scoring ALL its images, including any that `edgevision "
+            "train --data folder:%s` trained on (it splits such a tree 70/15/15); for a held-out score "
+            "pass a folder of images the model never saw", data, data)
     items, class_names = list_labelled_images(data, split, limit) if data else ([], [])
     sample = read_image(str(items[0][0])) if items else np.full((256, 320, 3), 127, np.uint8)
     calls = {}

@@ -1,8 +1,17 @@
-"""`python -m deploy export|predict|info ...`: the same code as `edgevision export|predict|info`."""
+"""`python -m deploy predict|info ...` (and `export`): the same code as `edgevision predict|info|export`."""
 
 import sys
 
-from deploy.cli import main
+
+def main() -> int:
+    if sys.argv[1:2] == ["export"]:
+        from deploy.export.cli import main as export_main
+
+        return export_main(sys.argv[1:])
+    from deploy.cli import main as runtime_main
+
+    return runtime_main(sys.argv[1:])
+
 
 if __name__ == "__main__":
     sys.exit(main())

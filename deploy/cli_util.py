@@ -1,7 +1,9 @@
-"""What every command-line entry point shares: one-line errors for the user's mistakes."""
+"""What every command-line entry point shares: one-line errors for the user's mistakes, and the
+library's progress messages (the `edgevision` logger) shown on standard output."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -9,8 +11,34 @@ from collections.abc import Callable
 from deploy.errors import EdgevisionError
 
 
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stdout` is at the time (pytest's capture, a redirect)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("%(message)s"))
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+def show_progress() -> None:
+    """Print the library's INFO messages (`edgevision.*` loggers) as plain lines; once per process."""
+    logger = logging.getLogger("edgevision")
+    if not any(isinstance(h, _StdoutHandler) for h in logger.handlers):
+        logger.addHandler(_StdoutHandler())
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
+
+
 def run_cli(command: Callable[[], int | None], prog: str) -> int:
     """Run `command`; a user's mistake becomes `prog: error: ...` on one line and exit status 2."""
+    show_progress()
     try:
         return command() or 0
     except EdgevisionError as exc:

@@ -2,7 +2,9 @@
 
 Accepts `root/<class>/*.jpg`, or a split tree `root/{train,val,test}/<class>/*.jpg` from which
 `split` is taken. The order is sorted and a limit takes an equal share from every class, so a
-small sample is still balanced and the same on every machine.
+small sample is still balanced and the same on every machine. Training (`train.data`) scans class
+folders with the same two functions, `class_folders` and `image_files`: images anywhere below a
+class folder, hidden files and folders left out.
 """
 
 from __future__ import annotations
@@ -15,12 +17,34 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".p
 SPLITS = ("train", "val", "test")
 
 
+def _hidden(path: Path, below: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(below).parts)
+
+
+def class_folders(root: Path) -> list[Path]:
+    """The class folders of `root`, sorted by name (hidden ones left out)."""
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def image_files(folder: Path) -> list[Path]:
+    """Image files anywhere below `folder`, sorted; hidden files and folders left out."""
+    return sorted(
+        p for p in folder.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES and not _hidden(p, folder) and p.is_file()
+    )
+
+
+def has_split_folders(root: str | Path) -> bool:
+    """Whether `root` is a split tree (train/, val/ or test/ inside) rather than plain class folders."""
+    return any((Path(root) / name).is_dir() for name in SPLITS)
+
+
 def class_root(root: str | Path, split: str = "val") -> Path:
     """The folder whose sub-folders are the classes: `root/split` in a split tree, else `root`."""
     root = Path(root)
     if not root.is_dir():
         raise EdgevisionError(f"image folder not found: {root}")
-    if any((root / name).is_dir() for name in SPLITS):
+    if has_split_folders(root):
         if not (root / split).is_dir():
             raise EdgevisionError(f"{root} has no {split}/ split")
         return root / split
@@ -32,12 +56,12 @@ def list_labelled_images(
 ) -> tuple[list[tuple[Path, int]], list[str]]:
     """[(path, class index)] and the sorted class names; `limit` keeps a balanced subset."""
     base = class_root(root, split)
-    classes = sorted(p.name for p in base.iterdir() if p.is_dir())
+    classes = [p.name for p in class_folders(base)]
     if not classes:
         raise EdgevisionError(f"{base} has no class folders")
     per_class: list[list[Path]] = []
     for name in classes:
-        files = sorted(p for p in (base / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = image_files(base / name)
         if not files:
             raise EdgevisionError(f"class folder {base / name} has no images")
         per_class.append(files)

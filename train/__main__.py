@@ -1,4 +1,4 @@
-"""`python -m train train|eval|demo ...` (also what `torchrun -m train train ...` runs)."""
+"""`python -m train train|eval ...` (also what `torchrun -m train train ...` runs)."""
 
 import sys
 

@@ -1,16 +1,15 @@
-"""`edgevision train | eval | demo`: argument parsing only; the work is in fit, evaluate and demo."""
+"""`edgevision train | eval`: argument parsing only; the work is in fit and evaluate."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from deploy.cli_util import run_cli
 from deploy.errors import EdgevisionError
 
-SUBCOMMANDS = ("train", "eval", "demo")
+SUBCOMMANDS = ("train", "eval")
 
 
 def _json_dict(text: str) -> dict:
@@ -87,14 +86,6 @@ def build_eval_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def build_demo_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="edgevision demo", description="The whole road offline: train a small CNN on digits, evaluate, ..."
-    )
-    parser.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
-    return parser
-
-
 def train_command(argv: list[str]) -> int:
     from train.config import TrainConfig
     from train.fit import fit
@@ -118,18 +109,10 @@ def eval_command(argv: list[str]) -> int:
     return 0
 
 
-def demo_command(argv: list[str]) -> int:
-    from train.demo import run_demo
-
-    args = build_demo_parser().parse_args(argv)
-    run_demo(Path(args.out))
-    return 0
-
-
 def main(argv: list[str]) -> int:
-    """argv[0] is the subcommand (train, eval or demo), the rest its options."""
+    """argv[0] is the subcommand (train or eval), the rest its options."""
     if not argv or argv[0] not in SUBCOMMANDS:
         print(f"usage: edgevision {{{','.join(SUBCOMMANDS)}}} [options]", file=sys.stderr)
         return 2
-    command = {"train": train_command, "eval": eval_command, "demo": demo_command}[argv[0]]
+    command = {"train": train_command, "eval": eval_command}[argv[0]]
     return run_cli(lambda: command(argv[1:]), f"edgevision {argv[0]}")

@@ -23,9 +23,9 @@ from sklearn.model_selection import train_test_split
 from torch.utils.data import Dataset
 
 from deploy.errors import EdgevisionError
+from deploy.image_folder import class_folders, image_files
 
 SPECS = ("digits", "mnist", "fashion-mnist", "cifar10", "idx:DIR", "folder:PATH")
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 DEFAULT_ROOT = Path(os.environ.get("EDGEVISION_DATA_ROOT", Path.home() / ".cache" / "edgevision" / "data"))
 
 
@@ -258,17 +258,11 @@ def load_torchvision_splits(spec: str, root: Path, seed: int = 0) -> DataSplits:
 # --- class folders ----------------------------------------------------------------------
 
 
-def _class_folders(root: Path) -> list[Path]:
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-
-
 def _scan(root: Path, class_names: list[str]) -> ImageFiles:
     samples: list[tuple[str, int]] = []
     for label, name in enumerate(class_names):
         folder = root / name
-        files = sorted(
-            str(f) for f in folder.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()
-        ) if folder.is_dir() else []
+        files = [str(f) for f in image_files(folder)] if folder.is_dir() else []
         if not files:
             raise EdgevisionError(f"class folder {folder} holds no images")
         samples.extend((f, label) for f in files)
@@ -293,7 +287,7 @@ def load_folder_splits(root: Path, seed: int = 0) -> DataSplits:
     if not root.is_dir():
         raise EdgevisionError(f"data folder not found: {root}")
     if (root / "train").is_dir():
-        class_names = [p.name for p in _class_folders(root / "train")]
+        class_names = [p.name for p in class_folders(root / "train")]
         if not class_names:
             raise EdgevisionError(f"{root / 'train'} holds no class folders")
         train = drop_unreadable(_scan(root / "train", class_names))
@@ -303,7 +297,7 @@ def load_folder_splits(root: Path, seed: int = 0) -> DataSplits:
             train, val = _carve_val(train, 0.15, seed)
         test = drop_unreadable(_scan(root / "test", class_names)) if (root / "test").is_dir() else None
     else:
-        class_names = [p.name for p in _class_folders(root)]
+        class_names = [p.name for p in class_folders(root)]
         if len(class_names) < 2:
             raise EdgevisionError(f"{root} needs train/ and val/ folders or at least two class folders")
         train, val, test = _split_three(drop_unreadable(_scan(root, class_names)), 0.15, 0.15, seed)

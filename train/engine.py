@@ -172,7 +172,7 @@ def score(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> EvalR
     )
 
 
-def evaluate(
+def evaluate_loader(
     model: nn.Module, loader: Iterable, num_classes: int, device: torch.device, amp: str = "off", quiet: bool = True
 ) -> EvalResult:
     logits, labels = predict_logits(model, loader, device, amp, quiet)

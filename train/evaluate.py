@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -11,11 +12,13 @@ from torch.utils.data import ConcatDataset
 from deploy.errors import EdgevisionError
 from train.checkpoint import load_model
 from train.data import load_data
-from train.engine import evaluate
+from train.engine import evaluate_loader
 from train.fit import metrics_dict, write_outputs
 from train.loaders import make_loader
 from train.report import format_summary
 from train.transforms import eval_transform
+
+logger = logging.getLogger("edgevision.train")
 
 
 def evaluate_checkpoint(
@@ -49,10 +52,10 @@ def evaluate_checkpoint(
             raise EdgevisionError(f"{spec} has no {split} split; use --split val or --split all")
     loader = make_loader(dataset, eval_transform(card.preprocessing), batch_size, False, seed=seed,
                          precomputable=data.in_memory, workers=0 if data.in_memory else 1)
-    result = evaluate(model, loader, card.num_classes, torch.device("cpu"), quiet=False)
+    result = evaluate_loader(model, loader, card.num_classes, torch.device("cpu"), quiet=False)
     metrics = metrics_dict(result, card.class_names, split, spec)
     metrics["checkpoint"] = str(model_path)
     folder = Path(out) if out else Path(model_path).parent
     write_outputs(folder, metrics, card.class_names, None, prefix="eval_")
-    print(format_summary(metrics) + f"\nwrote {folder / 'eval_metrics.json'}")
+    logger.info(format_summary(metrics) + f"\nwrote {folder / 'eval_metrics.json'}")
     return metrics

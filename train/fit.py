@@ -7,6 +7,7 @@ with a frozen backbone and no augmentation, only its head on features computed o
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
@@ -22,13 +23,15 @@ from train import ddp
 from train.checkpoint import load_checkpoint, save_checkpoint
 from train.config import TrainConfig, resolve
 from train.data import DataSplits, load_data
-from train.engine import EvalResult, Schedule, build_optimizer, evaluate, train_one_epoch
+from train.engine import EvalResult, Schedule, build_optimizer, evaluate_loader, train_one_epoch
 from train.features import cache_features, freeze_all_but
 from train.loaders import make_loader, set_epoch
 from train.models import backbone_and_head, build_model, parameter_groups
 from train.recipes import default_preprocessing
 from train.report import format_summary, plot_confusion, write_json
 from train.transforms import eval_transform, train_transform
+
+logger = logging.getLogger("edgevision.train")
 
 
 @contextmanager
@@ -51,7 +54,7 @@ def sigterm_as_interrupt():
 
 def log(info: ddp.Distributed, config: TrainConfig, message: str) -> None:
     if info.is_main and not config.quiet:
-        print(message, flush=True)
+        logger.info(message)
 
 
 @dataclass
@@ -214,7 +217,7 @@ def train_loop(config: TrainConfig, run: Run, info: ddp.Distributed, out: Path, 
             quiet=config.quiet or not info.is_main, desc=f"epoch {epoch + 1}/{config.epochs}",
             bn_eval=phase and not run.frozen_features,
         )
-        val = evaluate(run.trainee, run.val_loader, len(run.card.class_names), info.device, config.amp, quiet=True)
+        val = evaluate_loader(run.trainee, run.val_loader, len(run.card.class_names), info.device, config.amp, quiet=True)
         record = {
             "epoch": epoch + 1,
             "train_loss": train_stats["loss"],
@@ -261,7 +264,7 @@ def finish(
     loader = make_loader(split, eval_transform(run.card.preprocessing), config.batch_size, False,
                          seed=config.seed, precomputable=data.in_memory,
                          workers=config.workers if config.workers is not None else (0 if data.in_memory else 1))
-    result = evaluate(run.model, loader, len(data.class_names), info.device, config.amp, config.quiet)
+    result = evaluate_loader(run.model, loader, len(data.class_names), info.device, config.amp, config.quiet)
     metrics = metrics_dict(result, data.class_names, split_name, data.spec)
     metrics.update(
         epochs=len(history), best_epoch=best_epoch + 1, wall_time_s=round(wall_time, 2), history=history,

@@ -64,7 +64,7 @@ def get_model_builder(name: str) -> Callable[..., nn.Module]:
 # --- lesson models: each fits on one screen ---------------------------------------------
 
 
-class Classifier(nn.Module):
+class LessonNet(nn.Module):
     """`features` (image -> vector) followed by one Linear `head`."""
 
     def __init__(self, features: nn.Module, head: nn.Linear) -> None:
@@ -83,7 +83,7 @@ def _pixels(channels: int, input_size: tuple[int, int]) -> int:
 @register_model("dense", head="head", family="lesson")
 def dense(num_classes: int, channels: int, input_size: tuple[int, int]) -> nn.Module:
     """Logistic regression on raw pixels: one Linear layer."""
-    return Classifier(nn.Flatten(), nn.Linear(_pixels(channels, input_size), num_classes))
+    return LessonNet(nn.Flatten(), nn.Linear(_pixels(channels, input_size), num_classes))
 
 
 @register_model("mlp", head="head", family="lesson")
@@ -98,7 +98,7 @@ def mlp(num_classes: int, channels: int, input_size: tuple[int, int], hidden: in
         nn.ReLU(inplace=True),
         nn.Dropout(0.2),
     )
-    return Classifier(features, nn.Linear(hidden // 2, num_classes))
+    return LessonNet(features, nn.Linear(hidden // 2, num_classes))
 
 
 def _conv_block(cin: int, cout: int, batch_norm: bool) -> list[nn.Module]:
@@ -123,7 +123,7 @@ def cnn(num_classes: int, channels: int, input_size: tuple[int, int], width: int
     flat = 2 * width * (input_size[0] // 4) * (input_size[1] // 4)
     if flat == 0:
         raise EdgevisionError(f"cnn needs inputs of at least 4x4 pixels, got {input_size}")
-    return Classifier(features, nn.Linear(flat, num_classes))
+    return LessonNet(features, nn.Linear(flat, num_classes))
 
 
 @register_model("multilayer-cnn", head="head", family="lesson")
@@ -138,7 +138,7 @@ def multilayer_cnn(num_classes: int, channels: int, input_size: tuple[int, int],
             layers.append(nn.MaxPool2d(2))
         cin = cout
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2)]
-    return Classifier(nn.Sequential(*layers), nn.Linear(cin, num_classes))
+    return LessonNet(nn.Sequential(*layers), nn.Linear(cin, num_classes))
 
 
 # --- torchvision networks with a new head -----------------------------------------------

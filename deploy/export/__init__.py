@@ -11,10 +11,26 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from deploy.errors import EdgevisionError
+
+
+@dataclass(frozen=True)
+class FormatOption:
+    """One option a format's exporter takes; `edgevision export` offers it as `--NAME`."""
+
+    name: str  # keyword of the exporter's from_torch, e.g. "workspace_gb" (--workspace-gb)
+    type: type  # int, float, str or bool (a bool is a flag)
+    default: object
+    help: str
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
 
 
 @dataclass(frozen=True)
@@ -23,11 +39,11 @@ class ExportFormat:
     suffix: str
     precisions: tuple[str, ...]
     device: str  # where it builds: "cpu" or "gpu"
-    runtime_backend: str  # deploy.backends name that runs the artifact
     extra: str  # pip extra that brings the exporter's libraries
     requires: tuple[str, ...]  # modules the exporter imports
     card_in: str  # "metadata" or "sidecar"
     exporter: str  # "module:function" taking (model, card, out, precision=, data=, **options)
+    options: tuple[FormatOption, ...] = ()
 
 
 _FORMATS: dict[str, ExportFormat] = {}
@@ -51,9 +67,12 @@ def get_format(name: str) -> ExportFormat:
         raise EdgevisionError(f"unknown export format {name!r}; choose from {', '.join(list_formats())}") from None
 
 
-def check_request(name: str, precision: str) -> ExportFormat:
-    """Refuse a format/precision pair the table does not list, or one whose libraries are missing."""
+def check_request(name: str, precision: str, out: str | os.PathLike | None = None) -> ExportFormat:
+    """Refuse a format/precision pair the table does not list, an output path without the format's
+    suffix, or a format whose libraries are missing."""
     fmt = get_format(name)
+    if out is not None and Path(out).suffix != fmt.suffix:
+        raise EdgevisionError(f"{name} artifacts end in {fmt.suffix}; --out {out} does not")
     if precision not in fmt.precisions:
         raise EdgevisionError(
             f"format {name} takes precision {', '.join(fmt.precisions)}, not {precision}"
@@ -72,16 +91,24 @@ def get_exporter(name: str) -> Callable:
 
 
 register_format(ExportFormat(
-    "onnx", ".onnx", ("fp32",), "cpu", "onnxruntime", "export", ("torch", "onnx", "onnxscript"), "metadata",
+    "onnx", ".onnx", ("fp32",), "cpu", "export", ("torch", "onnx", "onnxscript"), "metadata",
     "deploy.export.torch2onnx:from_torch",
+    options=(
+        FormatOption("opset", int, 18, "ONNX opset (18 or later)"),
+        FormatOption("simplify", bool, False, "run onnxslim on the graph"),
+    ),
 ))
 register_format(ExportFormat(
-    "executorch", ".pte", ("fp32",), "cpu", "executorch", "export", ("torch", "executorch"), "sidecar",
+    "executorch", ".pte", ("fp32",), "cpu", "export", ("torch", "executorch"), "sidecar",
     "deploy.export.torch2pte:from_torch",
 ))
 register_format(ExportFormat(
-    "tensorrt", ".engine", ("fp32", "fp16", "int8"), "gpu", "tensorrt", "tensorrt", ("torch", "onnx", "tensorrt"),
+    "tensorrt", ".engine", ("fp32", "fp16", "int8"), "gpu", "tensorrt", ("torch", "onnx", "tensorrt"),
     "sidecar", "deploy.export.onnx2trt:from_torch",
+    options=(
+        FormatOption("workspace_gb", float, 2.0, "builder workspace in GiB"),
+        FormatOption("timing_cache", str, None, "TensorRT timing cache file (read and updated)"),
+    ),
 ))
 
-__all__ = ["ExportFormat", "check_request", "get_exporter", "get_format", "list_formats", "register_format"]
+__all__ = ["ExportFormat", "FormatOption", "check_request", "get_exporter", "get_format", "list_formats", "register_format"]

@@ -1,4 +1,4 @@
-"""`edgevision export | predict | info` through deploy.cli.main, on a real (tiny) checkpoint."""
+"""`edgevision export | predict | info` through the `edgevision` dispatcher, on a real (tiny) checkpoint."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ models = pytest.importorskip("train.models")
 
 import deploy  # noqa: E402
 from deploy.card import ModelCard  # noqa: E402
-from deploy.cli import main  # noqa: E402
+from edgevision import main  # noqa: E402
 from deploy.preprocess import Preprocessing  # noqa: E402
 
 
@@ -71,6 +71,10 @@ def test_user_mistakes_are_one_line(tmp_path, ckpt, images, capsys):
     assert "takes precision fp32, not int8" in capsys.readouterr().err
     assert main(["export", "--model", str(tmp_path / "no.pt"), "--format", "onnx", "--out", str(tmp_path / "x.onnx")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
+    # the suffix comes from the format table: the checkpoint itself is never the target
+    assert main(["export", "--model", str(ckpt), "--format", "onnx", "--out", str(ckpt)]) == 2
+    assert "onnx artifacts end in .onnx; --out" in capsys.readouterr().err
+    assert ckpt.is_file() and checkpoint.load_model(ckpt)
     assert main(["predict", "--model", str(tmp_path / "none.onnx"), images[0]]) == 2
     err = capsys.readouterr().err
     assert err.startswith("edgevision predict: error: model file not found") and err.count("\n") == 1

@@ -11,7 +11,7 @@ pytest.importorskip("executorch")
 
 @pytest.mark.slow
 def test_demo_runs_the_whole_road(tmp_path, capsys):
-    from train.demo import STAGES, run_demo
+    from edgevision.demo import STAGES, run_demo
 
     state = run_demo(tmp_path)
     out = capsys.readouterr().out

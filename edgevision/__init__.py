@@ -1,7 +1,9 @@
-"""`edgevision`: one command that reaches every stage.
+"""`edgevision`: one command that reaches every stage, and the whole road on top of them.
 
-A thin dispatcher: `edgevision SUBCOMMAND ...` imports only the package that owns SUBCOMMAND and
-calls its `cli.main([SUBCOMMAND, ...])`, so `edgevision predict` never loads torch and
+The top layer of the project (see docs/architecture.md): it may import every package, and none
+imports it. `edgevision.demo` runs the whole road; this module is a thin dispatcher:
+`edgevision SUBCOMMAND ...` imports only the module that owns SUBCOMMAND and calls its
+`main([SUBCOMMAND, ...])`, so `edgevision predict` never loads torch and
 `python -m <package> SUBCOMMAND ...` runs the very same code.
 """
 
@@ -12,12 +14,12 @@ import sys
 
 # subcommand -> (module with main(argv) -> int, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("train.cli", "run the whole road offline on bundled data"),
+    "demo": ("edgevision.demo", "run the whole road offline on bundled data"),
     "train": ("train.cli", "train a classifier (transfer learning or from scratch)"),
     "eval": ("train.cli", "evaluate a checkpoint on a data set"),
     "prune": ("quantize.cli", "prune channels (Torch-Pruning) with fine-tuning: fewer MACs, same outputs"),
     "quantize": ("quantize.cli", "int8/fp16 ONNX or ExecuTorch under an accuracy budget"),
-    "export": ("deploy.cli", "export a checkpoint to ONNX, ExecuTorch or TensorRT, verified"),
+    "export": ("deploy.export.cli", "export a checkpoint to ONNX, ExecuTorch or TensorRT, verified"),
     "predict": ("deploy.cli", "classify image files with any exported model (no torch needed)"),
     "info": ("deploy.cli", "print the model card of a model file"),
     "bench": ("benchmarks.cli", "latency, top-1 and size of model files, side by side"),

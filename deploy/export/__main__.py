@@ -1,0 +1,7 @@
+"""`python -m deploy.export ...`: the same code as `edgevision export ...`."""
+
+import sys
+
+from deploy.export.cli import main
+
+sys.exit(main())

@@ -1,0 +1,77 @@
+"""`edgevision export`: checkpoint -> verified artifact. The format table in `deploy.export` is the
+only source of the choices: formats, their precisions, suffixes and options all come from it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from deploy.cli_util import run_cli
+from deploy.errors import EdgevisionError
+from deploy.export import get_format, list_formats
+
+
+def export_parser() -> argparse.ArgumentParser:
+    formats = [get_format(name) for name in list_formats()]
+    parser = argparse.ArgumentParser(
+        prog="edgevision export",
+        description="Export a checkpoint to ONNX, ExecuTorch or TensorRT, then check parity with PyTorch "
+        "on real images; exits 1 (keeping the artifact, its card marked failed) when parity fails.",
+    )
+    parser.add_argument("--model", required=True, help="training checkpoint (model.pt)")
+    parser.add_argument(
+        "--format", required=True, choices=[f.name for f in formats],
+        help="; ".join(f"{f.name}: {f.suffix}, {'/'.join(f.precisions)}, builds on {f.device}" for f in formats),
+    )
+    parser.add_argument("--precision", default="fp32",
+                        choices=sorted({p for f in formats for p in f.precisions}, key=["fp32", "fp16", "int8"].index))
+    parser.add_argument("--out", required=True, help="artifact path, with the format's suffix")
+    parser.add_argument("--data", help="images for parity/calibration: folder:PATH (its val/ split if present)")
+    parser.add_argument("--verify-images", type=int, default=64, help="images in the parity check (0: skip)")
+    for fmt in formats:
+        if not fmt.options:
+            continue
+        group = parser.add_argument_group(f"{fmt.name} options")
+        for option in fmt.options:
+            if option.type is bool:
+                group.add_argument(option.flag, action="store_true", help=option.help)
+            else:
+                group.add_argument(option.flag, type=option.type, default=option.default,
+                                   help=f"{option.help} (default: {option.default})")
+    return parser
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from deploy.export import check_request
+
+    fmt = check_request(args.format, args.precision, args.out)
+    if args.verify_images < 0:
+        raise EdgevisionError(f"--verify-images must be >= 0, got {args.verify_images}")
+    from deploy.export.pipeline import export_checkpoint
+
+    options = {option.name: getattr(args, option.name) for option in fmt.options}
+    result = export_checkpoint(
+        args.model, args.format, args.out, precision=args.precision, data=args.data,
+        verify_images=args.verify_images, **options,
+    )
+    print(f"wrote {result.path} ({args.format}, {args.precision})")
+    parity = result.card.parity
+    if parity:
+        print(
+            f"parity vs PyTorch on {parity['images']} images ({parity['source']}): top-1 agreement "
+            f"{parity['top1_agreement']:.2%}, max |logit diff| {parity['max_abs_logit_diff']:.3g} -> "
+            f"{'passed' if parity['passed'] else 'FAILED'}"
+        )
+    if not result.passed:
+        print(f"edgevision export: parity check failed; {result.path} kept, its card marks it failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """argv[0] is the subcommand ("export"), as `edgevision` passes it."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["export"]:
+        argv = argv[1:]
+    args = export_parser().parse_args(argv)
+    return run_cli(lambda: cmd_export(args), "edgevision export")

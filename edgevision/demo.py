@@ -1,0 +1,218 @@
+"""`edgevision demo`: the whole road, offline, on data every install has (sklearn's digits).
+
+The top of the layers: each stage calls one package's functions directly (train, deploy.export,
+quantize, the deploy runtime, benchmarks), records what it made in the shared `DemoState` and
+returns one line for the summary. The packages' own progress messages are held back while a stage
+runs (the `edgevision` logger is raised to WARNING), so the demo prints one line a stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deploy.cli_util import run_cli
+
+
+@dataclass
+class DemoState:
+    out: Path
+    artifacts: dict[str, Path] = field(default_factory=dict)  # e.g. "checkpoint" -> model.pt
+    metrics: dict[str, dict] = field(default_factory=dict)  # stage name -> its numbers
+
+
+Stage = Callable[[DemoState], str]
+
+
+def train_stage(state: DemoState) -> str:
+    """A small CNN on digits with its recipe (15 epochs, under a minute on two CPU cores)."""
+    from train.config import TrainConfig
+    from train.fit import fit
+
+    out = state.out / "train"
+    metrics = fit(TrainConfig(data="digits", model="cnn", out=str(out), quiet=True))
+    state.artifacts["checkpoint"] = out / "model.pt"
+    state.metrics["train"] = {k: metrics[k] for k in ("top1", "top5", "epochs", "wall_time_s")}
+    return f"trained cnn on digits: {metrics['epochs']} epochs in {metrics['wall_time_s']:.0f}s -> {out}/model.pt"
+
+
+def eval_stage(state: DemoState) -> str:
+    """Re-evaluate the saved checkpoint with the preprocessing on its card (as deployment will)."""
+    from train.evaluate import evaluate_checkpoint
+
+    metrics = evaluate_checkpoint(state.artifacts["checkpoint"], split="test")
+    state.metrics["eval"] = {"top1": metrics["top1"], "count": metrics["count"]}
+    return f"test top-1 {metrics['top1']:.2%} on {metrics['count']} held-out digits (eval_metrics.json)"
+
+
+def images_stage(state: DemoState) -> str:
+    """Write the held-out digits as PNG files in class folders: what a user's own images look like."""
+    import cv2
+
+    from train.data import load_data
+
+    splits = load_data("digits")
+    folder = state.out / "digits_test"
+    for index, (image, label) in enumerate(zip(splits.test.images, splits.test.labels)):
+        path = folder / splits.class_names[int(label)] / f"{index:04d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(path), image[0].numpy())
+    state.artifacts["images"] = folder
+    return f"wrote {len(splits.test)} held-out digits as PNG files -> {folder}/"
+
+
+def export_stage(state: DemoState) -> str:
+    """Export to every CPU format and check parity on the held-out PNG digits."""
+    from deploy.export.pipeline import export_checkpoint
+
+    checkpoint = state.artifacts["checkpoint"]
+    data = f"folder:{state.artifacts['images']}"
+    lines = []
+    for fmt, suffix in (("onnx", "onnx"), ("executorch", "pte")):
+        result = export_checkpoint(checkpoint, fmt, checkpoint.with_suffix(f".{suffix}"), data=data)
+        parity = result.card.parity
+        if not result.passed:
+            raise RuntimeError(f"{fmt} export failed its parity check: {parity}")
+        state.artifacts[fmt] = result.path
+        lines.append(
+            f"{result.path.name} (top-1 agreement {parity['top1_agreement']:.2%}, "
+            f"max |logit diff| {parity['max_abs_logit_diff']:.1e} on {parity['images']} images)"
+        )
+    return "exported " + "; ".join(lines)
+
+
+def prune_stage(state: DemoState) -> str:
+    """Half the MACs of the digits CNN, fine-tuned with distillation; then ONNX, verified."""
+    import json
+
+    from deploy.export.pipeline import export_checkpoint
+    from quantize.cli import run_prune
+
+    checkpoint = state.artifacts["checkpoint"]
+    pruned = checkpoint.with_name("model.pruned.pt")
+    report_path = checkpoint.with_name("prune.json")
+    run_prune([
+        str(checkpoint), "-o", str(pruned), "--target-macs", "0.5", "--data", "digits",
+        "--finetune-epochs", "3", "--eval-split", "test", "--report", str(report_path),
+    ])
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    result = export_checkpoint(pruned, "onnx", pruned.with_suffix(".onnx"), data=f"folder:{state.artifacts['images']}")
+    if not result.passed:
+        raise RuntimeError(f"pruned ONNX export failed its parity check: {result.card.parity}")
+    state.artifacts["pruned"] = result.path
+    state.metrics["prune"] = report
+    return (
+        f"pruned to {100 - report['macs_reduction'] * 100:.0f}% of the MACs, test top-1 "
+        f"{report['top1_before']:.2f}% -> {report['top1_after']:.2f}% -> {result.path.name}"
+    )
+
+
+def quantize_stage(state: DemoState) -> str:
+    """int8 ONNX (onnxruntime) and int8 .pte (XNNPACK), each under the 1-point accuracy guard."""
+    import json
+
+    from quantize.cli import run_quantize
+
+    checkpoint = state.artifacts["checkpoint"]
+    lines = []
+    for key, target, suffix in (("onnx_int8", "onnx-int8", ".int8.onnx"), ("pte_int8", "pte-int8", ".int8.pte")):
+        out = checkpoint.with_name(f"model{suffix}")
+        report_path = checkpoint.with_name(f"{key}.json")
+        run_quantize([
+            str(checkpoint), "-o", str(out), "--to", target, "--data", "digits", "--calib-size", "128",
+            "--eval-split", "test", "--threads", "1", "--report", str(report_path),
+        ])
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+        chosen = next(a for a in report["attempts"] if a["name"] == report["chosen"])
+        state.artifacts[key] = out
+        state.metrics[key] = report
+        lines.append(f"{out.name} ({chosen['name']}, top-1 {chosen['top1']:.2f}% vs fp32 {report['fp32_top1']:.2f}%)")
+    return "quantized " + "; ".join(lines)
+
+
+def predict_stage(state: DemoState) -> str:
+    """Top-3 for a few held-out digits through `deploy.load` (numpy + OpenCV + onnxruntime)."""
+    import deploy
+    from deploy.image_folder import list_labelled_images
+
+    classifier = deploy.load(state.artifacts["onnx"], threads=1)
+    items, classes = list_labelled_images(state.artifacts["images"], limit=30)
+    correct = 0
+    for path, label in items:
+        prediction = classifier.predict(str(path), top_k=3)
+        correct += prediction.label == classes[label]
+    sample = classifier.predict(str(items[0][0]), top_k=3)
+    shown = ", ".join(f"{name} {prob:.2f}" for name, prob in sample.top)
+    ms = sample.timings_ms
+    return (
+        f"{correct}/{len(items)} correct with the torch-free runtime; {items[0][0].name} "
+        f"(a {classes[items[0][1]]}) -> {shown} "
+        f"[{ms['preprocess']:.2f} ms preprocess, {ms['inference']:.2f} ms inference]"
+    )
+
+
+def bench_stage(state: DemoState) -> str:
+    """Every artifact the demo made, side by side."""
+    from benchmarks.report import to_markdown
+    from benchmarks.runner import Target, run_benchmark
+
+    keys = ("onnx", "checkpoint", "executorch", "onnx_int8", "pte_int8", "pruned")
+    targets = [Target(state.artifacts[key]) for key in keys if key in state.artifacts]
+    rows = run_benchmark(targets, threads=1, budget_s=3.0, data=state.artifacts["images"], limit=100)
+    table = to_markdown(rows)
+    (state.out / "bench.md").write_text(table + "\n", encoding="utf-8")
+    return "latency (batch 1, 1 thread) and top-1 on 100 held-out digits:\n" + table
+
+
+STAGES: list[tuple[str, Stage]] = [
+    ("train", train_stage),
+    ("eval", eval_stage),
+    ("images", images_stage),
+    ("export", export_stage),
+    ("prune", prune_stage),
+    ("quantize", quantize_stage),
+    ("predict", predict_stage),
+    ("bench", bench_stage),
+]
+
+
+def run_demo(out: Path, stages: list[tuple[str, Stage]] | None = None, report: Callable[[str], None] = print) -> DemoState:
+    """Run the stages in order, reporting one line per stage and where the outputs went."""
+    state = DemoState(out=out)
+    package_logger = logging.getLogger("edgevision")
+    level = package_logger.level
+    package_logger.setLevel(logging.WARNING)
+    try:
+        for name, stage in stages or STAGES:
+            tic = time.time()
+            report(f"[{name}] ...")
+            report(f"[{name}] {stage(state)} ({time.time() - tic:.1f}s)")
+    finally:
+        package_logger.setLevel(level)
+    report(f"demo done: outputs in {out}/")
+    return state
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgevision demo",
+        description="The whole road offline on sklearn's digits: train a small CNN, evaluate it, export it "
+        "to ONNX and ExecuTorch (verified), prune it, quantize it to int8, classify PNG files with the "
+        "torch-free runtime and benchmark every artifact side by side.",
+    )
+    parser.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """argv[0] is the subcommand ("demo"), as `edgevision` passes it."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["demo"]:
+        argv = argv[1:]
+    args = build_parser().parse_args(argv)
+    return run_cli(lambda: run_demo(Path(args.out)) and 0, "edgevision demo")

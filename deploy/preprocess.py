@@ -3,7 +3,7 @@
 A `Preprocessing` travels inside every model card. At run time `preprocess` turns any OpenCV
 image (BGR, grayscale, BGRA, 8 or 16 bit, any size) into the network's float32 CHW input. At
 training time `train.transforms.eval_transform` builds the same steps from the same dataclass
-with torchvision transforms v2, and `tests/unit/test_preprocess_parity.py` proves the two agree.
+with torchvision transforms v2, and `tests/unit/test_train_preprocess_parity.py` proves the two agree.
 
 The steps follow torchvision's `Resize(short_side)` + `CenterCrop(size)` + `Normalize`:
 the short side is scaled to `resize` (long side truncated as torchvision does), the centre is

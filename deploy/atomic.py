@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of either."""
+"""Atomic file writes: a reader sees the old file or the new one, never half of either; and a lock
+so that two processes never write one output at once."""
 
 from __future__ import annotations
 
@@ -7,6 +8,14 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from deploy.errors import EdgevisionError
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -23,6 +32,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        # mkstemp makes the file 0600; a deployed model must be readable as the umask allows, like any file.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -35,3 +46,32 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def output_lock(folder: str | os.PathLike, what: str = "output") -> Iterator[None]:
+    """Hold an exclusive lock on `folder` (a `.edgevision.lock` file inside it) while writing there.
+
+    A second process asking for the same folder is refused at once with a one-line error instead
+    of mixing its files with the first one's. The lock dies with its process (flock), so a killed
+    run never leaves a stale one behind. An unwritable folder is reported here, before any work.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / ".edgevision.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise EdgevisionError(f"cannot write the {what} folder {folder}: {exc.strerror}") from None
+    try:
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock, as before
+            yield
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise EdgevisionError(f"another edgevision process is writing {folder}; wait for it or choose another {what} folder") from None
+        yield
+    finally:
+        os.close(fd)

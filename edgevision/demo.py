@@ -35,7 +35,7 @@ def train_stage(state: DemoState) -> str:
     from train.fit import fit
 
     out = state.out / "train"
-    metrics = fit(TrainConfig(data="digits", model="cnn", out=str(out), quiet=True))
+    metrics = fit(TrainConfig(data="digits", model="cnn", out=str(out), quiet=True), overwrite=True)
     state.artifacts["checkpoint"] = out / "model.pt"
     state.metrics["train"] = {k: metrics[k] for k in ("top1", "top5", "epochs", "wall_time_s")}
     return f"trained cnn on digits: {metrics['epochs']} epochs in {metrics['wall_time_s']:.0f}s -> {out}/model.pt"
@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
         "to ONNX and ExecuTorch (verified), prune it, quantize it to int8, classify PNG files with the "
         "torch-free runtime and benchmark every artifact side by side.",
     )
-    parser.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
+    parser.add_argument("--out", default="runs/demo", help="output folder, rewritten on each run (default: runs/demo)")
     return parser
 
 

@@ -65,6 +65,7 @@ def build_train_parser() -> argparse.ArgumentParser:
     run = parser.add_argument_group("run")
     run.add_argument("--out", default="runs/train", help="output folder (default: runs/train)")
     run.add_argument("--resume", action="store_true", help="continue from OUT/last.pt with its saved options")
+    run.add_argument("--overwrite", action="store_true", help="replace the run already in OUT (kept otherwise)")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--device", default="auto", help="auto, cpu or cuda")
     run.add_argument("--amp", choices=("off", "bf16", "fp16"), default="bf16", help="mixed precision (CUDA only)")
@@ -95,9 +96,10 @@ def train_command(argv: list[str]) -> int:
         raise EdgevisionError("--data and --model are required (unless --resume)")
     options = vars(args).copy()
     resume = options.pop("resume")
+    overwrite = options.pop("overwrite")
     config = TrainConfig(**{k: v for k, v in options.items() if k not in ("model_options",)},
                          model_options=args.model_options)
-    fit(config, resume=resume)
+    fit(config, resume=resume, overwrite=overwrite)
     return 0
 
 

@@ -6,6 +6,8 @@ back and resumed exactly.
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import asdict, dataclass, field, fields
 
 from deploy.errors import EdgevisionError
@@ -53,6 +55,32 @@ class TrainConfig:
     def from_dict(cls, data: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+MAX_THREADS_PER_CORE = 4
+
+
+def check_options(config: TrainConfig) -> None:
+    """Refuse options that cannot mean anything, before any data is read or file written."""
+    cores = os.cpu_count() or 1
+    if config.threads is not None and not 1 <= config.threads <= MAX_THREADS_PER_CORE * cores:
+        raise EdgevisionError(f"--threads must be between 1 and {MAX_THREADS_PER_CORE * cores} "
+                              f"({cores} cores here), got {config.threads}")
+    if config.workers is not None and not 0 <= config.workers <= MAX_THREADS_PER_CORE * cores:
+        raise EdgevisionError(f"--workers must be between 0 and {MAX_THREADS_PER_CORE * cores}, got {config.workers}")
+    if not 0 <= config.seed < 2**32:
+        raise EdgevisionError(f"--seed must be between 0 and 2**32 - 1, got {config.seed}")
+    finite = {"--lr": config.lr, "--weight-decay": config.weight_decay, "--warmup-epochs": config.warmup_epochs,
+              "--label-smoothing": config.label_smoothing, "--backbone-lr-scale": config.backbone_lr_scale}
+    for flag, value in finite.items():
+        if value is not None and (not math.isfinite(value) or value < 0):
+            raise EdgevisionError(f"{flag} must be a finite number >= 0, got {value}")
+    if config.label_smoothing is not None and config.label_smoothing >= 1:
+        raise EdgevisionError(f"--label-smoothing must be below 1, got {config.label_smoothing}")
+    for flag, value in {"--epochs": config.epochs, "--batch-size": config.batch_size,
+                        "--patience": config.patience, "--input-size": config.input_size}.items():
+        if value is not None and value < 1:
+            raise EdgevisionError(f"{flag} must be >= 1, got {value}")
 
 
 def resolve(config: TrainConfig, data_augment: str) -> TrainConfig:

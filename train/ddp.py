@@ -15,6 +15,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from deploy.errors import EdgevisionError
+
 
 @dataclass(frozen=True)
 class Distributed:
@@ -32,10 +34,17 @@ class Distributed:
 
 
 def pick_device(name: str, local_rank: int = 0) -> torch.device:
+    """`auto` (CUDA when there is a GPU), `cpu` or `cuda`; a GPU asked for that is not there is an error."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
+    if name == "cuda" or name.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise EdgevisionError(f"--device {name}: no CUDA GPU is available here (torch.cuda.is_available() is False)")
+        if name != "cuda":
+            return torch.device(name)
         return torch.device("cuda", local_rank % max(1, torch.cuda.device_count()))
+    if name != "cpu":
+        raise EdgevisionError(f"--device must be auto, cpu or cuda, got {name!r}")
     return torch.device(name)
 
 

@@ -11,17 +11,19 @@ import logging
 import os
 import signal
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from deploy.atomic import output_lock
 from deploy.card import ModelCard
+from deploy.errors import EdgevisionError
 from train import ddp
 from train.checkpoint import load_checkpoint, save_checkpoint
-from train.config import TrainConfig, resolve
+from train.config import TrainConfig, check_options, resolve
 from train.data import DataSplits, load_data
 from train.engine import EvalResult, Schedule, build_optimizer, evaluate_loader, train_one_epoch
 from train.features import cache_features, freeze_all_but
@@ -152,11 +154,43 @@ def rng_state(loader: torch.utils.data.DataLoader) -> dict:
     return {"torch": torch.get_rng_state(), "loader": loader.generator.get_state()}
 
 
-def fit(config: TrainConfig, resume: bool = False) -> dict:
-    """Train as `config` says (resuming from `out/last.pt` when asked); returns the metrics."""
+RUN_OUTPUTS = ("model.pt", "last.pt", "metrics.json", "config.json", "confusion.png")
+
+
+def check_run_folder(out: Path, resume: bool, overwrite: bool) -> None:
+    """A finished or started run in `out` is kept unless the user says --resume or --overwrite;
+    with --overwrite its outputs are removed first, so the folder never mixes two runs."""
+    existing = [name for name in RUN_OUTPUTS if (out / name).exists()]
+    if resume:
+        if not (out / "last.pt").is_file():
+            raise EdgevisionError(f"--resume: {out / 'last.pt'} not found (nothing to resume)")
+        return
+    if existing and not overwrite:
+        raise EdgevisionError(f"{out} already holds a training run ({', '.join(existing)}); "
+                              "pass --resume to continue it, --overwrite to replace it, or another --out")
+    for name in existing:
+        (out / name).unlink()
+
+
+def fit(config: TrainConfig, resume: bool = False, overwrite: bool = False) -> dict:
+    """Train as `config` says (resuming from `out/last.pt` when asked); returns the metrics.
+
+    The output folder is locked for the run: a second process training into it is refused.
+    """
     start = time.time()
+    check_options(config)
     info = ddp.setup(config.device)
     out = Path(config.out)
+    try:
+        with output_lock(out, "--out") if info.is_main else nullcontext():
+            if info.is_main:
+                check_run_folder(out, resume, overwrite)
+            return _fit(config, resume, info, out, start)
+    finally:
+        ddp.teardown(info)
+
+
+def _fit(config: TrainConfig, resume: bool, info: ddp.Distributed, out: Path, start: float) -> dict:
     state = None
     if resume:
         state = load_checkpoint(out / "last.pt")
@@ -164,21 +198,17 @@ def fit(config: TrainConfig, resume: bool = False) -> dict:
         saved.epochs = config.epochs or saved.epochs
         saved.quiet, saved.device, saved.workers, saved.threads = config.quiet, config.device, config.workers, config.threads
         config = saved
-    try:
-        data = load_data(config.data, config.data_root, config.seed)
-        config = resolve(config, data.augment)
-        if info.device.type == "cpu":
-            torch.set_num_threads(cpu_threads(config, info))
-        torch.manual_seed(config.seed)
-        run = prepare(config, data, info)
-        log(info, config, f"{config.model} on {data.spec}: {len(data.train)} train / {len(data.val)} val images, "
-            f"recipe {config.recipe}, {config.epochs} epochs, input {run.card.preprocessing.input_size}")
-        with sigterm_as_interrupt():
-            history, best_epoch = train_loop(config, run, info, out, state)
-        metrics = finish(config, run, data, info, out, history, best_epoch, time.time() - start)
-    finally:
-        ddp.teardown(info)
-    return metrics
+    data = load_data(config.data, config.data_root, config.seed)
+    config = resolve(config, data.augment)
+    if info.device.type == "cpu":
+        torch.set_num_threads(cpu_threads(config, info))
+    torch.manual_seed(config.seed)
+    run = prepare(config, data, info)
+    log(info, config, f"{config.model} on {data.spec}: {len(data.train)} train / {len(data.val)} val images, "
+        f"recipe {config.recipe}, {config.epochs} epochs, input {run.card.preprocessing.input_size}")
+    with sigterm_as_interrupt():
+        history, best_epoch = train_loop(config, run, info, out, state)
+    return finish(config, run, data, info, out, history, best_epoch, time.time() - start)
 
 
 def train_loop(config: TrainConfig, run: Run, info: ddp.Distributed, out: Path, state: dict | None):

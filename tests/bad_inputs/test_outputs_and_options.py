@@ -1,0 +1,105 @@
+"""Bad input, answered: each case is what a user typed, and what the toolkit must answer.
+
+Nothing that the user did not name is overwritten; two writers never share an output; options
+that cannot mean anything are refused in one line (exit 2) before any work starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+
+import pytest
+
+from deploy.atomic import output_lock, write_text_atomic
+from deploy.errors import EdgevisionError
+
+pytest.importorskip("torch")
+pytest.importorskip("sklearn")
+
+from train.cli import main as train_main  # noqa: E402
+
+ONE_EPOCH = ["train", "--data", "digits", "--model", "dense", "--epochs", "1", "--quiet"]
+
+
+def sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    assert train_main([*ONE_EPOCH, "--out", str(out)]) == 0
+    return out
+
+
+def test_a_second_train_into_a_finished_run_is_refused_and_keeps_it(finished_run, capsys):
+    before = sha(finished_run / "model.pt")
+    assert train_main([*ONE_EPOCH, "--out", str(finished_run)]) == 2
+    err = capsys.readouterr().err
+    assert "already holds a training run" in err and "--overwrite" in err and len(err.strip().splitlines()) == 1
+    assert sha(finished_run / "model.pt") == before
+
+
+def test_overwrite_replaces_the_whole_run(tmp_path, finished_run):
+    out = tmp_path / "again"
+    out.mkdir()
+    for name in ("model.pt", "metrics.json"):
+        (out / name).write_bytes((finished_run / name).read_bytes())
+    (out / "last.pt").write_bytes(b"an older run's last.pt")
+    assert train_main([*ONE_EPOCH, "--out", str(out), "--overwrite"]) == 0
+    assert (out / "last.pt").read_bytes() != b"an older run's last.pt"
+
+
+def test_a_run_folder_held_by_another_process_is_refused(tmp_path, capsys):
+    out = tmp_path / "busy"
+    with output_lock(out, "--out"):
+        assert train_main([*ONE_EPOCH, "--out", str(out)]) == 2
+    assert "another edgevision process is writing" in capsys.readouterr().err
+    assert not (out / "model.pt").exists()
+
+
+def test_an_unwritable_out_is_reported_before_training(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    assert train_main([*ONE_EPOCH, "--out", str(blocker / "run")]) == 2
+    assert "cannot write the --out folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--threads", "-1"], "--threads must be between 1 and"),
+        (["--threads", "100000"], "--threads must be between 1 and"),
+        (["--lr", "nan"], "--lr must be a finite number"),
+        (["--lr", "inf"], "--lr must be a finite number"),
+        (["--seed", "-5"], "--seed must be between 0"),
+        (["--label-smoothing", "1.5"], "--label-smoothing must be below 1"),
+        (["--epochs", "0"], "--epochs must be >= 1"),
+        (["--device", "cuda"] if not __import__("torch").cuda.is_available() else ["--device", "tpu"], "--device"),
+    ],
+)
+def test_options_that_cannot_mean_anything(tmp_path, capsys, option, message):
+    assert train_main([*ONE_EPOCH, "--out", str(tmp_path / "r"), *option]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r" / "model.pt").exists()
+
+
+def test_written_files_follow_the_umask_not_0600(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        write_text_atomic(tmp_path / "card.json", "{}")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "card.json").stat().st_mode) == 0o644
+
+
+def test_output_lock_is_released_with_its_holder(tmp_path):
+    with output_lock(tmp_path / "x"):
+        with pytest.raises(EdgevisionError, match="another edgevision process"):
+            with output_lock(tmp_path / "x"):
+                pass
+    with output_lock(tmp_path / "x"):
+        pass

@@ -42,7 +42,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         prediction = classifier.predict(image, top_k=args.top_k)
         timings = {k: round(v, 2) for k, v in prediction.timings_ms.items() if k != "batch"}
         if args.json:
-            print(json.dumps({"image": image, "top": prediction.top, "timings_ms": timings}))
+            print(json.dumps({"image": image, "top": prediction.top, "timings_ms": timings}, allow_nan=False))
             continue
         print(image)
         for label, probability in prediction.top:

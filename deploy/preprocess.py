@@ -12,6 +12,7 @@ cropped to `input_size`, pixels are scaled to [0, 1] and normalised per channel.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -23,6 +24,7 @@ from deploy.errors import EdgevisionError
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 COLORS = ("RGB", "BGR", "GRAY")
+MAX_INPUT_SIDE = 8192  # a network input side; larger is a corrupt or hostile card, not a model
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,11 @@ class Preprocessing:
             )
         if self.resize is not None and self.resize < min(self.input_size):
             raise EdgevisionError(f"resize {self.resize} is smaller than the crop {self.input_size}")
+        if max(self.input_size) > MAX_INPUT_SIDE or (self.resize or 0) > MAX_INPUT_SIDE:
+            raise EdgevisionError(f"input_size {self.input_size} / resize {self.resize} exceed {MAX_INPUT_SIDE} pixels")
+        if not all(math.isfinite(v) for v in self.mean) or not all(math.isfinite(v) and v > 0 for v in self.std):
+            raise EdgevisionError(f"mean must be finite and std finite and > 0 (else every output is NaN), "
+                                  f"got mean {self.mean}, std {self.std}")
 
     @property
     def channels(self) -> int:

@@ -103,3 +103,18 @@ def test_output_lock_is_released_with_its_holder(tmp_path):
                 pass
     with output_lock(tmp_path / "x"):
         pass
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"std": (0.0, 0.2, 0.2)}, "std finite and > 0"),
+        ({"mean": (float("nan"), 0.4, 0.4)}, "mean must be finite"),
+        ({"input_size": (12000, 12000), "resize": None}, "exceed 8192 pixels"),
+    ],
+)
+def test_a_card_whose_preprocessing_cannot_work_is_refused(fields, message):
+    from deploy.preprocess import Preprocessing
+
+    with pytest.raises(EdgevisionError, match=message):
+        Preprocessing(**{"input_size": (224, 224), "resize": 256, **fields})

@@ -138,7 +138,7 @@ def _progress_on_stderr() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def write_report(path: str | os.PathLike, report: dict) -> None:
+def _write_report(path: str | os.PathLike, report: dict) -> None:
     write_text_atomic(path, json.dumps(report, indent=2, default=str) + "\n")
 
 
@@ -168,7 +168,7 @@ def run_prune(argv: list[str]) -> int:
         line += f", top-1 {result.top1_before:.2%} -> {result.top1_after:.2%}"
     print(f"{line}; wrote {result.path}")
     if args.report:
-        write_report(args.report, {**result.to_dict(), "out": str(result.path)})
+        _write_report(args.report, {**result.to_dict(), "out": str(result.path)})
     return 0
 
 
@@ -195,7 +195,7 @@ def run_quantize(argv: list[str]) -> int:
             )
     except BudgetMissed as exc:
         if args.report:  # the attempts are worth keeping even when no artifact is
-            write_report(args.report, exc.report)
+            _write_report(args.report, exc.report)
         raise
     chosen = result.chosen
     speed = f", {result.report['speedup']:.2f}x faster than fp32 ONNX" if "speedup" in result.report else ""
@@ -204,7 +204,7 @@ def run_quantize(argv: list[str]) -> int:
         f"{chosen.drop * 100:.2f} points, agreement {chosen.agreement:.2%}){speed}; wrote {result.path}"
     )
     if args.report:
-        write_report(args.report, result.report)
+        _write_report(args.report, result.report)
     return 0
 
 

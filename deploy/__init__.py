@@ -81,8 +81,8 @@ def load(path: str | os.PathLike, backend: str = "auto", labels: str | os.PathLi
         card = default_card(runner, names, str(path))
     elif names is not None:
         card = card.evolve(class_names=names)
-    if card.parity.get("passed") is False:
-        warnings.warn(f"{path}: its card records a failed parity check against PyTorch: {card.parity}", stacklevel=2)
+    if card.parity is not None and not card.parity.passed:
+        warnings.warn(f"{path}: its card records a failed parity check: {card.parity.line()}", stacklevel=2)
     return Classifier(card, runner)
 
 

@@ -21,6 +21,69 @@ CARD_SCHEMA = 1
 
 
 @dataclass
+class Parity:
+    """How closely an artifact reproduces the model it was made from, checked when it was written.
+
+    `edgevision export` compares logits with PyTorch on the same images (`required_*` say what it
+    had to reach); `edgevision quantize` scores the artifact and its float reference on labelled
+    held-out images, so it adds both accuracies and the allowed drop. Every field that is an
+    accuracy or an agreement is a fraction (0.97, not 97). `deploy.load` warns when `passed` is False.
+
+    passed: the artifact met the requirements.
+    images: how many images the check ran on; source: where they came from (a folder, a data
+        spec's split, or "generated").
+    reference: what the artifact was compared with ("pytorch", or "fp32 onnx" for ONNX quantization).
+    top1_agreement: fraction of images on which artifact and reference pick the same class.
+    top1, reference_top1: top-1 accuracy of the artifact and of the reference (labelled images only).
+    """
+
+    passed: bool
+    images: int
+    source: str
+    top1_agreement: float | None  # None only in an old record that did not keep it
+    reference: str = "pytorch"
+    max_abs_logit_diff: float | None = None
+    mean_abs_logit_diff: float | None = None
+    required_top1_agreement: float | None = None
+    required_max_abs_logit_diff: float | None = None
+    top1: float | None = None
+    reference_top1: float | None = None
+    allowed_top1_drop: float | None = None
+    backend: str = ""
+    provider: str = ""
+
+    def line(self) -> str:
+        """One line for logs and warnings, accuracies in percent."""
+        agreement = "?" if self.top1_agreement is None else f"{self.top1_agreement:.2%}"
+        text = f"top-1 agreement {agreement} with {self.reference} on {self.images} images ({self.source})"
+        if self.max_abs_logit_diff is not None:
+            text += f", max |logit diff| {self.max_abs_logit_diff:.3g}"
+        if self.top1 is not None and self.reference_top1 is not None:
+            text += f", top-1 {self.top1:.2%} vs {self.reference_top1:.2%}"
+        return f"{text} -> {'passed' if self.passed else 'FAILED'}"
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> Parity | None:
+        """Read a card's `parity`, also as older toolkits wrote it: `{}` (none), export's dict of the
+        same names, or quantize's `{"top1_agreement_fp32", "quantization"}` (written only when passed)."""
+        if not data:
+            return None
+        if not isinstance(data, dict):
+            raise EdgevisionError(f"card parity must be a mapping, got {type(data).__name__}")
+        data = dict(data)
+        if "top1_agreement_fp32" in data:  # quantize before the typed record
+            data.setdefault("top1_agreement", data["top1_agreement_fp32"])
+            data.setdefault("reference", "fp32")
+        known = set(cls.__dataclass_fields__)
+        values = {k: v for k, v in data.items() if k in known}
+        values.setdefault("passed", True)  # an old record without a verdict was never a failure
+        values.setdefault("images", 0)
+        values.setdefault("source", "")
+        values.setdefault("top1_agreement", None)
+        return cls(**values)
+
+
+@dataclass
 class ModelCard:
     """What a model is, what it expects, and how well it did.
 
@@ -31,7 +94,7 @@ class ModelCard:
     artifact_format: pytorch, onnx, executorch or tensorrt.
     source_sha256: sha256 of the checkpoint an artifact was exported from.
     metrics: evaluation results (top1, top5, ... as fractions).
-    parity: agreement of an exported artifact with its PyTorch source.
+    parity: how closely the artifact reproduces its source (`Parity`), None for a checkpoint.
     """
 
     architecture: str
@@ -43,7 +106,7 @@ class ModelCard:
     dataset: str = ""
     source_sha256: str = ""
     metrics: dict = field(default_factory=dict)
-    parity: dict = field(default_factory=dict)
+    parity: Parity | None = None
     toolkit_version: str = __version__
     schema: int = CARD_SCHEMA
 
@@ -62,6 +125,7 @@ class ModelCard:
             raise EdgevisionError("not an edgevision model card (no architecture/class_names)")
         data = dict(data)
         data["preprocessing"] = Preprocessing.from_dict(data["preprocessing"])
+        data["parity"] = Parity.from_dict(data.get("parity"))
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
 

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import logging
+import os
 import sys
-from pathlib import Path
+from collections.abc import Iterator
 
+from deploy.atomic import write_text_atomic
 from deploy.cli_util import run_cli
-from deploy.errors import EdgevisionError
 from quantize.guard import BudgetMissed
-
-TARGETS = {
-    "onnx-int8": ".onnx",
-    "pte-int8": ".pte",
-    "onnx-fp16": ".onnx",
-    "calib-data": ".npy",
-}
+from quantize.quantize_pipeline import TARGETS
 
 
 def prune_parser() -> argparse.ArgumentParser:
@@ -104,11 +102,12 @@ def quantize_parser() -> argparse.ArgumentParser:
 
 
 def _ladder(args):
-    from quantize.ptq_onnx import DEFAULT_LADDER, OnnxQuantConfig
+    """The ONNX ladder, or the one configuration the flags fix (validated before any work)."""
+    from quantize.ptq_onnx import ONNX_LADDER, OnnxQuantConfig
 
     fixed = [args.format, args.activation_type, args.weight_type, args.method]
     if not (any(fixed) or args.per_tensor or args.reduce_range or args.exclude):
-        return DEFAULT_LADDER
+        return ONNX_LADDER
     config = OnnxQuantConfig(
         name="custom",
         quant_format=args.format or "qdq",
@@ -123,121 +122,90 @@ def _ladder(args):
     return (config,)
 
 
-def _check_out(out: Path, target: str) -> None:
-    if out.suffix != TARGETS[target]:
-        raise EdgevisionError(f"--to {target} writes a {TARGETS[target]} file, got --out {out.name}")
-    if out.is_dir():
-        raise EdgevisionError(f"--out {out} is a folder")
+@contextlib.contextmanager
+def _progress_on_stderr() -> Iterator[None]:
+    """Show the library's progress lines (logger "edgevision.quantize", INFO) on stderr while a command runs."""
+    logger = logging.getLogger("edgevision.quantize")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
-def _log(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+def _write_report(path: str | os.PathLike, report: dict) -> None:
+    write_text_atomic(path, json.dumps(report, indent=2, default=str) + "\n")
 
 
 def run_prune(argv: list[str]) -> int:
     args = prune_parser().parse_args(argv)
-    from quantize.pipeline import FinetuneSpec, prune_checkpoint, write_report
+    from quantize.prune_pipeline import FinetuneSpec, prune_checkpoint
 
-    if args.ratio is not None and not 0.0 < args.ratio < 1.0:
-        raise EdgevisionError(f"--ratio must be between 0 and 1 (exclusive), got {args.ratio}")
-    if args.target_macs is not None and not 0.0 < args.target_macs < 1.0:
-        raise EdgevisionError(f"--target-macs must be between 0 and 1 (exclusive), got {args.target_macs}")
-    if not Path(args.checkpoint).is_file():
-        raise EdgevisionError(f"checkpoint not found: {args.checkpoint}")
-    if args.finetune_epochs and not args.data:
-        raise EdgevisionError("--finetune-epochs needs --data (the training data spec)")
-    if args.reconstruct < 0:
-        raise EdgevisionError(f"--reconstruct must be a number of images (0: off), got {args.reconstruct}")
-    if args.budget is not None and not args.data:
-        raise EdgevisionError("--budget needs --data to measure accuracy")
-    finetune = None
-    if args.finetune_epochs:
-        finetune = FinetuneSpec(
-            args.data, epochs_per_step=args.finetune_epochs, epochs_after=args.finetune_epochs,
-            lr=args.lr, optimizer=args.optimizer, batch_size=args.batch_size, limit=args.train_limit, distill=args.distill,
-            device=args.device, amp=args.amp, workers=args.workers, progress=_log,
+    finetune = FinetuneSpec(
+        lr=args.lr, optimizer=args.optimizer, batch_size=args.batch_size, limit=args.train_limit,
+        distill=args.distill, device=args.device, amp=args.amp, workers=args.workers,
+    )
+    with _progress_on_stderr():
+        result = prune_checkpoint(
+            args.checkpoint, args.out, ratio=args.ratio, target_macs=args.target_macs, steps=args.steps,
+            global_pruning=args.global_pruning, round_to=args.round_to or None, ignored=tuple(args.ignore),
+            importance=args.importance, data=args.data, finetune_epochs=args.finetune_epochs, finetune=finetune,
+            reconstruct_images=args.reconstruct, eval_split=args.eval_split, eval_limit=args.eval_limit,
+            budget=args.budget,
         )
-    report = prune_checkpoint(
-        args.checkpoint, args.out, ratio=args.ratio, target_macs=args.target_macs, steps=args.steps,
-        global_pruning=args.global_pruning, round_to=args.round_to or None, ignored=tuple(args.ignore),
-        importance=args.importance,
-        finetune=finetune, eval_data=args.data, eval_split=args.eval_split, eval_limit=args.eval_limit,
-        budget=args.budget, reconstruct_data=args.data, reconstruct_images=args.reconstruct, progress=_log,
-    )
+    report = result.report
     line = (
-        f"MACs {report['macs_before'] / 1e6:.2f}M -> {report['macs_after'] / 1e6:.2f}M "
-        f"(-{report['macs_reduction'] * 100:.1f}%), params {report['params_before'] / 1e6:.3f}M -> "
-        f"{report['params_after'] / 1e6:.3f}M"
+        f"MACs {report.macs_before / 1e6:.2f}M -> {report.macs_after / 1e6:.2f}M "
+        f"(-{report.macs_reduction * 100:.1f}%), params {report.params_before / 1e6:.3f}M -> "
+        f"{report.params_after / 1e6:.3f}M"
     )
-    if "top1_after" in report:
-        line += f", top-1 {report['top1_before']:.2f}% -> {report['top1_after']:.2f}%"
-    print(f"{line}; wrote {args.out}")
+    if result.top1_after is not None:
+        line += f", top-1 {result.top1_before:.2%} -> {result.top1_after:.2%}"
+    print(f"{line}; wrote {result.path}")
     if args.report:
-        write_report(args.report, report)
+        _write_report(args.report, {**result.to_dict(), "out": str(result.path)})
     return 0
 
 
 def run_quantize(argv: list[str]) -> int:
     args = quantize_parser().parse_args(argv)
-    out = Path(args.out)
-    _check_out(out, args.to)
-    if not Path(args.checkpoint).is_file():
-        raise EdgevisionError(f"checkpoint not found: {args.checkpoint}")
-    if args.calib_size < 1:
-        raise EdgevisionError(f"--calib-size must be positive, got {args.calib_size}")
-    if args.budget < 0:
-        raise EdgevisionError(f"--budget is the allowed top-1 drop in points and must be >= 0, got {args.budget}")
-    from quantize import pipeline
-    from quantize.calibration import check_calibration_set, load_split, write_calibration
-    from train.checkpoint import load_model
+    from quantize.quantize_pipeline import calibration_from_checkpoint, quantize_checkpoint
 
-    ladder = _ladder(args)  # validates a fixed configuration before any work
-    model, card = load_model(args.checkpoint)
-    calib, calib_labels, _ = load_split(args.data, "train", card.preprocessing, args.calib_size, args.seed)
-    check_calibration_set(calib_labels)
     if args.to == "calib-data":
-        write_calibration(out, calib, calib_labels)
-        print(f"wrote {len(calib)} calibration images {calib.shape[1:]} to {out}")
+        path = calibration_from_checkpoint(args.checkpoint, args.out, data=args.data, calib_size=args.calib_size,
+                                           seed=args.seed)
+        import numpy as np
+
+        shape = np.load(path, mmap_mode="r").shape
+        print(f"wrote {shape[0]} calibration images {shape[1:]} to {path}")
         return 0
-    val, val_labels, _ = load_split(args.data, args.eval_split, card.preprocessing, args.eval_size, args.seed)
-    check_calibration_set(val_labels, minimum=8, what="evaluation")
     try:
-        result = _quantize(args, model, card, out, ladder, calib, val, val_labels)
+        with _progress_on_stderr():
+            result = quantize_checkpoint(
+                args.checkpoint, args.out, target=args.to, data=args.data, calib_size=args.calib_size,
+                eval_split=args.eval_split, eval_size=args.eval_size, seed=args.seed, budget=args.budget,
+                exhaustive=args.exhaustive, onnx_ladder=_ladder(args), exclude_sensitive=args.exclude_sensitive,
+                fp16_fallback=args.fp16_fallback, qat_epochs=args.qat_epochs, qat_lr=args.qat_lr,
+                qat_size=args.qat_size, measure_latency=args.latency, threads=args.threads,
+            )
     except BudgetMissed as exc:
         if args.report:  # the attempts are worth keeping even when no artifact is
-            pipeline.write_report(args.report, exc.report)
+            _write_report(args.report, exc.report)
         raise
     chosen = result.chosen
     speed = f", {result.report['speedup']:.2f}x faster than fp32 ONNX" if "speedup" in result.report else ""
     print(
-        f"{chosen.name}: top-1 {chosen.top1:.2f}% (fp32 {result.report['fp32_top1']:.2f}%, drop {chosen.drop:.2f} "
-        f"points, agreement {chosen.agreement:.2f}%){speed}; wrote {out}"
+        f"{chosen.name}: top-1 {chosen.top1:.2%} (fp32 {result.report['fp32_top1']:.2%}, drop "
+        f"{chosen.drop * 100:.2f} points, agreement {chosen.agreement:.2%}){speed}; wrote {result.path}"
     )
     if args.report:
-        pipeline.write_report(args.report, result.report)
+        _write_report(args.report, result.report)
     return 0
-
-
-def _quantize(args, model, card, out, ladder, calib, val, val_labels):
-    from quantize import pipeline
-    from quantize.calibration import load_split
-
-    if args.to == "onnx-int8":
-        return pipeline.quantize_to_onnx(
-            model, card, out, calib, val, val_labels, budget=args.budget, ladder=ladder,
-            exhaustive=args.exhaustive, exclude_sensitive=args.exclude_sensitive,
-            fp16_fallback=args.fp16_fallback, measure_latency=args.latency, threads=args.threads, progress=_log,
-        )
-    if args.to == "pte-int8":
-        qat_images = qat_labels = None
-        if args.qat_epochs:
-            qat_images, qat_labels, _ = load_split(args.data, "train", card.preprocessing, args.qat_size, args.seed + 1)
-        return pipeline.quantize_to_pte(
-            model, card, out, calib, val, val_labels, budget=args.budget, qat_images=qat_images,
-            qat_labels=qat_labels, qat_epochs=args.qat_epochs, qat_lr=args.qat_lr,
-            exhaustive=args.exhaustive, measure_latency=args.latency, progress=_log,
-        )
-    return pipeline.quantize_to_fp16(model, card, out, val, val_labels, budget=args.budget, progress=_log)
 
 
 COMMANDS = {"prune": run_prune, "quantize": run_quantize}
@@ -250,4 +218,3 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     name, rest = argv[0], argv[1:]
     return run_cli(lambda: COMMANDS[name](rest), f"edgevision {name}")
-

@@ -1,9 +1,11 @@
 """The accuracy guard: a budget on top-1 loss, every attempt recorded, a miss never shipped.
 
-A quantized (or pruned) artifact is scored on held-out images against its float32 source. An
-attempt passes when its top-1 is at most `budget` points (percentage points) below fp32. The
-guard keeps every attempt for the report, picks the best passing one, and when none passes
-raises `BudgetMissed` with the numbers, so that the command exits non-zero and writes nothing.
+A quantized artifact is scored on held-out images against its float32 source. An attempt
+passes when its top-1 is at most `budget` points (percentage points) below fp32. The guard keeps
+every attempt for the report, picks the best passing one, and when none passes raises
+`BudgetMissed` with the numbers, so that the command exits non-zero and writes nothing.
+Accuracies, drops and agreements are stored as fractions (0.97; a drop of 0.01 is one point) and
+shown in percent; only the budget, a user's setting, is given in points.
 """
 
 from __future__ import annotations
@@ -30,13 +32,13 @@ class BudgetMissed(EdgevisionError):
 
 
 def top1(logits: np.ndarray, labels: np.ndarray) -> float:
-    """Top-1 accuracy in percent."""
-    return float(np.mean(np.argmax(logits, axis=1) == np.asarray(labels)) * 100.0)
+    """Top-1 accuracy as a fraction."""
+    return float(np.mean(np.argmax(logits, axis=1) == np.asarray(labels)))
 
 
 @dataclass
 class Attempt:
-    """One configuration tried: what it was and how it scored (accuracies in percent)."""
+    """One configuration tried: what it was and how it scored (top1, drop, agreement as fractions)."""
 
     name: str
     precision: str
@@ -60,8 +62,8 @@ class Attempt:
         speed = f"  {self.latency_ms:7.2f} ms" if self.latency_ms is not None else ""
         verdict = "ok  " if self.passed else "MISS"
         return (
-            f"  {self.name:<34} {verdict} top-1 {self.top1:6.2f}%  drop {self.drop:+6.2f}  "
-            f"agree {self.agreement:6.2f}%{speed}"
+            f"  {self.name:<34} {verdict} top-1 {self.top1:7.2%}  drop {self.drop * 100:+6.2f}  "
+            f"agree {self.agreement:7.2%}{speed}"
         )
 
 
@@ -80,8 +82,8 @@ class Guard:
     def judge(self, attempt: Attempt, logits: np.ndarray) -> Attempt:
         attempt.top1 = top1(logits, self.labels)
         attempt.drop = self.fp32_top1 - attempt.top1
-        attempt.agreement = float(np.mean(np.argmax(logits, axis=1) == self.fp32_pred) * 100.0)
-        attempt.passed = attempt.drop <= self.budget + 1e-9
+        attempt.agreement = float(np.mean(np.argmax(logits, axis=1) == self.fp32_pred))
+        attempt.passed = attempt.drop * 100.0 <= self.budget + 1e-9
         self.attempts.append(attempt)
         return attempt
 
@@ -95,23 +97,16 @@ class Guard:
         passing = [a for a in self.attempts if a.passed]
         return max(passing, key=lambda a: (a.top1, -passing.index(a))) if passing else None
 
-    def table(self) -> str:
-        head = (
-            f"fp32 top-1 {self.fp32_top1:.2f}% on {len(self.labels)} held-out images, "
-            f"budget {self.budget:.2f} points"
-        )
-        return "\n".join([head, *(a.line() for a in self.attempts)])
-
     def require_best(self) -> Attempt:
         best = self.best()
         if best is None:
             tried = "; ".join(
-                f"{a.name}: {a.error}" if a.error else f"{a.name}: top-1 {a.top1:.2f}% (drop {a.drop:.2f})"
+                f"{a.name}: {a.error}" if a.error else f"{a.name}: top-1 {a.top1:.2%} (drop {a.drop * 100:.2f})"
                 for a in self.attempts
             )
             raise BudgetMissed(
                 f"no configuration met the budget of {self.budget:.2f} top-1 points below fp32 "
-                f"{self.fp32_top1:.2f}% ({tried}); nothing written",
+                f"{self.fp32_top1:.2%} ({tried}); nothing written",
                 self.report(),
             )
         return best

@@ -5,17 +5,49 @@ The PT2E flow (pytorch.org/executorch, "Quantization Overview" and the XNNPACK b
 per-channel weights), run calibration images, `convert_pt2e`, export again and lower with
 `XnnpackPartitioner`. `qat_pt2e` is the quantization-aware variant for models where
 post-training quantization loses too much: fake-quantized fine-tuning before conversion.
+`PTE_LADDER` lists the configurations the accuracy guard tries in order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
 from deploy.errors import EdgevisionError
+
+
+@dataclass(frozen=True)
+class PteQuantConfig:
+    """One ExecuTorch int8 configuration (XNNPACK quantizer, symmetric int8).
+
+    skip_edges: leave the first convolution and the last layer in float (`edge_layers`).
+    qat: quantization-aware fine-tuning (`qat_pt2e`) instead of calibration only; the ladder
+        tries it only when given QAT epochs.
+    """
+
+    name: str
+    per_channel: bool = True
+    skip_edges: bool = False
+    qat: bool = False
+
+    def __post_init__(self) -> None:
+        if self.qat and self.skip_edges:
+            raise EdgevisionError(f"{self.name}: QAT quantizes every layer; skip_edges applies to PTQ only")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# The accuracy guard tries these in order, cheapest first (see docs/quantize.md).
+PTE_LADDER = (
+    PteQuantConfig("pt2e-xnnpack-pc"),
+    PteQuantConfig("pt2e-xnnpack-pc-skip-edges", skip_edges=True),
+    PteQuantConfig("qat-pt2e-xnnpack-pc", qat=True),
+)
 
 
 def _quantizer(per_channel: bool, skip: Sequence[str], is_qat: bool = False):

@@ -3,7 +3,7 @@
 `quantize_onnx` runs `quant_pre_process` (shape inference + graph optimisation), then
 `quantize_static` calibrated on preprocessed images. `OnnxQuantConfig` names one configuration
 (format, activation/weight types, per-channel, reduce_range, calibration method, excluded nodes);
-`DEFAULT_LADDER` lists the configurations the accuracy guard tries in order.
+`ONNX_LADDER` lists the configurations the accuracy guard tries in order.
 
 Measured on this project's CPU (Xeon with AVX-512 VNNI, 2 threads, ImageNet MobileNetV2,
 224x224, batch 1; fp32 16.5 ms; see docs/quantize.md for the command): QDQ U8S8 per-channel
@@ -59,7 +59,8 @@ class OnnxQuantConfig:
         return data
 
 
-DEFAULT_LADDER = (
+# The accuracy guard tries these in order, fastest first (see docs/quantize.md).
+ONNX_LADDER = (
     OnnxQuantConfig("qdq-u8s8-pc-minmax"),
     OnnxQuantConfig("qdq-u8s8-pc-percentile", method="percentile"),
     OnnxQuantConfig("qdq-u8s8-pc-entropy", method="entropy"),

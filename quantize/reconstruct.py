@@ -12,11 +12,12 @@ starts fine-tuning from a far better model than pruning alone leaves.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
 
 import torch
 from torch import nn
 
+log = logging.getLogger("edgevision.quantize")
 
 MIN_ROWS_PER_INPUT = 10
 
@@ -136,7 +137,6 @@ def reconstruct(
     images: torch.Tensor,
     batch_size: int = 32,
     ridge: float = 1e-3,
-    progress: Callable[[str], None] | None = None,
 ) -> dict[str, float]:
     """Re-fit every layer of the pruned `student` that `refittable_layers` names, in network
     order, on `images` (preprocessed, N x C x H x W); returns {layer: relative error after}
@@ -156,8 +156,7 @@ def reconstruct(
         error = refit_layer(student, teacher, name, batches, ridge)
         if error is not None:
             errors[name] = error
-        if progress:
-            done = f"relative error {error:.4f}" if error is not None else "left alone (too few positions to fit)"
-            progress(f"reconstructed {name}: {done}")
+        done = f"relative error {error:.4f}" if error is not None else "left alone (too few positions to fit)"
+        log.info("reconstructed %s: %s", name, done)
     student.train(was_training)
     return errors

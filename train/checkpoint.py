@@ -19,7 +19,8 @@ from torch import nn
 
 from deploy.atomic import atomic_path
 from deploy.card import ModelCard
-from deploy.errors import EdgevisionError
+from deploy.errors import EdgevisionError, first_line
+from train.pruned import STRUCTURE_KEY, rebuild_pruned
 
 CHECKPOINT_KEY = "edgevision_checkpoint"
 CHECKPOINT_VERSION = 1
@@ -55,8 +56,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, pickle with code in it, not a torch file at all
-        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-        raise EdgevisionError(f"cannot read checkpoint {path}: corrupt or not a safe torch file ({reason})") from None
+        raise EdgevisionError(
+            f"cannot read checkpoint {path}: corrupt or not a safe torch file ({first_line(exc)})"
+        ) from None
     if not isinstance(data, dict) or data.get(CHECKPOINT_KEY) != CHECKPOINT_VERSION:
         raise EdgevisionError(f"{path} is not an edgevision checkpoint (no '{CHECKPOINT_KEY}' key)")
     if "card" not in data or "state_dict" not in data:
@@ -73,7 +75,6 @@ def card_of(checkpoint: dict, path: str | os.PathLike = "checkpoint") -> ModelCa
 
 def load_model(path: str | os.PathLike) -> tuple[nn.Module, ModelCard]:
     """Rebuild the network a checkpoint describes (pruned or not), with its weights, in eval mode, on the CPU."""
-    from quantize.prune import STRUCTURE_KEY, rebuild_pruned
     from train.models import build_model
 
     checkpoint = load_checkpoint(path)
@@ -92,6 +93,8 @@ def load_model(path: str | os.PathLike) -> tuple[nn.Module, ModelCard]:
     try:
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as exc:
-        first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
-        raise EdgevisionError(f"{path}: weights do not fit {card.architecture} ({first})") from None
+        # torch's first line only says "Error(s) in loading state_dict for X:"; the second names the tensor
+        lines = str(exc).splitlines()
+        detail = lines[1].strip() if len(lines) > 1 else first_line(exc)
+        raise EdgevisionError(f"{path}: weights do not fit {card.architecture} ({detail})") from None
     return model.eval(), card

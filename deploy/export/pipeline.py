@@ -21,7 +21,7 @@ class ExportResult:
 
     @property
     def passed(self) -> bool:
-        return self.card.parity.get("passed", True) is not False
+        return self.card.parity is None or self.card.parity.passed
 
 
 def artifact_card(card: ModelCard, fmt: str, precision: str, source_sha256: str) -> ModelCard:
@@ -31,7 +31,7 @@ def artifact_card(card: ModelCard, fmt: str, precision: str, source_sha256: str)
         precision=precision,
         source_sha256=source_sha256 or card.source_sha256,
         toolkit_version=__version__,
-        parity={},
+        parity=None,
     )
 
 
@@ -57,7 +57,7 @@ def export_model(
 ) -> ExportResult:
     """Export `model` to `out` as `fmt`, then check parity and record it in the artifact's card.
 
-    A failed parity check keeps the artifact, marks `parity.passed = false` in its card (so
+    A failed parity check keeps the artifact, marks `parity.passed` False in its card (so
     `deploy.load` warns) and returns a result whose `passed` is False; `verify_images=0` skips it.
     """
     check_request(fmt, precision)

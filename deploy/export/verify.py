@@ -3,18 +3,19 @@
 Both run on the SAME preprocessed tensors (the card's preprocessing, `deploy.preprocess`): the
 artifact through its own runtime (`deploy.load`), the model in PyTorch eager on the CPU. Images are
 real ones from a data set's validation split when one is given (`folder:PATH`), generated ones
-only when there is none. The result goes into the card's `parity`.
+only when there is none. The result, a `deploy.card.Parity`, goes into the card's `parity`.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from deploy.card import ModelCard
+from deploy.card import ModelCard, Parity
 from deploy.errors import EdgevisionError
 from deploy.image_folder import class_root, list_labelled_images
 from deploy.preprocess import preprocess, read_image
@@ -68,6 +69,7 @@ def parity_inputs(card: ModelCard, data: str | None, count: int) -> tuple[np.nda
 
 
 def torch_logits(model: torch.nn.Module, batch: np.ndarray, chunk: int = 16) -> np.ndarray:
+    """Float32 logits of PyTorch eager on the CPU, `chunk` images at a time (the model is put in eval mode)."""
     model = model.eval().float().cpu()
     out = []
     with torch.inference_mode():
@@ -76,22 +78,23 @@ def torch_logits(model: torch.nn.Module, batch: np.ndarray, chunk: int = 16) -> 
     return np.concatenate(out)
 
 
-def compare(reference: np.ndarray, candidate: np.ndarray, precision: str) -> dict:
+def compare(reference: np.ndarray, candidate: np.ndarray, precision: str, source: str = "") -> Parity:
     if reference.shape != candidate.shape:
         raise EdgevisionError(f"artifact output shape {candidate.shape} differs from PyTorch's {reference.shape}")
     agreement = float(np.mean(reference.argmax(1) == candidate.argmax(1)))
     diff = np.abs(reference.astype(np.float64) - candidate.astype(np.float64))
     min_agreement, max_diff = TOLERANCES.get(precision, (0.0, None))
     passed = agreement >= min_agreement and (max_diff is None or float(diff.max()) <= max_diff)
-    return {
-        "images": int(len(reference)),
-        "top1_agreement": agreement,
-        "max_abs_logit_diff": float(diff.max()),
-        "mean_abs_logit_diff": float(diff.mean()),
-        "required_top1_agreement": min_agreement,
-        "required_max_abs_logit_diff": max_diff,
-        "passed": bool(passed),
-    }
+    return Parity(
+        passed=bool(passed),
+        images=int(len(reference)),
+        source=source,
+        top1_agreement=agreement,
+        max_abs_logit_diff=float(diff.max()),
+        mean_abs_logit_diff=float(diff.mean()),
+        required_top1_agreement=min_agreement,
+        required_max_abs_logit_diff=max_diff,
+    )
 
 
 def verify_artifact(
@@ -102,14 +105,13 @@ def verify_artifact(
     count: int = 64,
     backend: str = "auto",
     **options,
-) -> dict:
-    """Run `artifact` (through deploy.load) and `model` on the same images; return the parity dict."""
+) -> Parity:
+    """Run `artifact` (through deploy.load) and `model` on the same images; return their parity."""
     import deploy
 
     batch, source = parity_inputs(card, data, count)
     reference = torch_logits(model, batch)
     classifier = deploy.load(artifact, backend=backend, **options)
     candidate = classifier.run(batch)
-    result = compare(reference, candidate, card.precision)
-    result.update(source=source, backend=classifier.info["backend"], provider=classifier.info["provider"])
-    return result
+    parity = compare(reference, candidate, card.precision, source)
+    return replace(parity, backend=classifier.info["backend"], provider=classifier.info["provider"])

@@ -46,7 +46,7 @@ def test_export_predict_info(tmp_path, ckpt, images, capsys):
     assert "top-1 agreement 100.00%" in printed and "passed" in printed
     card = deploy.load(out).card
     assert card.source_sha256 == checkpoint.sha256_file(ckpt) and card.metrics == {"top1": 0.61}
-    assert card.parity["source"] == "generated" and card.artifact_format == "onnx"
+    assert card.parity.source == "generated" and card.artifact_format == "onnx"
 
     assert main(["predict", "--model", str(out), "--top-k", "1", *images]) == 0
     printed = capsys.readouterr().out
@@ -102,5 +102,5 @@ def test_export_executorch_cli(tmp_path, ckpt, images, capsys):
     out = tmp_path / "model.pte"
     assert main(["export", "--model", str(ckpt), "--format", "executorch", "--out", str(out), "--verify-images", "3"]) == 0
     assert "passed" in capsys.readouterr().out
-    assert deploy.load(out).card.parity["top1_agreement"] == 1.0
+    assert deploy.load(out).card.parity.top1_agreement == 1.0
     assert main(["predict", "--model", str(out), *images]) == 0

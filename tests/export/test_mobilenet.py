@@ -36,5 +36,5 @@ def test_mobilenet_parity(tmp_path, mobilenet, shared_data, fmt, suffix):
     result = export_model(model, card, fmt, tmp_path / f"m{suffix}", data=f"folder:{shared_data / 'cats_vs_dogs'}",
                           verify_images=8)
     parity = result.card.parity
-    assert parity["passed"], parity
-    assert parity["top1_agreement"] == 1.0 and parity["max_abs_logit_diff"] <= 1e-3
+    assert parity.passed, parity
+    assert parity.top1_agreement == 1.0 and parity.max_abs_logit_diff <= 1e-3

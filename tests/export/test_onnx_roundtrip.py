@@ -62,8 +62,8 @@ def test_export_model_records_parity_in_the_file(tmp_path, shared_data):
     result = export_model(model, c, "onnx", tmp_path / "m.onnx", source_sha256="ab" * 32,
                           data=f"folder:{shared_data / 'cats_vs_dogs'}", verify_images=6)
     parity = result.card.parity
-    assert parity["images"] == 6 and parity["source"].endswith("cats_vs_dogs/val")
-    assert parity["top1_agreement"] == 1.0 and parity["max_abs_logit_diff"] <= 1e-3 and parity["passed"]
+    assert parity.images == 6 and parity.source.endswith("cats_vs_dogs/val")
+    assert parity.top1_agreement == 1.0 and parity.max_abs_logit_diff <= 1e-3 and parity.passed
     on_disk = deploy.load(result.path).card
     assert on_disk.parity == parity and on_disk.source_sha256 == "ab" * 32
     assert on_disk.artifact_format == "onnx" and on_disk.precision == "fp32"
@@ -71,11 +71,11 @@ def test_export_model_records_parity_in_the_file(tmp_path, shared_data):
 
 def test_parity_compare_can_fail():
     reference = np.array([[1.0, 0.0], [0.0, 1.0]])
-    assert compare(reference, reference + 1e-5, "fp32")["passed"]
+    assert compare(reference, reference + 1e-5, "fp32").passed
     drifted = compare(reference, reference + 2e-3, "fp32")
-    assert not drifted["passed"] and drifted["top1_agreement"] == 1.0
+    assert not drifted.passed and drifted.top1_agreement == 1.0
     flipped = compare(reference, reference[:, ::-1], "fp16")
-    assert not flipped["passed"] and flipped["top1_agreement"] == 0.0
+    assert not flipped.passed and flipped.top1_agreement == 0.0
 
 
 def test_data_spec_errors(tmp_path):

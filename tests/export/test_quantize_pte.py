@@ -31,9 +31,12 @@ def test_pte_int8_keeps_accuracy(digits_checkpoint, tmp_path, capsys):  # noqa: 
     assert rc == 0, capsys.readouterr().err
     card = read_sidecar(out)
     assert card.precision == "int8" and card.artifact_format == "executorch"
-    assert card.metrics["top1"] >= card.metrics["top1_fp32"] - 0.01
     images, labels, _ = load_split("digits", "val", SPEC)
-    assert np.mean(artifact_logits(out, images).argmax(1) == labels) >= card.metrics["top1_fp32"] - 0.01
+    parity = card.parity
+    assert parity.passed and parity.reference == "pytorch" and card.metrics["top1"] == parity.top1
+    assert parity.top1 >= parity.reference_top1 - 0.01 and parity.images == len(labels)
+    assert card.metrics["quantization"]["name"] == "pt2e-xnnpack-pc"
+    assert np.mean(artifact_logits(out, images).argmax(1) == labels) >= parity.reference_top1 - 0.01
 
 
 @pytest.mark.slow

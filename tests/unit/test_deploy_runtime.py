@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import deploy
+from deploy.card import Parity
 from deploy.classifier import softmax
 from deploy.errors import EdgevisionError
 from deploy.preprocess import preprocess
@@ -153,7 +154,7 @@ def test_undecodable_image(model, tmp_path):
 
 
 def test_failed_parity_in_card_warns(tmp_path):
-    card = tiny_card().evolve(parity={"passed": False, "top1_agreement": 0.5})
+    card = tiny_card().evolve(parity=Parity(passed=False, images=8, source="generated", top1_agreement=0.5))
     path = make_onnx(tmp_path / "failed.onnx", card=card)
     with pytest.warns(UserWarning, match="failed parity check"):
         deploy.load(path)

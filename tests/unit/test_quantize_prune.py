@@ -14,16 +14,8 @@ torchvision = pytest.importorskip("torchvision")
 from torch import nn  # noqa: E402
 
 from deploy.errors import EdgevisionError  # noqa: E402
-from quantize.prune import (  # noqa: E402
-    STRUCTURE_KEY,
-    apply_pruned_structure,
-    channel_counts,
-    count_macs_params,
-    magnitude_sparsify,
-    prune_model,
-    pruned_structure,
-    rebuild_pruned,
-)
+from quantize.prune import channel_counts, count_macs_params, prune_model  # noqa: E402
+from train.pruned import STRUCTURE_KEY, pruned_structure, rebuild_pruned  # noqa: E402
 
 
 def tiny_cnn(num_classes: int = 10) -> nn.Module:
@@ -120,17 +112,6 @@ def test_unsupported_layer_is_named():
     model(torch.randn(1, 1, 8, 8))
     with pytest.raises(EdgevisionError, match=r"unsupported layer .*: 1 \(Scaled\).*--ignore 1"):
         prune_model(model, torch.randn(1, 1, 8, 8), ratio=0.5)
-
-
-def test_structure_that_does_not_fit_is_refused():
-    with pytest.raises(EdgevisionError, match="does not have"):
-        apply_pruned_structure(tiny_cnn(), {"nope.conv": {"out_channels": 8}})
-
-
-def test_magnitude_sparsify():
-    model = tiny_cnn()
-    sparsity = magnitude_sparsify(model, 0.5)
-    assert 0.49 <= sparsity <= 0.55
 
 
 def test_ignored_globs_keep_mobilenet_v2_residual_stream():

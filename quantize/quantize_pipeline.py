@@ -1,0 +1,398 @@
+"""`edgevision quantize` as functions: a checkpoint (or model) in, an int8/fp16 artifact out.
+
+Every target walks a ladder of configurations through one runner, `climb`: a `Rung` writes a
+candidate artifact into a temporary folder, deploy's own backend scores it on held-out images
+(`quantize.scoring`) and the guard records it; an exception in a rung becomes a failed attempt
+with a one-line reason and the ladder goes on. The best passing candidate is written once,
+atomically, with its card (the check in `card.parity`, a `deploy.card.Parity`); when none passes,
+`BudgetMissed` is raised and nothing is written. Progress goes to the "edgevision.quantize" logger.
+
+torch is imported inside the functions, so that reading `TARGETS` (the CLI does) stays light.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from deploy.card import ModelCard, Parity
+from deploy.errors import EdgevisionError, first_line
+from quantize import ptq_onnx
+from quantize.guard import DEFAULT_BUDGET, Attempt, Guard
+from quantize.scoring import artifact_latency_ms, artifact_logits
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from quantize.ptq_executorch import PteQuantConfig
+
+log = logging.getLogger("edgevision.quantize")
+
+# What `edgevision quantize --to` makes, and the suffix of the file it writes.
+TARGETS = {"onnx-int8": ".onnx", "pte-int8": ".pte", "onnx-fp16": ".onnx", "calib-data": ".npy"}
+
+
+@dataclass
+class QuantResult:
+    """The artifact written, the attempt chosen, the guard's report (every attempt) and the card."""
+
+    path: Path
+    chosen: Attempt
+    report: dict
+    card: ModelCard
+
+
+# --- the ladder runner -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One configuration of a ladder: name, precision and settings (for the report), and how to
+    write its candidate artifact at a given path."""
+
+    name: str
+    precision: str
+    config: dict
+    write: Callable[[Path], object]
+
+
+def try_rung(guard: Guard, rung: Rung, path: Path, score: Callable[[Path], np.ndarray]) -> Attempt:
+    """Write `rung`'s candidate at `path` and let `guard` judge the logits `score(path)` gives."""
+    trial = Attempt(rung.name, rung.precision, rung.config, path=path)
+    try:
+        rung.write(path)
+        guard.judge(trial, score(path))
+    except Exception as exc:  # a quantizer, lowering or runtime failure of one configuration: record it, go on
+        guard.failed(trial, f"{type(exc).__name__}: {first_line(exc)}")
+    log.info(trial.line())
+    return trial
+
+
+def climb(
+    guard: Guard,
+    rungs: Iterable[Rung],
+    folder: Path,
+    suffix: str,
+    score: Callable[[Path], np.ndarray],
+    exhaustive: bool = False,
+) -> Attempt | None:
+    """Try `rungs` in order (candidates written into `folder`), stopping at the first that passes
+    unless `exhaustive`; the best passing attempt so far, or None."""
+    for rung in rungs:
+        trial = try_rung(guard, rung, folder / f"try{len(guard.attempts)}{suffix}", score)
+        if trial.passed and not exhaustive:
+            break
+    return guard.best()
+
+
+def start_guard(fp32_logits: np.ndarray, labels: np.ndarray, budget: float) -> Guard:
+    guard = Guard(fp32_logits, labels, budget)
+    log.info("fp32 top-1 %.2f%% on %d images; budget %s points", guard.fp32_top1 * 100, len(labels), budget)
+    return guard
+
+
+# --- cards and files -------------------------------------------------------------------------
+
+
+def quantized_card(
+    card: ModelCard, guard: Guard, chosen: Attempt, fmt: str, reference: str, source: str = ""
+) -> ModelCard:
+    """The card of a quantized artifact: its precision and format, `metrics.top1` and the chosen
+    configuration (`metrics.quantization`), and the guard's check as its `parity`."""
+    metrics = {k: v for k, v in card.metrics.items() if k != "pruning"}
+    metrics.update(top1=chosen.top1, quantization={"name": chosen.name, **chosen.config})
+    parity = Parity(
+        passed=chosen.passed,
+        images=int(len(guard.labels)),
+        source=source,
+        top1_agreement=chosen.agreement,
+        reference=reference,
+        top1=chosen.top1,
+        reference_top1=guard.fp32_top1,
+        allowed_top1_drop=guard.budget / 100.0,
+    )
+    return card.evolve(precision=chosen.precision, artifact_format=fmt, metrics=metrics, parity=parity)
+
+
+def _write_onnx(src: Path, out: Path, card: ModelCard) -> None:
+    import onnx
+
+    from deploy.export.torch2onnx import save_onnx, set_card
+
+    proto = onnx.load(str(src))
+    set_card(proto, card)
+    save_onnx(proto, out)
+
+
+def _fp16_rung(fp32: Path) -> Rung:
+    return Rung("fp16", "fp16", {"quant_format": "fp16"}, lambda path: ptq_onnx.convert_fp16(fp32, path))
+
+
+def _fp32_onnx(model: nn.Module, card: ModelCard, path: Path) -> Path:
+    from deploy.export.torch2onnx import torch2onnx
+
+    return torch2onnx(copy.deepcopy(model).eval(), card, path)
+
+
+# --- the targets -----------------------------------------------------------------------------
+
+
+def quantize_to_onnx(
+    model: nn.Module,
+    card: ModelCard,
+    out: str | os.PathLike,
+    calibration: np.ndarray,
+    val_images: np.ndarray,
+    val_labels: np.ndarray,
+    *,
+    budget: float = DEFAULT_BUDGET,
+    ladder: tuple[ptq_onnx.OnnxQuantConfig, ...] = ptq_onnx.ONNX_LADDER,
+    exhaustive: bool = False,
+    exclude_sensitive: int = 3,
+    fp16_fallback: bool = True,
+    measure_latency: bool = True,
+    threads: int = 2,
+    source: str = "held-out images",
+) -> QuantResult:
+    """int8 ONNX under the accuracy guard: try `ladder` in order, then the closest miss with its
+    most sensitive nodes kept in float, then fp16; write the best passing model to `out`."""
+    out = Path(out)
+    with tempfile.TemporaryDirectory(prefix="edgevision-quant-") as tmp_name:
+        tmp = Path(tmp_name)
+        pre = ptq_onnx.preprocess_for_quantization(_fp32_onnx(model, card, tmp / "fp32.onnx"), tmp / "pre.onnx")
+
+        def score(path: Path) -> np.ndarray:
+            return artifact_logits(path, val_images, threads)
+
+        def int8(config: ptq_onnx.OnnxQuantConfig) -> Rung:
+            return Rung(config.name, "int8", config.to_dict(), lambda path: ptq_onnx.quantize_onnx(pre, path, calibration, config))
+
+        guard = start_guard(score(pre), val_labels, budget)
+        best = climb(guard, map(int8, ladder), tmp, ".onnx", score, exhaustive)
+        if best is None and exclude_sensitive > 0:
+            scored = [a for a in guard.attempts if a.top1 is not None and a.config.get("quant_format") == "qdq"]
+            if scored:
+                closest = max(scored, key=lambda a: a.top1)
+                config = next(c for c in ladder if c.name == closest.name)
+                sample = calibration[: min(8, len(calibration))]
+                nodes = ptq_onnx.sensitive_nodes(pre, closest.path, sample, exclude_sensitive)
+                log.info("  most sensitive nodes: %s", ", ".join(f"{n} ({db:.1f} dB)" for n, db in nodes))
+                best = climb(guard, [int8(ptq_onnx.with_exclusions(config, [n for n, _ in nodes]))], tmp, ".onnx", score)
+        if best is None and fp16_fallback:
+            climb(guard, [_fp16_rung(pre)], tmp, ".onnx", score)
+        chosen = guard.require_best()
+        report = guard.report()
+        if measure_latency:
+            report["latency_ms"] = artifact_latency_ms({"fp32": pre, chosen.name: chosen.path}, val_images[0], threads)
+            chosen.latency_ms = report["latency_ms"][chosen.name]
+            report["speedup"] = report["latency_ms"]["fp32"] / chosen.latency_ms
+        new_card = quantized_card(card, guard, chosen, "onnx", "fp32 onnx", source)
+        _write_onnx(chosen.path, out, new_card)
+    chosen.path = out
+    return QuantResult(out, chosen, report, new_card)
+
+
+def quantize_to_pte(
+    model: nn.Module,
+    card: ModelCard,
+    out: str | os.PathLike,
+    calibration: np.ndarray,
+    val_images: np.ndarray,
+    val_labels: np.ndarray,
+    *,
+    budget: float = DEFAULT_BUDGET,
+    ladder: tuple[PteQuantConfig, ...] | None = None,
+    qat_images: np.ndarray | None = None,
+    qat_labels: np.ndarray | None = None,
+    qat_epochs: int = 0,
+    qat_lr: float = 1e-4,
+    exhaustive: bool = False,
+    measure_latency: bool = True,
+    threads: int = 2,
+    source: str = "held-out images",
+) -> QuantResult:
+    """int8 ExecuTorch (XNNPACK) under the guard: the rungs of `ladder` (default
+    `ptq_executorch.PTE_LADDER`; its QAT rungs only when `qat_epochs` > 0); writes `out` and its
+    sidecar card."""
+    from deploy.atomic import write_bytes_atomic
+    from deploy.card import write_sidecar
+    from deploy.export.verify import torch_logits
+    from quantize import ptq_executorch as pte
+
+    if qat_epochs > 0 and (qat_images is None or qat_labels is None):
+        raise EdgevisionError("QAT needs training images and labels (qat_images, qat_labels)")
+    out = Path(out)
+
+    def rung(config: PteQuantConfig) -> Rung:
+        skip = pte.edge_layers(model) if config.skip_edges else []
+        settings = config.to_dict()
+        if config.skip_edges:
+            settings["skip"] = skip
+        if config.qat:
+            settings.update(qat_epochs=qat_epochs, lr=qat_lr)
+
+        def write(path: Path) -> None:
+            if config.qat:
+                quantized = pte.qat_pt2e(
+                    copy.deepcopy(model), qat_images, qat_labels, qat_epochs, qat_lr, per_channel=config.per_channel
+                )
+            else:
+                quantized = pte.ptq_pt2e(copy.deepcopy(model), calibration, config.per_channel, skip)
+            path.write_bytes(pte.lower_to_pte(quantized, calibration))
+
+        return Rung(config.name, "int8", settings, write)
+
+    def score(path: Path) -> np.ndarray:
+        return artifact_logits(path, val_images, threads)
+
+    rungs = [rung(c) for c in (pte.PTE_LADDER if ladder is None else ladder) if not c.qat or qat_epochs > 0]
+    guard = start_guard(torch_logits(model, val_images), val_labels, budget)
+    with tempfile.TemporaryDirectory(prefix="edgevision-pte-") as tmp_name:
+        climb(guard, rungs, Path(tmp_name), ".pte", score, exhaustive)
+        chosen = guard.require_best()
+        report = guard.report()
+        if measure_latency:
+            report["latency_ms"] = artifact_latency_ms({chosen.name: chosen.path}, val_images[0], threads)
+            chosen.latency_ms = report["latency_ms"][chosen.name]
+        new_card = quantized_card(card, guard, chosen, "executorch", "pytorch", source)
+        write_bytes_atomic(out, chosen.path.read_bytes())
+        write_sidecar(out, new_card)
+    chosen.path = out
+    return QuantResult(out, chosen, report, new_card)
+
+
+def quantize_to_fp16(
+    model: nn.Module,
+    card: ModelCard,
+    out: str | os.PathLike,
+    val_images: np.ndarray,
+    val_labels: np.ndarray,
+    *,
+    budget: float = DEFAULT_BUDGET,
+    threads: int = 2,
+    source: str = "held-out images",
+) -> QuantResult:
+    """fp16 ONNX (for GPUs), scored like any other attempt before it is written."""
+    out = Path(out)
+    with tempfile.TemporaryDirectory(prefix="edgevision-fp16-") as tmp_name:
+        tmp = Path(tmp_name)
+        fp32 = _fp32_onnx(model, card, tmp / "fp32.onnx")
+
+        def score(path: Path) -> np.ndarray:
+            return artifact_logits(path, val_images, threads)
+
+        guard = start_guard(score(fp32), val_labels, budget)
+        climb(guard, [_fp16_rung(fp32)], tmp, ".onnx", score)
+        chosen = guard.require_best()
+        new_card = quantized_card(card, guard, chosen, "onnx", "fp32 onnx", source)
+        _write_onnx(chosen.path, out, new_card)
+    chosen.path = out
+    return QuantResult(out, chosen, guard.report(), new_card)
+
+
+# --- from a checkpoint -----------------------------------------------------------------------
+
+
+def check_target(target: str, out: str | os.PathLike) -> Path:
+    """`out` as a Path, when it is a file name `target` can write."""
+    out = Path(out)
+    if target not in TARGETS:
+        raise EdgevisionError(f"unknown quantize target {target!r}; choose from {', '.join(TARGETS)}")
+    if out.suffix != TARGETS[target]:
+        raise EdgevisionError(f"--to {target} writes a {TARGETS[target]} file, got --out {out.name}")
+    if out.is_dir():
+        raise EdgevisionError(f"--out {out} is a folder")
+    return out
+
+
+def _load(checkpoint: str | os.PathLike, data: str, calib_size: int, seed: int):
+    """(model, card, calibration images, their labels) of a checkpoint and a data spec's training split."""
+    from quantize.calibration import check_calibration_set, load_split
+    from train.checkpoint import load_model
+
+    if not Path(checkpoint).is_file():
+        raise EdgevisionError(f"checkpoint not found: {checkpoint}")
+    if calib_size < 1:
+        raise EdgevisionError(f"--calib-size must be positive, got {calib_size}")
+    model, card = load_model(checkpoint)
+    calib, calib_labels, _ = load_split(data, "train", card.preprocessing, calib_size, seed)
+    check_calibration_set(calib_labels)
+    return model, card, calib, calib_labels
+
+
+def calibration_from_checkpoint(
+    checkpoint: str | os.PathLike, out: str | os.PathLike, *, data: str, calib_size: int = 256, seed: int = 0
+) -> Path:
+    """Write `calib_size` class-balanced training images of `data`, preprocessed as the checkpoint's
+    card says, to `out` (`.npy`, labels beside it): calibration data for TensorRT int8."""
+    from quantize.calibration import write_calibration
+
+    out = check_target("calib-data", out)
+    _, _, calib, calib_labels = _load(checkpoint, data, calib_size, seed)
+    return write_calibration(out, calib, calib_labels)
+
+
+def quantize_checkpoint(
+    checkpoint: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    target: str = "onnx-int8",
+    data: str,
+    calib_size: int = 256,
+    eval_split: str = "val",
+    eval_size: int | None = None,
+    seed: int = 0,
+    budget: float = DEFAULT_BUDGET,
+    exhaustive: bool = False,
+    onnx_ladder: tuple[ptq_onnx.OnnxQuantConfig, ...] = ptq_onnx.ONNX_LADDER,
+    exclude_sensitive: int = 3,
+    fp16_fallback: bool = True,
+    qat_epochs: int = 0,
+    qat_lr: float = 1e-4,
+    qat_size: int = 512,
+    measure_latency: bool = True,
+    threads: int = 2,
+) -> QuantResult:
+    """Quantize a checkpoint to `target` ("onnx-int8", "pte-int8" or "onnx-fp16") under the guard.
+
+    Calibration: `calib_size` class-balanced training images of `data` (drawn with `seed`); the
+    guard: `eval_size` images (default all) of `eval_split`, at most `budget` top-1 points below
+    fp32. `onnx_ladder`, `exclude_sensitive` and `fp16_fallback` shape the ONNX ladder; `qat_*`
+    adds quantization-aware training (on `qat_size` training images) to the `.pte` ladder.
+    Raises `BudgetMissed` (its `report` holds every attempt) when no configuration passes.
+    """
+    out = check_target(target, out)
+    if target == "calib-data":
+        raise EdgevisionError("calib-data is written by calibration_from_checkpoint, not quantize_checkpoint")
+    if budget < 0:
+        raise EdgevisionError(f"--budget is the allowed top-1 drop in points and must be >= 0, got {budget}")
+    from quantize.calibration import check_calibration_set, load_split
+
+    model, card, calib, _ = _load(checkpoint, data, calib_size, seed)
+    val, val_labels, _ = load_split(data, eval_split, card.preprocessing, eval_size, seed)
+    check_calibration_set(val_labels, minimum=8, what="evaluation")
+    source = f"{eval_split} split of {data}"
+    if target == "onnx-int8":
+        return quantize_to_onnx(
+            model, card, out, calib, val, val_labels, budget=budget, ladder=onnx_ladder, exhaustive=exhaustive,
+            exclude_sensitive=exclude_sensitive, fp16_fallback=fp16_fallback, measure_latency=measure_latency,
+            threads=threads, source=source,
+        )
+    if target == "pte-int8":
+        qat_images = qat_labels = None
+        if qat_epochs:
+            qat_images, qat_labels, _ = load_split(data, "train", card.preprocessing, qat_size, seed + 1)
+        return quantize_to_pte(
+            model, card, out, calib, val, val_labels, budget=budget, qat_images=qat_images, qat_labels=qat_labels,
+            qat_epochs=qat_epochs, qat_lr=qat_lr, exhaustive=exhaustive, measure_latency=measure_latency,
+            threads=threads, source=source,
+        )
+    return quantize_to_fp16(model, card, out, val, val_labels, budget=budget, threads=threads, source=source)

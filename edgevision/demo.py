@@ -77,61 +77,48 @@ def export_stage(state: DemoState) -> str:
         result = export_checkpoint(checkpoint, fmt, checkpoint.with_suffix(f".{suffix}"), data=data)
         parity = result.card.parity
         if not result.passed:
-            raise RuntimeError(f"{fmt} export failed its parity check: {parity}")
+            raise RuntimeError(f"{fmt} export failed its parity check: {parity.line()}")
         state.artifacts[fmt] = result.path
         lines.append(
-            f"{result.path.name} (top-1 agreement {parity['top1_agreement']:.2%}, "
-            f"max |logit diff| {parity['max_abs_logit_diff']:.1e} on {parity['images']} images)"
+            f"{result.path.name} (top-1 agreement {parity.top1_agreement:.2%}, "
+            f"max |logit diff| {parity.max_abs_logit_diff:.1e} on {parity.images} images)"
         )
     return "exported " + "; ".join(lines)
 
 
 def prune_stage(state: DemoState) -> str:
     """Half the MACs of the digits CNN, fine-tuned with distillation; then ONNX, verified."""
-    import json
-
     from deploy.export.pipeline import export_checkpoint
-    from quantize.cli import run_prune
+    from quantize.prune_pipeline import prune_checkpoint
 
     checkpoint = state.artifacts["checkpoint"]
-    pruned = checkpoint.with_name("model.pruned.pt")
-    report_path = checkpoint.with_name("prune.json")
-    run_prune([
-        str(checkpoint), "-o", str(pruned), "--target-macs", "0.5", "--data", "digits",
-        "--finetune-epochs", "3", "--eval-split", "test", "--report", str(report_path),
-    ])
-    report = json.loads(report_path.read_text(encoding="utf-8"))
-    result = export_checkpoint(pruned, "onnx", pruned.with_suffix(".onnx"), data=f"folder:{state.artifacts['images']}")
+    pruned = prune_checkpoint(checkpoint, checkpoint.with_name("model.pruned.pt"), target_macs=0.5, data="digits",
+                              finetune_epochs=3, eval_split="test")
+    result = export_checkpoint(pruned.path, "onnx", pruned.path.with_suffix(".onnx"),
+                               data=f"folder:{state.artifacts['images']}")
     if not result.passed:
-        raise RuntimeError(f"pruned ONNX export failed its parity check: {result.card.parity}")
+        raise RuntimeError(f"pruned ONNX export failed its parity check: {result.card.parity.line()}")
     state.artifacts["pruned"] = result.path
-    state.metrics["prune"] = report
+    state.metrics["prune"] = pruned.to_dict()
     return (
-        f"pruned to {100 - report['macs_reduction'] * 100:.0f}% of the MACs, test top-1 "
-        f"{report['top1_before']:.2f}% -> {report['top1_after']:.2f}% -> {result.path.name}"
+        f"pruned to {1 - pruned.report.macs_reduction:.0%} of the MACs, test top-1 "
+        f"{pruned.top1_before:.2%} -> {pruned.top1_after:.2%} -> {result.path.name}"
     )
 
 
 def quantize_stage(state: DemoState) -> str:
     """int8 ONNX (onnxruntime) and int8 .pte (XNNPACK), each under the 1-point accuracy guard."""
-    import json
-
-    from quantize.cli import run_quantize
+    from quantize.quantize_pipeline import quantize_checkpoint
 
     checkpoint = state.artifacts["checkpoint"]
     lines = []
     for key, target, suffix in (("onnx_int8", "onnx-int8", ".int8.onnx"), ("pte_int8", "pte-int8", ".int8.pte")):
-        out = checkpoint.with_name(f"model{suffix}")
-        report_path = checkpoint.with_name(f"{key}.json")
-        run_quantize([
-            str(checkpoint), "-o", str(out), "--to", target, "--data", "digits", "--calib-size", "128",
-            "--eval-split", "test", "--threads", "1", "--report", str(report_path),
-        ])
-        report = json.loads(report_path.read_text(encoding="utf-8"))
-        chosen = next(a for a in report["attempts"] if a["name"] == report["chosen"])
-        state.artifacts[key] = out
-        state.metrics[key] = report
-        lines.append(f"{out.name} ({chosen['name']}, top-1 {chosen['top1']:.2f}% vs fp32 {report['fp32_top1']:.2f}%)")
+        result = quantize_checkpoint(checkpoint, checkpoint.with_name(f"model{suffix}"), target=target, data="digits",
+                                     calib_size=128, eval_split="test", threads=1)
+        state.artifacts[key] = result.path
+        state.metrics[key] = result.report
+        parity = result.card.parity
+        lines.append(f"{result.path.name} ({result.chosen.name}, top-1 {parity.top1:.2%} vs fp32 {parity.reference_top1:.2%})")
     return "quantized " + "; ".join(lines)
 
 

@@ -55,13 +55,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         verify_images=args.verify_images, **options,
     )
     print(f"wrote {result.path} ({args.format}, {args.precision})")
-    parity = result.card.parity
-    if parity:
-        print(
-            f"parity vs PyTorch on {parity['images']} images ({parity['source']}): top-1 agreement "
-            f"{parity['top1_agreement']:.2%}, max |logit diff| {parity['max_abs_logit_diff']:.3g} -> "
-            f"{'passed' if parity['passed'] else 'FAILED'}"
-        )
+    if result.card.parity is not None:
+        print(f"parity: {result.card.parity.line()}")
     if not result.passed:
         print(f"edgevision export: parity check failed; {result.path} kept, its card marks it failed", file=sys.stderr)
         return 1

@@ -12,7 +12,7 @@ import torch
 
 from deploy.atomic import atomic_path
 from deploy.card import CARD_KEY, ModelCard
-from deploy.errors import EdgevisionError
+from deploy.errors import EdgevisionError, first_line
 
 MIN_OPSET = 18
 
@@ -70,7 +70,7 @@ def torch2onnx(
                 verbose=False,
             )
     except Exception as exc:
-        raise EdgevisionError(f"torch.onnx.export failed for {card.architecture}: {str(exc).splitlines()[0]}") from exc
+        raise EdgevisionError(f"torch.onnx.export failed for {card.architecture}: {first_line(exc)}") from exc
     model_proto = program.model_proto
     if simplify:
         import onnxslim

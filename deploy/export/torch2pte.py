@@ -9,7 +9,7 @@ import torch
 
 from deploy.atomic import write_bytes_atomic
 from deploy.card import ModelCard, write_sidecar
-from deploy.errors import EdgevisionError
+from deploy.errors import EdgevisionError, first_line
 
 
 def lower_to_xnnpack(module: torch.nn.Module, example: tuple[torch.Tensor, ...], failure: str) -> bytes:
@@ -25,7 +25,7 @@ def lower_to_xnnpack(module: torch.nn.Module, example: tuple[torch.Tensor, ...],
             exported = torch.export.export(module, example)
             program = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()]).to_executorch()
     except Exception as exc:
-        raise EdgevisionError(f"{failure}: {str(exc).splitlines()[0]}") from exc
+        raise EdgevisionError(f"{failure}: {first_line(exc)}") from exc
     return program.buffer
 
 

@@ -74,6 +74,20 @@ def top1_accuracy(classifier, items: list[tuple[Path, int]], class_names: list[s
     return correct / len(items)
 
 
+def warn_if_trained_on(data: Path, loaded: dict) -> None:
+    """Say loudly when the images to score are the very tree a model was trained on: `edgevision
+    train` splits a plain class-folder tree 70/15/15, but bench scores a plain tree whole."""
+    if has_split_folders(data):
+        return
+    for name, classifier in loaded.items():
+        kind, _, trained_on = (classifier.card.dataset or "").partition(":")
+        if kind == "folder" and trained_on and Path(trained_on).resolve() == Path(data).resolve():
+            logger.warning(
+                "%s was trained on %s, which has no train/val/test folders: its top-1 here counts the "
+                "images it trained on (train split such a tree 70/15/15); score a folder it never saw",
+                name, data)
+
+
 def run_benchmark(
     targets: list[Target],
     threads: int = 2,
@@ -109,11 +123,8 @@ def run_benchmark(
         )
         loaded[target.name] = classifier
 
-    if data and not has_split_folders(data):
-        logger.warning(
-            "%s has no train/val/test folders: scoring ALL its images, including any that `edgevision "
-            "train --data folder:%s` trained on (it splits such a tree 70/15/15); for a held-out score "
-            "pass a folder of images the model never saw", data, data)
+    if data:
+        warn_if_trained_on(data, loaded)
     items, class_names = list_labelled_images(data, split, limit) if data else ([], [])
     sample = read_image(str(items[0][0])) if items else np.full((256, 320, 3), 127, np.uint8)
     calls = {}

@@ -32,6 +32,7 @@ def show_progress() -> None:
     logger = logging.getLogger("edgevision")
     if not any(isinstance(h, _StdoutHandler) for h in logger.handlers):
         logger.addHandler(_StdoutHandler())
+        logger.propagate = False  # a library that configured the root logger would print each line twice
     if logger.level == logging.NOTSET:
         logger.setLevel(logging.INFO)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import cv2
 import numpy as np
@@ -105,3 +106,24 @@ def test_spin_wait_off_puts_idle_onnxruntime_threads_to_sleep(two_models):
     default = deploy.load(two_models[0], threads=2).backend.session.get_session_options()
     with pytest.raises(RuntimeError):
         default.get_session_config_entry(key)  # onnxruntime's own default (spinning) is kept
+
+
+def test_scoring_the_plain_tree_a_model_trained_on_says_so(tmp_path, labelled_folder):
+    plain = labelled_folder / "val"  # class folders only: what `train --data folder:` splits 70/15/15
+    card = tiny_card(classes=2)
+    card.class_names = ["bright", "dark"]
+    held_out = make_onnx(tmp_path / "held_out.onnx", classes=2, card=card, seed=0)
+    card.dataset = f"folder:{plain}"
+    trained_here = make_onnx(tmp_path / "trained_here.onnx", classes=2, card=card, seed=0)
+    warnings: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: warnings.append(record.getMessage())
+    logger = logging.getLogger("edgevision.benchmarks")
+    logger.addHandler(handler)
+    try:
+        run_benchmark([Target(held_out)], threads=1, budget_s=0.0, data=plain)
+        assert warnings == []
+        run_benchmark([Target(trained_here)], threads=1, budget_s=0.0, data=plain)
+    finally:
+        logger.removeHandler(handler)
+    assert len(warnings) == 1 and "counts the images it trained on" in warnings[0] and "trained_here.onnx" in warnings[0]

@@ -1,5 +1,6 @@
 """What every command-line entry point shares: one-line errors for the user's mistakes, and the
-library's progress messages (the `edgevision` logger) shown on standard output."""
+library's progress messages (the `edgevision` logger) shown on standard error, so that standard
+output carries only results (`edgevision predict --json | jq` works while a model loads)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from collections.abc import Callable
 from deploy.errors import EdgevisionError
 
 
-class _StdoutHandler(logging.StreamHandler):
-    """Writes to whatever `sys.stdout` is at the time (pytest's capture, a redirect)."""
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is at the time (pytest's capture, a redirect)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -20,7 +21,7 @@ class _StdoutHandler(logging.StreamHandler):
 
     @property
     def stream(self):
-        return sys.stdout
+        return sys.stderr
 
     @stream.setter
     def stream(self, value) -> None:
@@ -30,8 +31,8 @@ class _StdoutHandler(logging.StreamHandler):
 def show_progress() -> None:
     """Print the library's INFO messages (`edgevision.*` loggers) as plain lines; once per process."""
     logger = logging.getLogger("edgevision")
-    if not any(isinstance(h, _StdoutHandler) for h in logger.handlers):
-        logger.addHandler(_StdoutHandler())
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        logger.addHandler(_StderrHandler())
         logger.propagate = False  # a library that configured the root logger would print each line twice
     if logger.level == logging.NOTSET:
         logger.setLevel(logging.INFO)

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import logging
 import os
 import sys
-from collections.abc import Iterator
 
 from deploy.atomic import write_text_atomic
 from deploy.cli_util import run_cli
@@ -122,22 +119,6 @@ def _ladder(args):
     return (config,)
 
 
-@contextlib.contextmanager
-def _progress_on_stderr() -> Iterator[None]:
-    """Show the library's progress lines (logger "edgevision.quantize", INFO) on stderr while a command runs."""
-    logger = logging.getLogger("edgevision.quantize")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-
-
 def _write_report(path: str | os.PathLike, report: dict) -> None:
     write_text_atomic(path, json.dumps(report, indent=2, default=str) + "\n")
 
@@ -150,14 +131,13 @@ def run_prune(argv: list[str]) -> int:
         lr=args.lr, optimizer=args.optimizer, batch_size=args.batch_size, limit=args.train_limit,
         distill=args.distill, device=args.device, amp=args.amp, workers=args.workers,
     )
-    with _progress_on_stderr():
-        result = prune_checkpoint(
-            args.checkpoint, args.out, ratio=args.ratio, target_macs=args.target_macs, steps=args.steps,
-            global_pruning=args.global_pruning, round_to=args.round_to or None, ignored=tuple(args.ignore),
-            importance=args.importance, data=args.data, finetune_epochs=args.finetune_epochs, finetune=finetune,
-            reconstruct_images=args.reconstruct, eval_split=args.eval_split, eval_limit=args.eval_limit,
-            budget=args.budget,
-        )
+    result = prune_checkpoint(
+        args.checkpoint, args.out, ratio=args.ratio, target_macs=args.target_macs, steps=args.steps,
+        global_pruning=args.global_pruning, round_to=args.round_to or None, ignored=tuple(args.ignore),
+        importance=args.importance, data=args.data, finetune_epochs=args.finetune_epochs, finetune=finetune,
+        reconstruct_images=args.reconstruct, eval_split=args.eval_split, eval_limit=args.eval_limit,
+        budget=args.budget,
+    )
     report = result.report
     line = (
         f"MACs {report.macs_before / 1e6:.2f}M -> {report.macs_after / 1e6:.2f}M "
@@ -185,14 +165,13 @@ def run_quantize(argv: list[str]) -> int:
         print(f"wrote {shape[0]} calibration images {shape[1:]} to {path}")
         return 0
     try:
-        with _progress_on_stderr():
-            result = quantize_checkpoint(
-                args.checkpoint, args.out, target=args.to, data=args.data, calib_size=args.calib_size,
-                eval_split=args.eval_split, eval_size=args.eval_size, seed=args.seed, budget=args.budget,
-                exhaustive=args.exhaustive, onnx_ladder=_ladder(args), exclude_sensitive=args.exclude_sensitive,
-                fp16_fallback=args.fp16_fallback, qat_epochs=args.qat_epochs, qat_lr=args.qat_lr,
-                qat_size=args.qat_size, measure_latency=args.latency, threads=args.threads,
-            )
+        result = quantize_checkpoint(
+            args.checkpoint, args.out, target=args.to, data=args.data, calib_size=args.calib_size,
+            eval_split=args.eval_split, eval_size=args.eval_size, seed=args.seed, budget=args.budget,
+            exhaustive=args.exhaustive, onnx_ladder=_ladder(args), exclude_sensitive=args.exclude_sensitive,
+            fp16_fallback=args.fp16_fallback, qat_epochs=args.qat_epochs, qat_lr=args.qat_lr,
+            qat_size=args.qat_size, measure_latency=args.latency, threads=args.threads,
+        )
     except BudgetMissed as exc:
         if args.report:  # the attempts are worth keeping even when no artifact is
             _write_report(args.report, exc.report)

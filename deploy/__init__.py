@@ -83,6 +83,9 @@ def load(path: str | os.PathLike, backend: str = "auto", labels: str | os.PathLi
         card = card.evolve(class_names=names)
     if card.parity is not None and not card.parity.passed:
         warnings.warn(f"{path}: its card records a failed parity check: {card.parity.line()}", stacklevel=2)
+    elif card.parity is None and card.artifact_format != "pytorch" and runner.card is not None:
+        warnings.warn(f"{path}: unverified: its card records no parity check against the model it came from "
+                      "(exported with --verify-images 0?)", stacklevel=2)
     return Classifier(card, runner)
 
 

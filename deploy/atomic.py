@@ -49,8 +49,8 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 
 
 @contextlib.contextmanager
-def output_lock(folder: str | os.PathLike, what: str = "output") -> Iterator[None]:
-    """Hold an exclusive lock on `folder` (a `.edgevision.lock` file inside it) while writing there.
+def output_lock(folder: str | os.PathLike, what: str = "output", name: str = ".edgevision.lock") -> Iterator[None]:
+    """Hold an exclusive lock on `folder` (the file `name` inside it) while writing there.
 
     A second process asking for the same folder is refused at once with a one-line error instead
     of mixing its files with the first one's. The lock dies with its process (flock), so a killed
@@ -59,7 +59,7 @@ def output_lock(folder: str | os.PathLike, what: str = "output") -> Iterator[Non
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(folder / ".edgevision.lock", os.O_RDWR | os.O_CREAT, 0o666)
+        fd = os.open(folder / name, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as exc:
         raise EdgevisionError(f"cannot write the {what} folder {folder}: {exc.strerror}") from None
     try:

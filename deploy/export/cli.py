@@ -16,7 +16,8 @@ def export_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgevision export",
         description="Export a checkpoint to ONNX, ExecuTorch or TensorRT, then check parity with PyTorch "
-        "on real images; exits 1 (keeping the artifact, its card marked failed) when parity fails.",
+        "on real images. Only an artifact that passed is moved to --out; one that failed is kept as "
+        "STEM.failed.SUFFIX (its card marked failed), --out is left as it was, and the exit status is 1.",
     )
     parser.add_argument("--model", required=True, help="training checkpoint (model.pt)")
     parser.add_argument(
@@ -58,7 +59,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if result.card.parity is not None:
         print(f"parity: {result.card.parity.line()}")
     if not result.passed:
-        print(f"edgevision export: parity check failed; {result.path} kept, its card marks it failed", file=sys.stderr)
+        print(f"edgevision export: parity check failed; {args.out} left as it was, the failed artifact kept as "
+              f"{result.path}", file=sys.stderr)
         return 1
     return 0
 

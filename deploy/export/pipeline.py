@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from deploy.card import ModelCard, write_sidecar
+from deploy.atomic import output_lock
+from deploy.card import ModelCard, sidecar_path, write_sidecar
 from deploy.errors import EdgevisionError
 from deploy.export import check_request, get_exporter, get_format
 from deploy.version import __version__
@@ -55,22 +57,40 @@ def export_model(
     verify_images: int = 64,
     **format_options,
 ) -> ExportResult:
-    """Export `model` to `out` as `fmt`, then check parity and record it in the artifact's card.
+    """Export `model` to `out` as `fmt`, check parity and record it in the artifact's card.
 
-    A failed parity check keeps the artifact, marks `parity.passed` False in its card (so
-    `deploy.load` warns) and returns a result whose `passed` is False; `verify_images=0` skips it.
+    The artifact is built and checked under a temporary name beside `out` and moved into place
+    only when it passed (or when `verify_images=0` skips the check: `deploy.load` then warns that
+    it is unverified), so a failed export never replaces an earlier, verified one. A failed
+    artifact is kept as `<stem>.failed<suffix>`, its card marked failed, and the result's `passed`
+    is False. Concurrent exports to one `out` are refused (a lock beside it).
     """
-    check_request(fmt, precision)
+    check_request(fmt, precision, out)
     out = Path(out)
     new_card = artifact_card(card, fmt, precision, source_sha256)
-    get_exporter(fmt)(model, new_card, out, precision=precision, data=data, **format_options)
-    if verify_images > 0:
-        from deploy.export.verify import verify_artifact
+    with output_lock(out.parent, "--out", f".{out.name}.lock"), \
+            tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as staging:
+        staged = Path(staging) / out.name
+        get_exporter(fmt)(model, new_card, staged, precision=precision, data=data, **format_options)
+        if verify_images > 0:
+            from deploy.export.verify import verify_artifact
 
-        parity = verify_artifact(model, out, new_card, data=data, count=verify_images)
-        new_card = new_card.evolve(parity=parity)
-        write_card(out, fmt, new_card)
-    return ExportResult(out, new_card)
+            new_card = new_card.evolve(parity=verify_artifact(model, staged, new_card, data=data, count=verify_images))
+            write_card(staged, fmt, new_card)
+        result = ExportResult(out, new_card)
+        if not result.passed:
+            result.path = out.with_name(f"{out.stem}.failed{out.suffix}")
+        publish(staged, result.path)
+    return result
+
+
+def publish(staged: Path, path: Path) -> None:
+    """Move a staged artifact and its sidecar card (if any) into place, the card first, so that a
+    reader of `path` never meets the new artifact with the old card."""
+    sidecar = sidecar_path(staged)
+    if sidecar.exists():
+        os.replace(sidecar, sidecar_path(path))
+    os.replace(staged, path)
 
 
 def export_checkpoint(checkpoint: str | os.PathLike, fmt: str, out: str | os.PathLike, **kwargs) -> ExportResult:

@@ -118,3 +118,43 @@ def test_a_card_whose_preprocessing_cannot_work_is_refused(fields, message):
 
     with pytest.raises(EdgevisionError, match=message):
         Preprocessing(**{"input_size": (224, 224), "resize": 256, **fields})
+
+
+@pytest.fixture
+def tiny_checkpoint(tmp_path):
+    pytest.importorskip("onnx")
+    from deploy.card import ModelCard
+    from deploy.preprocess import Preprocessing
+    from train.checkpoint import save_checkpoint
+    from train.models import build_model
+
+    card = ModelCard("cnn", ["a", "b"], Preprocessing((16, 16), 18), model_options={"width": 4})
+    return save_checkpoint(tmp_path / "model.pt", card, build_model("cnn", 2, 3, (16, 16), width=4).state_dict())
+
+
+def test_a_failed_parity_check_never_replaces_the_verified_artifact(tmp_path, tiny_checkpoint, monkeypatch, capsys):
+    import deploy
+    from deploy.export import verify
+    from edgevision import main
+
+    out = tmp_path / "model.onnx"
+    assert main(["export", "--model", str(tiny_checkpoint), "--format", "onnx", "--out", str(out), "--verify-images", "2"]) == 0
+    verified = sha(out)
+    # a real check that no export can pass: logits must match to the last bit
+    monkeypatch.setitem(verify.TOLERANCES, "fp32", (1.0, 0.0))
+    assert main(["export", "--model", str(tiny_checkpoint), "--format", "onnx", "--out", str(out), "--verify-images", "2"]) == 1
+    assert "left as it was" in capsys.readouterr().err
+    assert sha(out) == verified and deploy.load(out).card.parity.passed
+    with pytest.warns(UserWarning, match="failed parity check"):
+        assert not deploy.load(tmp_path / "model.failed.onnx").card.parity.passed
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".model.onnx")) == [".model.onnx.lock"]
+
+
+def test_an_export_without_a_check_loads_with_a_warning(tmp_path, tiny_checkpoint):
+    import deploy
+    from edgevision import main
+
+    out = tmp_path / "model.onnx"
+    assert main(["export", "--model", str(tiny_checkpoint), "--format", "onnx", "--out", str(out), "--verify-images", "0"]) == 0
+    with pytest.warns(UserWarning, match="unverified"):
+        deploy.load(out)

@@ -153,11 +153,14 @@ def test_undecodable_image(model, tmp_path):
         clf.predict(str(tmp_path / "none.png"))
 
 
-def test_failed_parity_in_card_warns(tmp_path):
+def test_failed_or_missing_parity_in_card_warns(tmp_path):
     card = tiny_card().evolve(parity=Parity(passed=False, images=8, source="generated", top1_agreement=0.5))
     path = make_onnx(tmp_path / "failed.onnx", card=card)
     with pytest.warns(UserWarning, match="failed parity check"):
         deploy.load(path)
+    with pytest.warns(UserWarning, match="unverified"):
+        deploy.load(make_onnx(tmp_path / "unchecked.onnx", card=tiny_card()))
+    passed = tiny_card().evolve(parity=Parity(passed=True, images=8, source="generated", top1_agreement=1.0))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        deploy.load(make_onnx(tmp_path / "ok.onnx", card=tiny_card()))
+        deploy.load(make_onnx(tmp_path / "ok.onnx", card=passed))

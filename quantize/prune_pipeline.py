@@ -189,6 +189,8 @@ def prune_checkpoint(
     points) refuses a model that falls further below the original: nothing is written.
     """
     checkpoint, out = Path(checkpoint), Path(out)
+    if out.resolve() == checkpoint.resolve():
+        raise EdgevisionError(f"-o {out} is the checkpoint being pruned; write the pruned model to another file")
     _check_request(checkpoint, ratio, target_macs, data, finetune_epochs, reconstruct_images, budget)
     from quantize.calibration import load_split
 

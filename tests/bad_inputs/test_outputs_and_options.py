@@ -158,3 +158,12 @@ def test_an_export_without_a_check_loads_with_a_warning(tmp_path, tiny_checkpoin
     assert main(["export", "--model", str(tiny_checkpoint), "--format", "onnx", "--out", str(out), "--verify-images", "0"]) == 0
     with pytest.warns(UserWarning, match="unverified"):
         deploy.load(out)
+
+
+def test_prune_never_writes_over_its_input(tiny_checkpoint, capsys):
+    from edgevision import main
+
+    before = sha(tiny_checkpoint)
+    assert main(["prune", str(tiny_checkpoint), "-o", str(tiny_checkpoint), "--ratio", "0.5"]) == 2
+    assert "is the checkpoint being pruned" in capsys.readouterr().err
+    assert sha(tiny_checkpoint) == before

@@ -36,7 +36,7 @@ def to_markdown(rows: list[Row], baseline: str | None = None) -> str:
     """A table; `speed-up` is the baseline's median latency over the row's (higher is faster)."""
     base = next((r for r in rows if r.name == baseline), None) if baseline else None
     base = base or next((r for r in rows if r.latency), None)
-    header = "| model | backend | precision | size MiB | p50 ms | p90 ms | mean ms | speed-up | top-1 | status |"
+    header = "| model | backend | precision | size MiB | p50 ms | p90 ms | mean ms | speed-up | top-1 | peak RSS MiB | status |"
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for row in rows:
         lat = row.latency
@@ -53,13 +53,15 @@ def to_markdown(rows: list[Row], baseline: str | None = None) -> str:
             f"{lat.mean_ms:.2f}" if lat else "-",
             speed,
             top1,
+            f"{row.peak_rss_mb:.0f}" if row.peak_rss_mb else "-",
             status,
         ]
         lines.append("| " + " | ".join(cells) + " |")
     if base:
         lines.append(f"\nspeed-up: median latency of `{base.name}` divided by the row's.")
     if len(rows) > 1:
-        lines.append("Rows were timed in turn, round after round, with idle thread pools sleeping, not spinning.")
+        lines.append("Rows were timed in turn, round after round, each model in its own process, with idle "
+                     "thread pools sleeping, not spinning.")
     return "\n".join(lines)
 
 
@@ -70,12 +72,14 @@ def to_json(rows: list[Row], fingerprint: dict) -> str:
 def to_csv(rows: list[Row]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["model", "backend", "precision", "size_mib", "p50_ms", "p90_ms", "mean_ms", "top1", "images", "status"])
+    writer.writerow(["model", "backend", "precision", "size_mib", "p50_ms", "p90_ms", "mean_ms", "top1", "images",
+                     "peak_rss_mib", "status"])
     for r in rows:
         lat = r.latency
         writer.writerow(
             [r.name, r.backend, r.precision, f"{r.size_mb:.3f}"]
             + ([f"{lat.p50_ms:.3f}", f"{lat.p90_ms:.3f}", f"{lat.mean_ms:.3f}"] if lat else ["", "", ""])
-            + [r.top1 if r.top1 is not None else "", r.images, r.status]
+            + [r.top1 if r.top1 is not None else "", r.images,
+               f"{r.peak_rss_mb:.1f}" if r.peak_rss_mb else "", r.status]
         )
     return out.getvalue()

@@ -1,8 +1,9 @@
 """Benchmark several model files side by side: latency, accuracy and size, one row each.
 
-Every artifact runs through the same runtime a user gets (`deploy.load`), so the numbers are
-what a deployment sees. Latency is the backend's inference on one preprocessed image (batch 1),
-timed interleaved with the other artifacts; accuracy is top-1 on labelled images, end to end.
+Every artifact runs through the same runtime a user gets (`deploy.load`), each in a process of its
+own (`benchmarks.worker`), so the numbers are what a deployment sees and a crash costs one row.
+Latency is the backend's inference on one preprocessed image (batch 1), timed interleaved with the
+other artifacts; accuracy is top-1 on labelled images, end to end.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-import deploy
-from deploy.errors import EdgevisionError
+from benchmarks.worker import TargetFailed, TargetProcess
 from deploy.image_folder import has_split_folders, list_labelled_images
-from deploy.preprocess import preprocess, read_image
-from deploy.timing import LatencyStats, measure_interleaved
+from deploy.preprocess import read_image
+from deploy.timing import LatencyStats, measure_rounds
 
 logger = logging.getLogger("edgevision.benchmarks")
 
@@ -52,6 +52,7 @@ class Row:
     top1: float | None = None
     images: int = 0
     error: str = ""
+    peak_rss_mb: float | None = None  # the target's own process
 
 
 def artifact_size_mb(path: Path) -> float:
@@ -61,26 +62,13 @@ def artifact_size_mb(path: Path) -> float:
     return total / 2**20
 
 
-def top1_accuracy(classifier, items: list[tuple[Path, int]], class_names: list[str]) -> float:
-    """Fraction of images whose top-1 label is their folder's class name."""
-    labels = classifier.card.class_names
-    missing = set(class_names) - set(labels)
-    if missing:
-        raise EdgevisionError(f"data classes {sorted(missing)} are not among the model's labels")
-    correct = 0
-    for path, index in items:
-        label, _ = classifier.predict(read_image(str(path)), top_k=1).top[0]
-        correct += label == class_names[index]
-    return correct / len(items)
-
-
-def warn_if_trained_on(data: Path, loaded: dict) -> None:
+def warn_if_trained_on(data: Path, datasets: dict[str, str]) -> None:
     """Say loudly when the images to score are the very tree a model was trained on: `edgevision
     train` splits a plain class-folder tree 70/15/15, but bench scores a plain tree whole."""
     if has_split_folders(data):
         return
-    for name, classifier in loaded.items():
-        kind, _, trained_on = (classifier.card.dataset or "").partition(":")
+    for name, dataset in datasets.items():
+        kind, _, trained_on = (dataset or "").partition(":")
         if kind == "folder" and trained_on and Path(trained_on).resolve() == Path(data).resolve():
             logger.warning(
                 "%s was trained on %s, which has no train/val/test folders: its top-1 here counts the "
@@ -96,7 +84,9 @@ def run_benchmark(
     split: str = "val",
     limit: int | None = None,
 ) -> list[Row]:
-    """Load every target, time them interleaved, then score each on the labelled images.
+    """Start every target in a process of its own, time them interleaved, then score each on the
+    labelled images. A target that fails to load, raises, or crashes its process is a failed row
+    with the reason; the others go on.
 
     With several targets, thread pools must not spin while they wait: a runtime whose idle
     threads busy-wait for their next job takes the cores from the one being timed (seen here:
@@ -105,36 +95,35 @@ def run_benchmark(
     """
     shared = len(targets) > 1
     if shared:
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read when torch's OpenMP starts
-    rows: dict[str, Row] = {}
-    loaded = {}
-    for target in targets:
-        try:
-            classifier = deploy.load(target.path, backend=target.backend, threads=threads, spin_wait=not shared)
-        except EdgevisionError as exc:
-            rows[target.name] = Row(target.name, target.backend, "?", 0.0, status="failed", error=str(exc))
-            continue
-        card = classifier.card
-        rows[target.name] = Row(
-            target.name,
-            classifier.backend.name,
-            card.precision,
-            artifact_size_mb(target.path),
-        )
-        loaded[target.name] = classifier
-
-    if data:
-        warn_if_trained_on(data, loaded)
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # inherited by the targets' processes
     items, class_names = list_labelled_images(data, split, limit) if data else ([], [])
     sample = read_image(str(items[0][0])) if items else np.full((256, 320, 3), 127, np.uint8)
-    calls = {}
-    for name, classifier in loaded.items():
-        batch = preprocess(sample, classifier.card.preprocessing)[None]
-        calls[name] = lambda c=classifier, b=batch: c.backend.run(b)
-    for name, stats in measure_interleaved(calls, budget_s=budget_s).items():
-        rows[name].latency = stats
-    for name, classifier in loaded.items():
-        if items:
-            rows[name].top1 = top1_accuracy(classifier, items, class_names)
-            rows[name].images = len(items)
+    rows: dict[str, Row] = {}
+    running: dict[str, TargetProcess] = {}
+    try:
+        for target in targets:
+            try:
+                process = TargetProcess(target.path, target.backend, {"threads": threads, "spin_wait": not shared}, sample)
+            except TargetFailed as exc:
+                rows[target.name] = Row(target.name, target.backend, "?", 0.0, status="failed", error=str(exc))
+                continue
+            rows[target.name] = Row(target.name, process.info.backend, process.info.precision, artifact_size_mb(target.path))
+            running[target.name] = process
+        if data:
+            warn_if_trained_on(data, {name: p.info.dataset for name, p in running.items()})
+        stats, failures = measure_rounds({name: p.time for name, p in running.items()}, budget_s=budget_s)
+        for name, value in stats.items():
+            rows[name].latency = value
+        for name, exc in failures.items():
+            rows[name].status, rows[name].error = "failed", str(exc)
+            running.pop(name).close()
+        for name, process in list(running.items()):
+            if items:
+                try:
+                    rows[name].top1, rows[name].images = process.score(items, class_names), len(items)
+                except TargetFailed as exc:
+                    rows[name].status, rows[name].error = "failed", str(exc)
+    finally:
+        for name, process in running.items():
+            rows[name].peak_rss_mb = (process.close() or 0) / 2**20 or None
     return [rows[t.name] for t in targets]

@@ -35,6 +35,44 @@ class LatencyStats:
         return cls(len(ms), statistics.fmean(ms), pct(0.5), pct(0.9), pct(0.99), ms[0])
 
 
+Timer = Callable[[int], list[float]]  # runs its call n times, returns the n durations in seconds
+
+
+def measure_rounds(
+    timers: Mapping[str, Timer],
+    warmup: int = 5,
+    budget_s: float = 20.0,
+    per_round: int = 5,
+    min_rounds: int = 3,
+) -> tuple[dict[str, LatencyStats], dict[str, Exception]]:
+    """Warm every timer up, then ask each in turn for `per_round` timed calls, round after round,
+    until the time budget is spent, so slow drifts of the machine (another process, clocks)
+    affect all of them alike. A timer that raises is dropped from the rounds and reported in the
+    second dict; the others go on. A timer may time calls in another process (benchmarks do).
+    """
+    active = dict(timers)
+    failures: dict[str, Exception] = {}
+
+    def ask(name: str, count: int) -> list[float]:
+        try:
+            return active[name](count)
+        except Exception as exc:  # noqa: BLE001 - one failing target must not end the others
+            failures[name] = exc
+            del active[name]
+            return []
+
+    for name in list(active):
+        ask(name, warmup)
+    samples: dict[str, list[float]] = {name: [] for name in active}
+    start = time.perf_counter()
+    rounds = 0
+    while active and (rounds < min_rounds or time.perf_counter() - start < budget_s):
+        for name in list(active):
+            samples[name].extend(ask(name, per_round))
+        rounds += 1
+    return {name: LatencyStats.from_samples(samples[name]) for name in active}, failures
+
+
 def measure_interleaved(
     calls: Mapping[str, Callable[[], object]],
     warmup: int = 5,
@@ -42,22 +80,22 @@ def measure_interleaved(
     per_round: int = 5,
     min_rounds: int = 3,
 ) -> dict[str, LatencyStats]:
-    """Time each callable in turn, round after round, until the time budget is spent.
+    """Time each callable in turn, round after round, until the time budget is spent (see
+    `measure_rounds`); an exception in a call propagates."""
 
-    Every callable is warmed up first; then each round calls each one `per_round` times, so slow
-    drifts of the machine (another process, clocks) affect all of them alike.
-    """
-    for call in calls.values():
-        for _ in range(warmup):
-            call()
-    samples: dict[str, list[float]] = {name: [] for name in calls}
-    start = time.perf_counter()
-    rounds = 0
-    while rounds < min_rounds or time.perf_counter() - start < budget_s:
-        for name, call in calls.items():
-            for _ in range(per_round):
+    def timer(call: Callable[[], object]) -> Timer:
+        def run(count: int) -> list[float]:
+            durations = []
+            for _ in range(count):
                 t0 = time.perf_counter()
                 call()
-                samples[name].append(time.perf_counter() - t0)
-        rounds += 1
-    return {name: LatencyStats.from_samples(values) for name, values in samples.items()}
+                durations.append(time.perf_counter() - t0)
+            return durations
+
+        return run
+
+    stats, failures = measure_rounds({name: timer(call) for name, call in calls.items()},
+                                     warmup, budget_s, per_round, min_rounds)
+    if failures:
+        raise next(iter(failures.values()))
+    return stats

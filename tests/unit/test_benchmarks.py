@@ -12,9 +12,10 @@ import pytest
 import deploy
 from benchmarks.cli import main as bench_main
 from benchmarks.report import to_csv, to_markdown
-from benchmarks.runner import Target, run_benchmark, top1_accuracy
-from deploy.timing import LatencyStats, measure_interleaved
+from benchmarks.runner import Target, run_benchmark
+from benchmarks.worker import top1_accuracy
 from deploy.image_folder import list_labelled_images
+from deploy.timing import LatencyStats, measure_interleaved
 from tests.runtime.onnx_models import make_onnx, tiny_card
 
 
@@ -127,3 +128,19 @@ def test_scoring_the_plain_tree_a_model_trained_on_says_so(tmp_path, labelled_fo
     finally:
         logger.removeHandler(handler)
     assert len(warnings) == 1 and "counts the images it trained on" in warnings[0] and "trained_here.onnx" in warnings[0]
+
+
+def test_a_target_that_crashes_its_process_is_one_failed_row(tmp_path, labelled_folder, two_models):
+    """A runtime that aborts natively (here: ExecuTorch on a .pte whose header is noise) costs its
+    own row only; the other rows are timed and scored."""
+    pytest.importorskip("executorch")
+    noise = tmp_path / "noise.pte"
+    noise.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    card = tiny_card(classes=2)
+    card.class_names = ["bright", "dark"]
+    noise.with_name("noise.pte.json").write_text(card.to_json())
+    rows = run_benchmark([Target(two_models[0]), Target(noise), Target(two_models[1])], threads=1, budget_s=0.2,
+                         data=labelled_folder)
+    assert [r.status for r in rows] == ["ok", "failed", "ok"], [r.error for r in rows]
+    assert "process" in rows[1].error
+    assert rows[0].top1 is not None and rows[2].top1 is not None and rows[0].peak_rss_mb > 10

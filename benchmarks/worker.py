@@ -1,0 +1,153 @@
+"""One benchmark target in a process of its own.
+
+A runtime that aborts natively (an ExecuTorch program with a bad header ends the process with
+SIGABRT, which no `except` catches) then takes down this process only: the target becomes a failed
+row and the other rows are kept. Each target's peak memory is its own, and runtimes do not share
+an address space. The parent keeps the interleaving: it asks each process in turn for a few timed
+calls (`TargetProcess.time`), so `deploy.timing.measure_rounds` drives them as it drives calls.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import resource
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from deploy.errors import EdgevisionError, first_line
+
+LOAD_TIMEOUT_S = 300.0
+CALL_TIMEOUT_S = 600.0
+
+
+class TargetFailed(Exception):
+    """The target's process reported an error, died, or stopped answering."""
+
+
+@dataclass(frozen=True)
+class LoadedInfo:
+    backend: str
+    precision: str
+    dataset: str
+
+
+def top1_accuracy(classifier, items: list[tuple[Path, int]], class_names: list[str]) -> float:
+    """Fraction of images whose top-1 label is their folder's class name."""
+    from deploy.preprocess import read_image
+
+    labels = classifier.card.class_names
+    missing = set(class_names) - set(labels)
+    if missing:
+        raise EdgevisionError(f"data classes {sorted(missing)} are not among the model's labels")
+    correct = 0
+    for path, index in items:
+        label, _ = classifier.predict(read_image(str(path)), top_k=1).top[0]
+        correct += label == class_names[index]
+    return correct / len(items)
+
+
+def _peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
+
+
+def serve(conn, path: str, backend: str, options: dict, sample: np.ndarray) -> None:
+    """The child's loop: load, then answer ("time", n), ("score", (items, classes)) and ("stop", None)."""
+    import time
+
+    import deploy
+    from deploy.preprocess import preprocess
+
+    try:
+        classifier = deploy.load(path, backend=backend, **options)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent as this row's error
+        conn.send(("error", str(exc) if isinstance(exc, EdgevisionError) else f"{type(exc).__name__}: {first_line(exc)}"))
+        return
+    card = classifier.card
+    conn.send(("ready", LoadedInfo(classifier.backend.name, card.precision, card.dataset)))
+    batch = preprocess(sample, card.preprocessing)[None]
+    while True:
+        command, argument = conn.recv()
+        try:
+            if command == "time":
+                durations = []
+                for _ in range(argument):
+                    t0 = time.perf_counter()
+                    classifier.backend.run(batch)
+                    durations.append(time.perf_counter() - t0)
+                conn.send(("ok", durations))
+            elif command == "score":
+                conn.send(("ok", top1_accuracy(classifier, *argument)))
+            else:
+                conn.send(("ok", _peak_rss_bytes()))
+                return
+        except Exception as exc:  # noqa: BLE001
+            conn.send(("error", str(exc) if isinstance(exc, EdgevisionError) else f"{type(exc).__name__}: {first_line(exc)}"))
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "stopped answering"
+    if code < 0:
+        return f"died of {signal.Signals(-code).name}"
+    return f"exited with status {code}"
+
+
+class TargetProcess:
+    """The parent's handle on one target's process."""
+
+    def __init__(self, path: Path, backend: str, options: dict, sample: np.ndarray) -> None:
+        context = multiprocessing.get_context("spawn")  # no fork: runtimes' thread pools do not survive it
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=serve, args=(child, str(path), backend, options, sample), daemon=True)
+        self._process.start()
+        child.close()
+        try:
+            self.info: LoadedInfo = self._answer(LOAD_TIMEOUT_S, "ready")
+        except TargetFailed:
+            self.close()
+            raise
+
+    def _answer(self, timeout: float, expected: str = "ok"):
+        try:
+            if not self._conn.poll(timeout):
+                self._process.kill()
+                raise TargetFailed(f"its process stopped answering for {timeout:.0f} s")
+            kind, value = self._conn.recv()
+        except (EOFError, ConnectionResetError, BrokenPipeError):
+            self._process.join(5)
+            raise TargetFailed(f"its process {describe_exit(self._process.exitcode)}") from None
+        if kind != expected:
+            raise TargetFailed(value)
+        return value
+
+    def _ask(self, command: str, argument=None, timeout: float = CALL_TIMEOUT_S):
+        try:
+            self._conn.send((command, argument))
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            self._process.join(5)
+            raise TargetFailed(f"its process {describe_exit(self._process.exitcode)}") from None
+        return self._answer(timeout)
+
+    def time(self, count: int) -> list[float]:
+        return self._ask("time", count)
+
+    def score(self, items: list[tuple[Path, int]], class_names: list[str]) -> float:
+        return self._ask("score", (items, class_names))
+
+    def close(self) -> int | None:
+        """End the process; its peak resident memory in bytes when it could still tell."""
+        peak = None
+        if self._process.is_alive():
+            try:
+                peak = self._ask("stop", timeout=10.0)
+            except TargetFailed:
+                pass
+            self._process.join(5)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+        self._conn.close()
+        return peak

@@ -50,6 +50,14 @@ def top1_accuracy(classifier, items: list[tuple[Path, int]], class_names: list[s
 
 
 def _peak_rss_bytes() -> int:
+    """This process's peak resident memory. Linux's VmHWM starts afresh at exec; `ru_maxrss` does not
+    (a child started from a parent that held torch would report the parent's gigabyte)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
 
 

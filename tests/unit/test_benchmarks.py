@@ -143,4 +143,6 @@ def test_a_target_that_crashes_its_process_is_one_failed_row(tmp_path, labelled_
                          data=labelled_folder)
     assert [r.status for r in rows] == ["ok", "failed", "ok"], [r.error for r in rows]
     assert "process" in rows[1].error
-    assert rows[0].top1 is not None and rows[2].top1 is not None and rows[0].peak_rss_mb > 10
+    assert rows[0].top1 is not None and rows[2].top1 is not None
+    # each row's own process: a tiny ONNX model in onnxruntime, far below this test process with torch
+    assert 10 < rows[0].peak_rss_mb < 400

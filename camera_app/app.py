@@ -119,9 +119,6 @@ def run_app(config: AppConfig, classifier=None, stop: threading.Event | None = N
     use_window = want_window(config.display)
     options = PipelineOptions(config.top_k, config.smooth, config.threshold, config.max_frames, config.duration,
                               snapshot_dir=config.snapshot_dir)
-    classifier = load_classifier(config) if classifier is None else classifier
-    labels = list(classifier.card.class_names)
-    classifier.predict(np.zeros(WARMUP_FRAME, np.uint8), top_k=1)  # the first call allocates: keep it out of the numbers
     source_options = SourceOptions(config.width, config.height, config.fps, config.open_timeout,
                                    config.read_timeout, config.rtsp_transport)
     capture = Capture(
@@ -129,16 +126,23 @@ def run_app(config: AppConfig, classifier=None, stop: threading.Event | None = N
         buffer_frames=config.buffer_frames, loops=config.loop, realtime=config.realtime,
         fallback_fps=config.fps or 30.0, max_reconnects=config.max_reconnects,
     )
+    description = capture.open()  # a missing camera or refused URL fails here, before the model loads
+    try:
+        classifier = load_classifier(config) if classifier is None else classifier
+        classifier.predict(np.zeros(WARMUP_FRAME, np.uint8), top_k=1)  # the first call allocates: keep it out of the numbers
+    except BaseException:
+        capture.source.release()
+        raise
+    labels = list(classifier.card.class_names)
     info = classifier.info
     backend = f"{info.get('backend', '?')} {info.get('precision', '')} {info.get('provider', '')}".strip()
     options.caption = f"{backend} | {Path(str(config.model)).name}"
     stop = stop or threading.Event()
     sinks = Sinks()
     result = PipelineResult()
-    description = config.source
     stopped_cleanly = True
     with stop_on_signals(stop) as received:
-        description = capture.start()
+        capture.start()
         try:
             if config.log:
                 sinks.log = FrameLog(config.log)

@@ -90,14 +90,17 @@ class Capture:
         self.source = None
         self.thread: threading.Thread | None = None
 
-    def start(self) -> str:
-        """Open the source here (so a bad one fails at once, in the caller's thread), then read in a thread."""
+    def open(self) -> str:
+        """Open the source in the caller's thread, so a bad one fails at once; returns its description."""
         self.source = self.open_source()
         if self.realtime:
             self.pace_fps = self.source.fps or self.fallback_fps
+        return self.source.description
+
+    def start(self) -> None:
+        """Start reading in the capture thread (after `open`)."""
         self.thread = threading.Thread(target=self._run, name="camera-capture", daemon=True)
         self.thread.start()
-        return self.source.description
 
     def get(self, timeout: float) -> Frame | None:
         """The next frame, or None if none came within `timeout` (see `finished`)."""

@@ -34,7 +34,7 @@ class Layout:
 
 
 def layout(width: int) -> Layout:
-    scale = float(np.clip(width / 640.0, 0.5, 2.0))
+    scale = float(np.clip(width / 640.0, 0.8, 2.0))
     return Layout(
         scale=scale,
         margin=int(8 * scale),

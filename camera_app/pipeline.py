@@ -236,5 +236,8 @@ def run_pipeline(
             paused = True
         elif key == KEY_SNAPSHOT:
             save_snapshot(annotated, options.snapshot_dir, frame.index)
+    for event in capture.drain_events():  # what happened while the loop was ending (a lost source)
+        if sinks.log:
+            sinks.log.write(event)
     result.seconds = (last_done - started) if started is not None and last_done is not None else 0.0
     return result

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -169,3 +170,26 @@ def test_bad_source_fails_in_one_line_within_3_s(tiny_model, source):
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert done.stderr.startswith("edgevision camera: error: cannot open")
     assert seconds < 3.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_ends_the_run_cleanly(tiny_model, camera, tmp_path, signum):
+    log = tmp_path / "log.jsonl"
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "camera_app", "--model", str(tiny_model), "--source", camera.url, "--display", "none",
+         "--log", str(log)],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert wait_for(lambda: len(records(log)) >= 5, 15), "no frames classified"
+        sent = time.monotonic()
+        process.send_signal(signum)
+        out, err = process.communicate(timeout=10)
+        seconds = time.monotonic() - sent
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert f"ended: signal {signum.name}" in out
+    assert seconds < 2.0  # within a second, plus the interpreter's own exit

@@ -144,7 +144,9 @@ class Capture:
 
     def _put(self, frame: Frame) -> None:
         with self.cond:
-            while len(self.queue) >= self.capacity and not self.own_clock and not self.stopping.is_set():
+            while len(self.queue) >= self.capacity and not self.own_clock:
+                if self.stopping.is_set():
+                    return  # the run is over: this frame was read but never handed out
                 self.cond.wait(0.1)
             if len(self.queue) >= self.capacity:
                 self.queue.popleft()

@@ -76,7 +76,6 @@ class Capture:
         self.fallback_fps = fallback_fps
         self.pace_fps: float | None = None
         self.own_clock = live or self.realtime
-        self.buffer = buffer
         self.capacity = buffer_frames if buffer else 1
         self.loops = loops
         self.max_reconnects = max_reconnects

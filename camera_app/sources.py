@@ -124,8 +124,6 @@ class OpenCvSource:
         self.live = live
         fps = capture.get(cv2.CAP_PROP_FPS)
         self.fps = fps if 0 < fps < 1000 else None
-        count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
-        self.frame_count = int(count) if not live and count > 0 else None
 
     def read(self) -> np.ndarray | None:
         ok, frame = self.capture.read()
@@ -148,7 +146,6 @@ class ImageFilesSource:
         self.paths = paths
         self.description = description
         self.fps = fps
-        self.frame_count = len(paths)
         self.next = 0
 
     def read(self) -> np.ndarray | None:
@@ -169,7 +166,6 @@ class Picamera2Source:
     """A Raspberry Pi camera through picamera2 (libcamera), which OpenCV cannot open on Bookworm."""
 
     live = True
-    frame_count = None
 
     def __init__(self, index: int, options: SourceOptions) -> None:
         try:

@@ -6,7 +6,6 @@ import json
 import shutil
 import subprocess
 import threading
-import time
 import urllib.request
 
 import cv2

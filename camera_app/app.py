@@ -165,6 +165,7 @@ def run_app(config: AppConfig, classifier=None, stop: threading.Event | None = N
         if received:
             result.end_reason = f"signal {received[0]}"
     summary = summarize(config, description, backend, capture, result)
+    summary["display"] = "window" if use_window else "headless"
     summary["capture_thread_ended"] = stopped_cleanly
     if config.report:
         write_report(config.report, summary)

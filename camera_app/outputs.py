@@ -71,7 +71,7 @@ def format_summary(summary: dict) -> str:
     """The one-screen summary printed at exit."""
     frames = summary["frames"]
     lines = [
-        f"source   {summary['source']}  ({summary['mode']}; ended: {summary['end_reason']})",
+        f"source   {summary['source']}  ({summary['mode']}, {summary['display']}; ended: {summary['end_reason']})",
         f"model    {summary['model']}  ({summary['backend']})",
         f"frames   read {frames['read']}, classified {frames['classified']}, dropped {frames['dropped']}, "
         f"unreadable {frames['unreadable']}, reconnects {frames['reconnects']}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -56,8 +57,24 @@ def test_no_display_runs_headless_and_never_aborts(tiny_model, mjpg_video, tmp_p
     done = run_cli(["--model", str(tiny_model), "--source", str(mjpg_video), "--display", "auto",
                     "--report", str(tmp_path / "r.json")], env)
     assert done.returncode == 0, done.stderr
-    assert "classified 40" in done.stdout
+    assert "classified 40" in done.stdout and "(newest, headless;" in done.stdout
     refused = run_cli(["--model", str(tiny_model), "--source", str(mjpg_video), "--display", "window"], env)
     assert refused.returncode == 2
     assert refused.stderr.strip().splitlines() == [refused.stderr.strip()]
     assert refused.stderr.startswith("edgevision camera: error: --display window: ")
+
+
+def test_window_under_xvfb(tiny_model, mjpg_video, tmp_path):
+    if shutil.which("xvfb-run") is None:
+        pytest.skip("xvfb-run is not installed (Debian: apt-get install xvfb xauth)")
+    if gui_backend() is None:
+        pytest.skip("this OpenCV has no GUI (opencv-python-headless)")
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env["PYTHONPATH"] = str(REPO)
+    done = subprocess.run(
+        ["xvfb-run", "-a", sys.executable, "-m", "camera_app", "--model", str(tiny_model), "--source", str(mjpg_video),
+         "--display", "auto", "--max-frames", "10"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "(newest, window;" in done.stdout and "classified 10" in done.stdout

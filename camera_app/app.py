@@ -65,6 +65,8 @@ class AppConfig:
 
 def check_config(config: AppConfig) -> None:
     """The checks that need neither the model nor the camera."""
+    if not Path(config.model).exists():
+        raise EdgevisionError(f"model file not found: {config.model}")
     for name in ("max_frames", "threads", "width", "height"):
         value = getattr(config, name)
         if value is not None and value < 1:

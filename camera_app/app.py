@@ -1,0 +1,205 @@
+"""The app: a config in, a summary dict out. The CLI and `camera_app.run` both come here.
+
+Every check the user can fail (source, display, record suffix, serve address, limits) runs before
+the model is loaded or the camera opened; the source is released and every thread stopped on any
+way out (end of file, limit, q/Esc, Ctrl-C, SIGTERM, an error).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from camera_app.capture import Capture
+from camera_app.display import Window, want_window
+from camera_app.outputs import FrameLog, Recorder, fourcc_for, write_report
+from camera_app.pipeline import PipelineOptions, PipelineResult, Sinks, run_pipeline, stage_stats
+from camera_app.serve import FrameServer, parse_bind
+from camera_app.sources import SourceOptions, open_source, parse_source
+from deploy.errors import EdgevisionError
+
+log = logging.getLogger("edgevision.camera")
+WARMUP_FRAME = (480, 640, 3)
+
+
+@dataclass
+class AppConfig:
+    """Every option of `edgevision camera` (see `camera_app.cli` for what each one means)."""
+
+    model: str
+    source: str
+    backend: str = "auto"
+    labels: str | None = None
+    threads: int | None = None
+    top_k: int = 3
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    loop: int = 0
+    realtime: bool = False
+    rtsp_transport: str = "tcp"
+    open_timeout: float = 10.0
+    read_timeout: float = 5.0
+    buffer: bool = False
+    buffer_frames: int = 512
+    max_reconnects: int = 10
+    smooth: int = 1
+    threshold: float = 0.0
+    display: str = "none"
+    log: str | None = None
+    record: str | None = None
+    report: str | None = None
+    serve: str | None = None
+    max_frames: int | None = None
+    duration: float | None = None
+    snapshot_dir: str = "."
+
+
+def check_config(config: AppConfig) -> None:
+    """The checks that need neither the model nor the camera."""
+    if not Path(config.model).exists():
+        raise EdgevisionError(f"model file not found: {config.model}")
+    for name in ("max_frames", "threads", "width", "height"):
+        value = getattr(config, name)
+        if value is not None and value < 1:
+            raise EdgevisionError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    for name in ("duration", "fps", "open_timeout", "read_timeout"):
+        value = getattr(config, name)
+        if value is not None and value <= 0:
+            raise EdgevisionError(f"--{name.replace('_', '-')} must be > 0, got {value}")
+    if config.loop < -1:
+        raise EdgevisionError(f"--loop must be -1 (forever), 0 or more, got {config.loop}")
+    if config.record:
+        fourcc_for(config.record)
+    if config.serve is not None:
+        parse_bind(config.serve)
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[list[str]]:
+    """SIGINT and SIGTERM set `stop` (the loop then ends cleanly); yields the names of signals received."""
+    received: list[str] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def handler(signum, _frame) -> None:
+        received.append(signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def load_classifier(config: AppConfig):
+    import deploy
+
+    options = {"threads": config.threads} if config.threads else {}
+    return deploy.load(config.model, backend=config.backend, labels=config.labels, **options)
+
+
+def run_app(config: AppConfig, classifier=None, stop: threading.Event | None = None) -> dict:
+    """Run the app headless or with a window; returns the summary (also written to `config.report`).
+
+    classifier: anything with `predict(image, top_k) -> Prediction`, `card.class_names` and `info`
+    (default: `deploy.load(config.model, ...)`).
+    """
+    check_config(config)
+    spec = parse_source(config.source)
+    use_window = want_window(config.display)
+    options = PipelineOptions(config.top_k, config.smooth, config.threshold, config.max_frames, config.duration,
+                              snapshot_dir=config.snapshot_dir)
+    source_options = SourceOptions(config.width, config.height, config.fps, config.open_timeout,
+                                   config.read_timeout, config.rtsp_transport)
+    capture = Capture(
+        lambda: open_source(spec, source_options), live=spec.live, buffer=config.buffer,
+        buffer_frames=config.buffer_frames, loops=config.loop, realtime=config.realtime,
+        fallback_fps=config.fps or 30.0, max_reconnects=config.max_reconnects,
+    )
+    description = capture.open()  # a missing camera or refused URL fails here, before the model loads
+    try:
+        classifier = load_classifier(config) if classifier is None else classifier
+        classifier.predict(np.zeros(WARMUP_FRAME, np.uint8), top_k=1)  # the first call allocates: keep it out of the numbers
+    except BaseException:
+        capture.source.release()
+        raise
+    labels = list(classifier.card.class_names)
+    info = classifier.info
+    backend = f"{info.get('backend', '?')} {info.get('precision', '')} {info.get('provider', '')}".strip()
+    options.caption = f"{backend} | {Path(str(config.model)).name}"
+    stop = stop or threading.Event()
+    sinks = Sinks()
+    result = PipelineResult()
+    stopped_cleanly = True
+    with stop_on_signals(stop) as received:
+        capture.start()
+        try:
+            if config.log:
+                sinks.log = FrameLog(config.log)
+            if config.record:
+                sinks.recorder = Recorder(config.record, capture.source.fps or config.fps or 30.0)
+            if config.serve is not None:
+                sinks.server = FrameServer(config.serve, title=f"{Path(str(config.model)).name} on {description}")
+                log.warning("serving on %s (stream: %sstream.mjpg)", sinks.server.url, sinks.server.url)
+            if use_window:
+                sinks.window = Window(f"edgevision camera: {description}")
+            log.info("%s -> %s (%s)", description, config.model, backend)
+            result = run_pipeline(
+                capture, lambda image: classifier.predict(image, top_k=config.top_k), labels, options, sinks, stop
+            )
+        finally:
+            stopped_cleanly = capture.stop(timeout=1.0)
+            for sink in (sinks.window, sinks.recorder, sinks.server, sinks.log):
+                if sink is not None:
+                    sink.close()
+        if received:
+            result.end_reason = f"signal {received[0]}"
+    summary = summarize(config, description, backend, capture, result)
+    summary["display"] = "window" if use_window else "headless"
+    summary["capture_thread_ended"] = stopped_cleanly
+    if config.report:
+        write_report(config.report, summary)
+    return summary
+
+
+def summarize(config: AppConfig, description: str, backend: str, capture: Capture, result: PipelineResult) -> dict:
+    """The run's numbers: counts, pipeline vs model speed, per-stage p50/p95, age and app overhead."""
+    stage = {name: stage_stats(values) for name, values in result.stage_ms.items()}
+    model_ms = stage["inference"].get("mean", 0.0)
+    classifier_ms = model_ms + stage["preprocess"].get("mean", 0.0)
+    return {
+        "source": description,
+        "model": str(config.model),
+        "backend": backend,
+        "mode": "buffer" if config.buffer else "newest",
+        "end_reason": result.end_reason,
+        "error": capture.error,
+        "frames": {
+            "read": capture.counters.read,
+            "classified": result.classified,
+            "dropped": capture.counters.dropped,
+            "unreadable": capture.counters.unreadable,
+            "reconnects": capture.counters.reconnects,
+        },
+        "duration_s": result.seconds,
+        "pipeline_fps": result.classified / result.seconds if result.seconds > 0 else 0.0,
+        "model_fps": 1e3 / model_ms if model_ms else 0.0,
+        "classifier_fps": 1e3 / classifier_ms if classifier_ms else 0.0,
+        "latency_ms": stage,
+        "age_ms": stage_stats(result.age_ms),
+        "overhead_ms": stage_stats(result.overhead_ms),
+        "config": asdict(config),
+        "finished_at": time.time(),
+    }

@@ -1,0 +1,229 @@
+"""The capture thread: reads frames while the model works, so the model always gets the newest one.
+
+Two policies:
+- newest (default): one slot. A source with its own clock (camera, stream, a file paced at its
+  own frame rate with `realtime`) overwrites a frame nobody took, and that frame counts as dropped, so latency never
+  grows behind a slow model. A file read as fast as it goes waits for the slot instead (nothing to
+  drop: the next frame is decoded while the model runs on this one).
+- buffer: every frame in order, through a queue of `buffer_frames`. Files wait for room; a live
+  source that outruns the model fills the queue (frames get older: the documented trade-off) and
+  beyond it drops the oldest.
+
+A live source that drops out is reopened with backoff (0.5 s doubling to 8 s); each event is kept
+for the log. A file ends (or loops); one unreadable frame is skipped and counted.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from camera_app.sources import UnreadableFrame
+from deploy.errors import EdgevisionError
+
+log = logging.getLogger("edgevision.camera")
+
+BACKOFF_FIRST_S = 0.5
+BACKOFF_MAX_S = 8.0
+# A live source giving only bad frames this many times in a row is treated as dropped out.
+MAX_BAD_IN_A_ROW = 30
+
+
+@dataclass
+class Frame:
+    """index: 0-based position in the source (across loops and reconnects); captured: monotonic
+    seconds when the read returned; wall: the same moment as Unix time."""
+
+    index: int
+    image: np.ndarray
+    captured: float
+    wall: float
+
+
+@dataclass
+class CaptureCounters:
+    read: int = 0
+    dropped: int = 0
+    unreadable: int = 0
+    reconnects: int = 0
+
+
+class Capture:
+    """Runs `open_source()` results in a daemon thread; `get()` hands out each frame at most once."""
+
+    def __init__(
+        self,
+        open_source: Callable[[], object],
+        live: bool,
+        buffer: bool = False,
+        buffer_frames: int = 512,
+        loops: int = 0,
+        realtime: bool = False,
+        fallback_fps: float = 30.0,
+        max_reconnects: int = 10,
+    ) -> None:
+        if buffer_frames < 1:
+            raise EdgevisionError(f"--buffer-frames must be >= 1, got {buffer_frames}")
+        self.open_source = open_source
+        self.live = live
+        self.realtime = realtime and not live
+        self.fallback_fps = fallback_fps
+        self.pace_fps: float | None = None
+        self.own_clock = live or self.realtime
+        self.capacity = buffer_frames if buffer else 1
+        self.loops = loops
+        self.max_reconnects = max_reconnects
+        self.counters = CaptureCounters()
+        self.events: list[dict] = []
+        self.error: str | None = None
+        self.queue: collections.deque[Frame] = collections.deque()
+        self.cond = threading.Condition()
+        self.stopping = threading.Event()
+        self.ended = False
+        self.source = None
+        self.thread: threading.Thread | None = None
+
+    def open(self) -> str:
+        """Open the source in the caller's thread, so a bad one fails at once; returns its description."""
+        self.source = self.open_source()
+        if self.realtime:
+            self.pace_fps = self.source.fps or self.fallback_fps
+        return self.source.description
+
+    def start(self) -> None:
+        """Start reading in the capture thread (after `open`)."""
+        self.thread = threading.Thread(target=self._run, name="camera-capture", daemon=True)
+        self.thread.start()
+
+    def get(self, timeout: float) -> Frame | None:
+        """The next frame, or None if none came within `timeout` (see `finished`)."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while not self.queue and not self.ended:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.cond.wait(left)
+            if not self.queue:
+                return None
+            frame = self.queue.popleft()
+            self.cond.notify_all()
+            return frame
+
+    @property
+    def finished(self) -> bool:
+        with self.cond:
+            return self.ended and not self.queue
+
+    def drain_events(self) -> list[dict]:
+        with self.cond:
+            events, self.events = self.events, []
+        return events
+
+    def stop(self, timeout: float = 1.0) -> bool:
+        """Ask the thread to end and wait up to `timeout`; True when it has ended."""
+        self.stopping.set()
+        with self.cond:
+            self.cond.notify_all()
+        if self.thread is not None:
+            self.thread.join(timeout)
+            return not self.thread.is_alive()
+        return True
+
+    def _event(self, kind: str, detail: str) -> None:
+        log.warning("%s: %s", kind, detail)
+        with self.cond:
+            self.events.append({"event": kind, "time": time.time(), "detail": detail})
+
+    def _put(self, frame: Frame) -> None:
+        with self.cond:
+            while len(self.queue) >= self.capacity and not self.own_clock:
+                if self.stopping.is_set():
+                    return  # the run is over: this frame was read but never handed out
+                self.cond.wait(0.1)
+            if len(self.queue) >= self.capacity:
+                self.queue.popleft()
+                self.counters.dropped += 1
+            self.queue.append(frame)
+            self.cond.notify_all()
+
+    def _reopen(self) -> object | None:
+        """Reopen a live source with backoff; None after `max_reconnects` failures or when stopping."""
+        delay = BACKOFF_FIRST_S
+        attempt = 0
+        while not self.stopping.is_set():
+            attempt += 1
+            if 0 <= self.max_reconnects < attempt:
+                self.error = f"gave up on {self.source.description} after {self.max_reconnects} reconnect attempts"
+                self._event("gave_up", self.error)
+                return None
+            if self.stopping.wait(delay):
+                return None
+            try:
+                source = self.open_source()
+            except EdgevisionError as exc:
+                self._event("reconnect_failed", f"attempt {attempt}: {exc}")
+                delay = min(delay * 2, BACKOFF_MAX_S)
+                continue
+            self.counters.reconnects += 1
+            self._event("reconnected", f"{source.description} after {attempt} attempt(s)")
+            return source
+        return None
+
+    def _run(self) -> None:
+        index = 0
+        loops_left = self.loops
+        bad_in_a_row = 0
+        started = time.monotonic()
+        paced = 0
+        try:
+            while not self.stopping.is_set():
+                if self.pace_fps:
+                    if self.stopping.wait(max(0.0, started + paced / self.pace_fps - time.monotonic())):
+                        break
+                    paced += 1
+                try:
+                    image = self.source.read()
+                except UnreadableFrame as exc:
+                    self.counters.unreadable += 1
+                    index += 1
+                    bad_in_a_row += 1
+                    log.info("unreadable frame skipped: %s", exc)
+                    if not (self.live and bad_in_a_row >= MAX_BAD_IN_A_ROW):
+                        continue
+                    image = None
+                if image is None:
+                    if self.stopping.is_set():
+                        break
+                    if not self.live:
+                        if loops_left == 0:
+                            break
+                        loops_left -= 1
+                        self.source.release()
+                        self.source = self.open_source()
+                        continue
+                    self._event("disconnected", f"{self.source.description}: no frame (dropped out or read timeout)")
+                    self.source.release()
+                    source = self._reopen()
+                    if source is None:
+                        break
+                    self.source = source
+                    continue
+                bad_in_a_row = 0
+                self.counters.read += 1
+                self._put(Frame(index, image, time.monotonic(), time.time()))
+                index += 1
+        except EdgevisionError as exc:
+            self.error = str(exc)
+            self._event("error", self.error)
+        finally:
+            self.source.release()
+            with self.cond:
+                self.ended = True
+                self.cond.notify_all()

@@ -1,0 +1,106 @@
+"""`edgevision camera` / `python -m camera_app`: live classification from the command line.
+
+argv[0] is the subcommand name ("camera"), as edgevision.py dispatches it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+# OpenCV's and FFmpeg's own warnings ("can't open camera by index") would bury our one-line errors.
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+from camera_app.app import AppConfig, run_app  # noqa: E402 (after the environment above)
+from deploy.cli_util import run_cli  # noqa: E402
+
+PROG = "edgevision camera"
+
+
+def camera_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Classify camera, stream, video or image-folder frames live with any exported model "
+        "(no torch needed). Keeps only the newest frame, so a slow model drops frames instead of lagging; "
+        "prints pipeline and model speed apart, with per-stage latency.",
+    )
+    parser.add_argument("--model", required=True, help="model file: .onnx, .pte, .engine or .pt (any deploy.load opens)")
+    parser.add_argument(
+        "--source", required=True,
+        help="0 | /dev/videoN | v4l2://N (camera), a video file, an image folder or glob, rtsp://... | "
+        "http(s)://... (stream, MJPEG over HTTP included), gst:PIPELINE, csi://N (Jetson), picam[:N] (Raspberry Pi)",
+    )
+    model = parser.add_argument_group("model")
+    model.add_argument("--backend", default="auto", help="auto (by suffix), onnxruntime, executorch, tensorrt, torch")
+    model.add_argument("--labels", help="one class name per line (needed for a model without a card)")
+    model.add_argument("--threads", type=int, help="inference threads (default: the backend's choice)")
+    model.add_argument("--top-k", type=int, default=3, help="labels shown and logged per frame (default 3)")
+    model.add_argument("--smooth", type=int, default=1, metavar="N",
+                       help="average probabilities over the last N frames (default 1: off)")
+    model.add_argument("--threshold", type=float, default=0.0,
+                       help="below this best probability show 'uncertain' (0-1, default 0: off)")
+    source = parser.add_argument_group("source")
+    source.add_argument("--width", type=int, help="camera frame width to ask for (csi/picam default 1280/640)")
+    source.add_argument("--height", type=int, help="camera frame height to ask for")
+    source.add_argument("--fps", type=float, help="camera frame rate to ask for; frame rate of image folders with --realtime (default 30)")
+    source.add_argument("--loop", type=int, default=0, metavar="N",
+                        help="play a file or folder N more times (-1: forever; default 0)")
+    source.add_argument("--realtime", action="store_true",
+                        help="pace a file at its own frame rate, dropping what the model has no time for, like a camera "
+                        "(default: read every frame in order, as fast as the model goes)")
+    source.add_argument("--rtsp-transport", choices=["tcp", "udp"], default="tcp", help="RTSP transport (default tcp)")
+    source.add_argument("--open-timeout", type=float, default=10.0, metavar="S",
+                        help="seconds to wait for a stream to open (default 10; FFmpeg's own is 30)")
+    source.add_argument("--read-timeout", type=float, default=5.0, metavar="S",
+                        help="seconds without a frame before a stream counts as stalled (default 5)")
+    source.add_argument("--max-reconnects", type=int, default=10, metavar="N",
+                        help="reopen a live source that dropped out up to N times in a row, backing off 0.5 s doubling "
+                        "to 8 s (-1: forever; default 10)")
+    source.add_argument("--buffer", action="store_true",
+                        help="process every frame in order instead of the newest only (offline runs, evaluation); "
+                        "on a live source that outruns the model, frames get older")
+    source.add_argument("--buffer-frames", type=int, default=512, metavar="N",
+                        help="with --buffer, frames queued at most; a live source beyond it drops the oldest (default 512)")
+    out = parser.add_argument_group("output")
+    out.add_argument("--display", choices=["auto", "window", "none"], default="auto",
+                     help="auto: a window where a display exists, else headless (default); window: a window or an error; "
+                     "none: headless. Keys: q/Esc quit, space pause, s snapshot")
+    out.add_argument("--snapshot-dir", default=".", help="folder for snapshot PNGs taken with the s key (default .)")
+    out.add_argument("--log", metavar="FILE", help="one JSON object per classified frame (JSON lines), plus source events")
+    out.add_argument("--record", metavar="FILE", help="write the annotated video: .avi (MJPG) or .mp4 (mp4v)")
+    out.add_argument("--report", metavar="FILE", help="write the run's summary as JSON")
+    out.add_argument("--serve", metavar="[HOST:]PORT",
+                     help="browser view: / page, /stream.mjpg, /snapshot.jpg, /stats.json (host default 127.0.0.1)")
+    out.add_argument("--max-frames", type=int, help="stop after this many classified frames")
+    out.add_argument("--duration", type=float, metavar="S", help="stop after this many seconds")
+    out.add_argument("--quiet", action="store_true", help="no summary at exit, warnings only")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> AppConfig:
+    fields = {name: value for name, value in vars(args).items() if name != "quiet"}
+    return AppConfig(**fields)
+
+
+def cmd_camera(args: argparse.Namespace) -> int:
+    from camera_app.outputs import format_summary
+
+    summary = run_app(config_from_args(args))
+    if not args.quiet:
+        print(format_summary(summary))
+    if summary["error"]:
+        print(f"{PROG}: error: {summary['error']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "camera":
+        argv = argv[1:]
+    args = camera_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(message)s")
+    return run_cli(lambda: cmd_camera(args), PROG)

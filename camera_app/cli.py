@@ -1,6 +1,6 @@
 """`edgevision camera` / `python -m camera_app`: live classification from the command line.
 
-argv[0] is the subcommand name ("camera"), as edgevision.py dispatches it.
+argv[0] is the subcommand name ("camera"), as the `edgevision` command dispatches it.
 """
 
 from __future__ import annotations

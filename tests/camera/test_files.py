@@ -116,7 +116,7 @@ def test_video_from_images_holds_each_image(tmp_path):
 
 def test_cli_prints_the_summary(tiny_model, mjpg_video, tmp_path):
     done = subprocess.run(
-        [sys.executable, str(REPO / "edgevision.py"), "camera", "--model", str(tiny_model), "--source", str(mjpg_video),
+        [sys.executable, "-m", "edgevision", "camera", "--model", str(tiny_model), "--source", str(mjpg_video),
          "--display", "none", "--max-frames", "5"],
         cwd=REPO, capture_output=True, text=True, timeout=60,
     )

@@ -96,14 +96,12 @@ def top_k(probabilities: np.ndarray, labels: list[str], k: int) -> list[tuple[st
 
 
 def stage_stats(values_ms: list[float]) -> dict[str, float]:
-    """p50/p95/p99/mean/min/max in ms (deploy.timing's percentile rule), {} when empty."""
+    """p50/p95/p99/mean/min/max in ms (deploy.timing.LatencyStats), {} when empty."""
     if not values_ms:
         return {}
     stats = LatencyStats.from_samples([v / 1000.0 for v in values_ms])
-    ordered = sorted(values_ms)
-    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
-    return {"p50": stats.p50_ms, "p95": p95, "p99": stats.p99_ms, "mean": stats.mean_ms,
-            "min": stats.min_ms, "max": ordered[-1]}
+    return {"p50": stats.p50_ms, "p95": stats.p95_ms, "p99": stats.p99_ms, "mean": stats.mean_ms,
+            "min": stats.min_ms, "max": stats.max_ms}
 
 
 class Ema:

@@ -24,6 +24,9 @@ class LatencyStats:
     p90_ms: float
     p99_ms: float
     min_ms: float
+    p95_ms: float
+    max_ms: float
+    std_ms: float
 
     @classmethod
     def from_samples(cls, seconds: list[float]) -> LatencyStats:
@@ -32,7 +35,8 @@ class LatencyStats:
         def pct(q: float) -> float:
             return ms[min(len(ms) - 1, int(round(q * (len(ms) - 1))))]
 
-        return cls(len(ms), statistics.fmean(ms), pct(0.5), pct(0.9), pct(0.99), ms[0])
+        std = statistics.pstdev(ms) if len(ms) > 1 else 0.0
+        return cls(len(ms), statistics.fmean(ms), pct(0.5), pct(0.9), pct(0.99), ms[0], pct(0.95), ms[-1], std)
 
 
 Timer = Callable[[int], list[float]]  # runs its call n times, returns the n durations in seconds

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import deploy.limits  # noqa: F401  (before any cv2 import: OpenCV reads its image-size limit once)
+
 
 def run(model: str, source: str, **options) -> dict:
     """Run the app headless (unless `display="auto"|"window"`) and return its summary dict.

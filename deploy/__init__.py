@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import deploy.limits  # noqa: F401  (before any cv2 import: OpenCV reads its image-size limit once)
 from deploy.version import __version__
 
 if TYPE_CHECKING:

@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-from deploy.errors import EdgevisionError
+from deploy.errors import EdgevisionError, first_line
+from deploy.limits import MAX_IMAGE_PIXELS
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -152,7 +153,13 @@ def read_image(path: str) -> np.ndarray:
         raise EdgevisionError(f"image not found: {path}") from None
     except IsADirectoryError:
         raise EdgevisionError(f"image path is a folder: {path}") from None
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    except cv2.error as exc:
+        if "CV_IO_MAX_IMAGE_PIXELS" in str(exc):
+            raise EdgevisionError(f"image {path} has more than {MAX_IMAGE_PIXELS:,} pixels; set "
+                                  "EDGEVISION_MAX_IMAGE_PIXELS to allow larger images") from None
+        raise EdgevisionError(f"cannot decode image {path}: {first_line(exc)}") from None
     if image is None:
         raise EdgevisionError(f"cannot decode image {path}: not an image file or corrupt")
     return image

@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+import deploy.limits  # noqa: F401  (before any cv2 import: OpenCV reads its image-size limit once)
+
 # subcommand -> (module with main(argv) -> int, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("edgevision.demo", "run the whole road offline on bundled data"),

@@ -16,3 +16,5 @@ Modules (imported on demand, so `import quantize` stays light):
 - `quantize.cli`: the two commands (`python -m quantize prune|quantize ...`), a thin layer that
   shows the "edgevision.quantize" log lines on stderr.
 """
+
+import deploy.limits  # noqa: F401  (before any cv2 import: OpenCV reads its image-size limit once)

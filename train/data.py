@@ -106,7 +106,10 @@ class DataSplits:
 
 def decode_rgb(path: str) -> torch.Tensor:
     """An image file -> uint8 (C, H, W): gray stays 1 channel, colour becomes RGB, alpha dropped."""
-    image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    try:
+        image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:  # e.g. more pixels than deploy.limits allows
+        image = None
     if image is None:
         raise EdgevisionError(f"cannot decode image {path}")
     if image.dtype == np.uint16:
@@ -275,7 +278,10 @@ def drop_unreadable(dataset: ImageFiles) -> ImageFiles:
     for path, label in dataset.samples:
         # A 1/8-scale decode is a few times cheaper than a full one and fails on the same files.
         data = np.fromfile(path, dtype=np.uint8)
-        readable = data.size > 0 and cv2.imdecode(data, cv2.IMREAD_REDUCED_GRAYSCALE_8) is not None
+        try:
+            readable = data.size > 0 and cv2.imdecode(data, cv2.IMREAD_REDUCED_GRAYSCALE_8) is not None
+        except cv2.error:  # e.g. more pixels than deploy.limits allows
+            readable = False
         (good if readable else bad).append((path, label))
     if bad:
         warnings.warn(f"skipped {len(bad)} unreadable image file(s), e.g. {bad[0][0]}", stacklevel=2)

@@ -167,3 +167,36 @@ def test_prune_never_writes_over_its_input(tiny_checkpoint, capsys):
     assert main(["prune", str(tiny_checkpoint), "-o", str(tiny_checkpoint), "--ratio", "0.5"]) == 2
     assert "is the checkpoint being pruned" in capsys.readouterr().err
     assert sha(tiny_checkpoint) == before
+
+
+def test_a_decompression_bomb_is_refused_before_it_is_decoded(tmp_path):
+    """A 20000 x 20000 PNG of zeros is a few hundred kB on disk and 1.2 GB decoded: `predict`
+    refuses it in one line, in a process whose peak memory stays far below that."""
+    import subprocess
+    import sys
+
+    import cv2
+    import numpy as np
+
+    from tests.runtime.onnx_models import make_onnx, tiny_card
+
+    model = make_onnx(tmp_path / "m.onnx", card=tiny_card())
+    bomb = tmp_path / "bomb.png"
+    stripe = np.zeros((20000, 20000), np.uint8)
+    assert cv2.imwrite(str(bomb), stripe)
+    del stripe
+    assert bomb.stat().st_size < 2_000_000
+    script = (
+        "import runpy, sys\n"
+        f"sys.argv = ['edgevision', 'predict', '--model', {str(model)!r}, {str(bomb)!r}]\n"
+        "try:\n    runpy.run_module('edgevision', run_name='__main__')\n"
+        "finally:\n"
+        "    hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+        "    print('VmHWM', int(hwm) // 1024, file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    error = [line for line in done.stderr.splitlines() if "error:" in line]
+    assert len(error) == 1 and "more than 89,478,485 pixels" in error[0] and "EDGEVISION_MAX_IMAGE_PIXELS" in error[0]
+    peak_mib = int(done.stderr.split("VmHWM")[-1].split()[0])
+    assert peak_mib < 1024, peak_mib

@@ -54,6 +54,20 @@ def default_card(backend, labels: list[str], source: str) -> ModelCard:
                      precision=backend.info.get("precision", "fp32"), artifact_format=backend.name)
 
 
+def check_model_path(path: str | os.PathLike) -> Path:
+    """`path` as a Path when it is a regular file; else a one-line error saying what it is."""
+    from deploy.errors import EdgevisionError
+
+    path = Path(path)
+    if not path.exists():
+        raise EdgevisionError(f"model file not found: {path}")
+    if path.is_dir():
+        raise EdgevisionError(f"{path} is a folder, not a model file")
+    if not path.is_file():
+        raise EdgevisionError(f"{path} is not a regular file (a device, FIFO or socket), not a model file")
+    return path
+
+
 def load(path: str | os.PathLike, backend: str = "auto", labels: str | os.PathLike | None = None, **options) -> Classifier:
     """Open a model file (.onnx, .pte, .engine, .pt) as a `Classifier`.
 
@@ -66,9 +80,7 @@ def load(path: str | os.PathLike, backend: str = "auto", labels: str | os.PathLi
     from deploy.errors import EdgevisionError
     from deploy.labels import check_label_count, read_labels
 
-    path = Path(path)
-    if not path.exists():
-        raise EdgevisionError(f"model file not found: {path}")
+    path = check_model_path(path)
     name = backend_for_path(path) if backend == "auto" else backend
     runner = get_backend(name).load(path, options)
     card = runner.card
@@ -90,4 +102,4 @@ def load(path: str | os.PathLike, backend: str = "auto", labels: str | os.PathLi
     return Classifier(card, runner)
 
 
-__all__ = ["__version__", "load"]
+__all__ = ["__version__", "check_model_path", "load"]

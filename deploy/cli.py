@@ -8,10 +8,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from deploy.cli_util import run_cli
-from deploy.errors import EdgevisionError
 
 
 def predict_parser() -> argparse.ArgumentParser:
@@ -54,9 +52,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     from deploy.backends import backend_for_path, get_backend
 
-    path = Path(args.model)
-    if not path.exists():
-        raise EdgevisionError(f"model file not found: {path}")
+    from deploy import check_model_path
+
+    path = check_model_path(args.model)
     name = backend_for_path(path) if args.backend == "auto" else args.backend
     runner = get_backend(name).load(path, {})
     output = {"file": str(path), "runtime": runner.info, "card": runner.card.to_dict() if runner.card else None}

@@ -200,3 +200,18 @@ def test_a_decompression_bomb_is_refused_before_it_is_decoded(tmp_path):
     assert len(error) == 1 and "more than 89,478,485 pixels" in error[0] and "EDGEVISION_MAX_IMAGE_PIXELS" in error[0]
     peak_mib = int(done.stderr.split("VmHWM")[-1].split()[0])
     assert peak_mib < 1024, peak_mib
+
+
+@pytest.mark.parametrize(("make", "says"), [
+    (lambda tmp: tmp, "is a folder, not a model file"),
+    (lambda tmp: (os.mkfifo(tmp / "fifo.onnx"), tmp / "fifo.onnx")[1], "not a regular file"),
+    (lambda tmp: __import__("pathlib").Path("/dev/zero"), "not a regular file"),
+])
+@pytest.mark.parametrize("command", ["predict", "info"])
+def test_a_model_path_that_is_no_file_says_what_it_is(tmp_path, capsys, make, says, command):
+    from edgevision import main
+
+    args = ["--model", str(make(tmp_path)), str(tmp_path / "x.png")] if command == "predict" else [str(make(tmp_path))]
+    assert main([command, *args]) == 2
+    err = capsys.readouterr().err
+    assert says in err and len(err.strip().splitlines()) == 1

@@ -27,6 +27,8 @@ source "$HERE/root.sh"
 
 # Inside the root, in the work folder (/opt/edgevision/work), after the parity check and the bench:
 # each entry is one shell command; the venv's bin is on PATH. The headless camera run goes here.
+# For example, once the camera app exists:
+#   "edgevision camera --model model.onnx --source video.avi --display none --max-frames 40"
 ARM64_STEPS=()
 
 PROJECT=/opt/edgevision           # inside the root
@@ -53,6 +55,10 @@ inside() {
 
 preflight() {
     [ "$(id -u)" -eq 0 ] || skip "needs root (debootstrap, binfmt_misc, chroot); run as root or in CI"
+    # One check at a time per root: a second run waits here instead of rebuilding under the first.
+    mkdir -p "$(dirname "$ARM64_ROOT")"
+    exec 9> "$ARM64_ROOT.lock"
+    flock 9
     [ -x "$X86_PYTHON" ] || { echo "test-arm64: no x86 python at $X86_PYTHON (make install)" >&2; exit 1; }
     ensure_host_tools
     ensure_binfmt

@@ -117,6 +117,7 @@ in_root() {
         shift 2
         mount -t proc proc "$R/proc"
         mount --rbind /dev "$R/dev"
+        mount -t sysfs -o ro sysfs "$R/sys"  # onnxruntime reads the CPU list there
         for d in $binds; do mkdir -p "$R$d"; mount --bind -o ro "$d" "$R$d"; done
         exec chroot "$R" "$@"
     ' in_root "$ARM64_ROOT" "$binds" \

@@ -117,7 +117,8 @@ in_root() {
         shift 2
         mount -t proc proc "$R/proc"
         mount --rbind /dev "$R/dev"
-        mount -t sysfs -o ro sysfs "$R/sys"  # onnxruntime reads the CPU list there
+        # No /sys: onnxruntime's cpuinfo (Arm code) then warns that it cannot read the CPU list;
+        # with the host's /sys (x86 topology) it crashes under qemu (segfault creating a session).
         for d in $binds; do mkdir -p "$R$d"; mount --bind -o ro "$d" "$R$d"; done
         exec chroot "$R" "$@"
     ' in_root "$ARM64_ROOT" "$binds" \

@@ -106,6 +106,8 @@ local_pip_dirs() {
 
 # Run a command inside the root: a private mount namespace with /proc, /dev and the local pip
 # folders. PIP_* settings pass through; the rest of the host environment does not.
+# No /sys: onnxruntime's cpuinfo (Arm code) then only warns that it cannot read the CPU list;
+# with the host's /sys (x86 topology) it crashes under qemu (a segfault creating a session).
 in_root() {
     local binds pip_env=() line
     binds=$(local_pip_dirs | tr '\n' ' ')
@@ -117,8 +119,6 @@ in_root() {
         shift 2
         mount -t proc proc "$R/proc"
         mount --rbind /dev "$R/dev"
-        # No /sys: onnxruntime's cpuinfo (Arm code) then warns that it cannot read the CPU list;
-        # with the host's /sys (x86 topology) it crashes under qemu (segfault creating a session).
         for d in $binds; do mkdir -p "$R$d"; mount --bind -o ro "$d" "$R$d"; done
         exec chroot "$R" "$@"
     ' in_root "$ARM64_ROOT" "$binds" \

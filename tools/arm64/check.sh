@@ -110,6 +110,14 @@ x86_reference() {
 
 run_tests() {
     inside "python -c 'import platform; print(\"inside the root: platform.machine() =\", platform.machine())'"
+    # The headless OpenCV alone: the GUI wheel would fail on a root without X (libxcb, libGL).
+    inside "python - <<'EOF'
+import importlib.metadata as metadata
+opencv = sorted(d.metadata['Name'] for d in metadata.distributions() if d.metadata['Name'].startswith('opencv'))
+print('OpenCV distributions:', opencv)
+assert opencv == ['opencv-python-headless'], f'expected only opencv-python-headless, found {opencv}'
+import cv2
+EOF"
     inside "cd ../src && python -m pytest -q -p no:cacheprovider $TESTS"
 }
 

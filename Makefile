@@ -30,3 +30,9 @@ test: install runtime
 
 clean:
 	rm -rf $(VENV) $(RUNTIME_VENV) build runs
+
+# The Raspberry Pi path (Debian bookworm arm64) under qemu: the runtime tests, parity with x86 and a
+# bench report inside a cached arm64 root (tools/arm64/check.sh; needs root, prints SKIPPED without).
+.PHONY: test-arm64
+test-arm64: install
+	tools/arm64/check.sh $(abspath $(VENV))/bin/python

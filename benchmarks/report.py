@@ -12,8 +12,44 @@ from benchmarks.runner import Row
 from deploy.version import __version__
 
 
+# Architecture families: a process of one family on a kernel of another runs under emulation
+# (qemu-user through binfmt_misc); armv7l on an aarch64 kernel (32-bit Raspberry Pi OS) does not.
+ARCH_FAMILIES = {
+    "x86_64": "x86", "amd64": "x86", "i386": "x86", "i686": "x86",
+    "aarch64": "arm", "arm64": "arm", "armv8l": "arm", "armv7l": "arm", "armv6l": "arm",
+}
+X86_VENDORS = ("GenuineIntel", "AuthenticAMD")
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    except OSError:
+        return ""
+
+
+def emulation(machine: str) -> str | None:
+    """Why this process looks emulated (e.g. an aarch64 process on an x86_64 kernel), else None.
+
+    qemu-user answers `uname` with the guest's machine but leaves the kernel's own files alone:
+    /proc/sys/kernel/arch (Linux >= 6.1) names the kernel's architecture, and /proc/cpuinfo
+    lists the host's processors (Intel/AMD vendor ids under an Arm process).
+    """
+    family = ARCH_FAMILIES.get(machine.lower())
+    kernel = _read("/proc/sys/kernel/arch").strip()
+    if family and ARCH_FAMILIES.get(kernel.lower(), family) != family:
+        return f"{machine} process on a {kernel} kernel"
+    vendor = next((v for v in X86_VENDORS if v in _read("/proc/cpuinfo")), None)
+    if family == "arm" and vendor:
+        return f"{machine} process on {vendor} processors"
+    return None
+
+
 def machine_fingerprint(threads: int) -> dict:
-    """What the numbers depend on: processor, core count, threads used, runtime versions."""
+    """What the numbers depend on: architecture (and whether it is emulated), processor, core
+    count, threads used, runtime versions. Timings of an emulated run say nothing about the
+    hardware it imitates."""
     import os
 
     versions = {}
@@ -22,8 +58,13 @@ def machine_fingerprint(threads: int) -> dict:
             versions[module] = __import__(module).__version__
         except Exception:  # noqa: BLE001 - a missing or broken optional runtime is simply not listed
             continue
+    machine = platform.machine()
+    emulated_by = emulation(machine)
     return {
-        "processor": platform.processor() or platform.machine(),
+        "machine": machine,
+        "emulated": emulated_by is not None,
+        **({"emulation": emulated_by} if emulated_by else {}),
+        "processor": platform.processor() or machine,
         "cpu_count": os.cpu_count(),
         "threads": threads,
         "python": platform.python_version(),

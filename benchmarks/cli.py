@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 from pathlib import Path
 
 from benchmarks.report import machine_fingerprint, to_csv, to_json, to_markdown
@@ -33,17 +34,22 @@ def build_parser() -> argparse.ArgumentParser:
 def bench(args: argparse.Namespace) -> int:
     targets = [Target.parse(text) for text in args.models]
     rows = run_benchmark(targets, args.threads, args.budget, args.data, args.split, args.limit)
+    fingerprint = machine_fingerprint(args.threads)
     markdown = to_markdown(rows, args.baseline)
+    if fingerprint.get("emulated"):
+        markdown += (f"\nEMULATED ({fingerprint.get('emulation', 'under emulation')}): these timings measure the "
+                     f"emulator, not the {fingerprint.get('machine')} device it imitates.")
     print(markdown)
     if args.out:
-        fingerprint = machine_fingerprint(args.threads)
         write_text_atomic(args.out / "report.md", markdown + "\n")
         write_text_atomic(args.out / "report.json", to_json(rows, fingerprint) + "\n")
         write_text_atomic(args.out / "report.csv", to_csv(rows))
-        if args.data:
+        if args.data and importlib.util.find_spec("matplotlib") is not None:
             from benchmarks.plots import plot_tradeoff
 
             plot_tradeoff(rows, args.out / "tradeoff.png")
+        elif args.data:
+            print("no tradeoff.png: plots need matplotlib (pip install matplotlib); the tables are written")
         print(f"report written to {args.out}/")
     return 1 if any(r.status != "ok" for r in rows) else 0
 

@@ -26,10 +26,11 @@ TOL=${EDGEVISION_ARM64_TOL:-1e-4}
 source "$HERE/root.sh"
 
 # Inside the root, in the work folder (/opt/edgevision/work), after the parity check and the bench:
-# each entry is one shell command; the venv's bin is on PATH. The headless camera run goes here.
-# For example, once the camera app exists:
-#   "edgevision camera --model model.onnx --source video.avi --display none --max-frames 40"
-ARM64_STEPS=()
+# each entry is one shell command; the venv's bin is on PATH. The camera app, headless, as a Pi
+# user runs it: every frame of the MJPG video (made from the same real images) classified and logged.
+ARM64_STEPS=(
+    'edgevision camera --model model.onnx --source video.avi --display none --buffer --log camera.jsonl --quiet && test "$(wc -l < camera.jsonl)" -eq 80 && echo "camera app on $(uname -m): 80 of 80 frames classified"'
+)
 
 PROJECT=/opt/edgevision           # inside the root
 HOST_PROJECT=$ARM64_ROOT$PROJECT  # the same folder seen from the host

@@ -46,10 +46,12 @@ def load_split(
     seed: int = 0,
     data_root: str | os.PathLike | None = None,
     split_seed: int = 0,
+    class_names: list[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(images float32 NCHW, labels int64, class names) of one split of a data spec, balanced.
 
     `split_seed` must match the one training used, so that the held-out split stays held out.
+    `class_names`, the model's, must be the data's (in order): labels are indices into both.
     """
     import torch
 
@@ -57,6 +59,9 @@ def load_split(
     from train.transforms import eval_transform
 
     splits = load_data(spec, data_root=data_root, seed=split_seed)
+    if class_names is not None and list(class_names) != list(splits.class_names):
+        raise EdgevisionError(f"{spec} has classes {splits.class_names[:5]}..., the model was trained on "
+                              f"{list(class_names)[:5]}...")
     dataset = getattr(splits, split, None)
     if dataset is None:
         raise EdgevisionError(f"data {spec!r} has no {split} split")

@@ -198,13 +198,13 @@ def prune_checkpoint(
     example = example_input(card)
     result_args: dict = {"repruned": STRUCTURE_KEY in card.model_options}
     if data:
-        images, labels, _ = load_split(data, eval_split, card.preprocessing, eval_limit)
+        images, labels, _ = load_split(data, eval_split, card.preprocessing, eval_limit, class_names=card.class_names)
         result_args["top1_before"] = _top1(model, images, labels)
     repair = bool(data and reconstruct_images > 0)
     teacher = copy.deepcopy(model).eval() if finetune_epochs or repair else None  # the unpruned model
     tune = finetuner(finetune or FinetuneSpec(), data, card, teacher=teacher) if finetune_epochs else None
     if repair:
-        calib, _, _ = load_split(data, "train", card.preprocessing, reconstruct_images)
+        calib, _, _ = load_split(data, "train", card.preprocessing, reconstruct_images, class_names=card.class_names)
         calib_images = torch.from_numpy(calib)
         result_args["reconstruction_errors"] = []
 

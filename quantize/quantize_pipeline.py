@@ -323,7 +323,8 @@ def _load(checkpoint: str | os.PathLike, data: str, calib_size: int, seed: int):
     if calib_size < 1:
         raise EdgevisionError(f"--calib-size must be positive, got {calib_size}")
     model, card = load_model(checkpoint)
-    calib, calib_labels, _ = load_split(data, "train", card.preprocessing, calib_size, seed)
+    calib, calib_labels, _ = load_split(data, "train", card.preprocessing, calib_size, seed,
+                                        class_names=card.class_names)
     check_calibration_set(calib_labels)
     return model, card, calib, calib_labels
 
@@ -377,7 +378,8 @@ def quantize_checkpoint(
     from quantize.calibration import check_calibration_set, load_split
 
     model, card, calib, _ = _load(checkpoint, data, calib_size, seed)
-    val, val_labels, _ = load_split(data, eval_split, card.preprocessing, eval_size, seed)
+    val, val_labels, _ = load_split(data, eval_split, card.preprocessing, eval_size, seed,
+                                    class_names=card.class_names)
     check_calibration_set(val_labels, minimum=8, what="evaluation")
     source = f"{eval_split} split of {data}"
     if target == "onnx-int8":
@@ -389,7 +391,8 @@ def quantize_checkpoint(
     if target == "pte-int8":
         qat_images = qat_labels = None
         if qat_epochs:
-            qat_images, qat_labels, _ = load_split(data, "train", card.preprocessing, qat_size, seed + 1)
+            qat_images, qat_labels, _ = load_split(data, "train", card.preprocessing, qat_size, seed + 1,
+                                                   class_names=card.class_names)
         return quantize_to_pte(
             model, card, out, calib, val, val_labels, budget=budget, qat_images=qat_images, qat_labels=qat_labels,
             qat_epochs=qat_epochs, qat_lr=qat_lr, exhaustive=exhaustive, measure_latency=measure_latency,

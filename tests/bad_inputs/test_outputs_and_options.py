@@ -215,3 +215,13 @@ def test_a_model_path_that_is_no_file_says_what_it_is(tmp_path, capsys, make, sa
     assert main([command, *args]) == 2
     err = capsys.readouterr().err
     assert says in err and len(err.strip().splitlines()) == 1
+
+
+def test_quantize_refuses_data_whose_classes_are_not_the_models(tiny_checkpoint, tmp_path, capsys):
+    from edgevision import main
+
+    # the tiny checkpoint knows classes a and b; digits has 0..9
+    assert main(["quantize", str(tiny_checkpoint), "--data", "digits", "-o", str(tmp_path / "q.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert "the model was trained on ['a', 'b']" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "q.onnx").exists()

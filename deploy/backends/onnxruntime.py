@@ -1,8 +1,9 @@
 """ONNX Runtime backend: `.onnx` files on the CPU, or on CUDA / TensorRT execution providers.
 
-Options: `threads` (intra-op threads, default onnxruntime's choice), `provider` (`auto`: CUDA when
-available, else CPU; or `cpu`, `cuda`, `tensorrt`). The card is read from the model's metadata
-(`deploy.card.CARD_KEY`). External data that points outside the model's folder is refused before
+Options: `threads` (intra-op threads; default `deploy.backends.cpu.default_threads()`, 0 for
+onnxruntime's own choice), `spin_wait` (idle pool threads spin; default False), `provider`
+(`auto`: CUDA when available, else CPU; or `cpu`, `cuda`, `tensorrt`). The card is read from
+the model's metadata (`deploy.card.CARD_KEY`). External data that points outside the model's folder is refused before
 onnxruntime opens the file.
 """
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from deploy.backends import check_classifier_shapes, import_library
+from deploy.backends.cpu import default_threads
 from deploy.card import CARD_KEY, ModelCard
 from deploy.errors import EdgevisionError
 from deploy.onnx_scan import check_external_data
@@ -77,13 +79,15 @@ class OnnxRuntimeBackend:
         session_options = ort.SessionOptions()
         session_options.log_severity_level = 3
         threads = options.get("threads")
-        if threads:
-            session_options.intra_op_num_threads = int(threads)
+        threads = default_threads() if threads is None else int(threads)
+        if threads > 0:
+            session_options.intra_op_num_threads = threads
             session_options.inter_op_num_threads = 1
-        if options.get("spin_wait") is False:
-            # Idle pool threads sleep instead of spinning: slower by a wake-up per run, but fair
-            # when several sessions share the cores (a benchmark timing them in turn).
-            session_options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Idle pool threads sleep unless asked to spin: a spinning pool keeps its cores busy between
+        # runs, which slows whatever else runs there (a capture thread, another model, onnxruntime's
+        # own next run on a busy board). benchmarks/RESULTS.md, issue #11, has the numbers.
+        spin = options.get("spin_wait", False)
+        session_options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         providers = choose_providers(ort, options.get("provider", "auto"))
         try:
             session = ort.InferenceSession(str(path), sess_options=session_options, providers=providers)

@@ -20,9 +20,11 @@ def batch(n: int = 2, seed: int = 1) -> np.ndarray:
 
 def test_fp32_onnx_gives_onnxruntime_logits(tmp_path):
     path = make_onnx(tmp_path / "tiny.onnx", card=tiny_card())
-    x = batch()
-    by_openvino = deploy.load(path, backend="openvino").backend.run(x)
-    by_onnxruntime = deploy.load(path, backend="onnxruntime").backend.run(x)
+    x = batch(3)
+    classifier = deploy.load(path, backend="openvino")
+    assert classifier.info["input_shape"] == [1, 3, 32, 32]  # the dynamic batch fixed to 1, looped over
+    by_openvino = classifier.run(x)
+    by_onnxruntime = deploy.load(path, backend="onnxruntime").run(x)
     np.testing.assert_allclose(by_openvino, by_onnxruntime, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(by_openvino, reference_logits(x), rtol=1e-4, atol=1e-4)
 

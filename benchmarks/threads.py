@@ -9,7 +9,7 @@ slow drift of a shared machine touches all of them alike. The table gives, per s
 over rounds of each round's p50 and p90, with the range over rounds.
 
 Settings: `default` (deploy.load with no options: what a user gets), `library` (threads=0 and,
-for onnxruntime, spin on: the runtime's own defaults), and explicit threads x spin. `--capture` adds a thread that decodes and
+for onnxruntime, spin on: the runtime's own defaults), and explicit threads x spin (OpenVINO: x f32 / bf16 inference precision). `--capture` adds a thread that decodes and
 resizes a 640x480 JPEG 30 times a second, like the camera app's capture loop on the same cores.
 """
 
@@ -41,6 +41,8 @@ def settings_for(backend: str, cores: int) -> dict[str, dict]:
             found[f"t{threads} no-spin"] = {"threads": threads, "spin_wait": False}
         else:
             found[f"t{threads}"] = {"threads": threads}
+        if backend == "openvino":
+            found[f"t{threads} bf16"] = {"threads": threads, "inference_precision": "bf16"}
     return found
 
 

@@ -10,8 +10,7 @@ over rounds of each round's p50 and p90, with the range over rounds.
 
 Settings: `default` (deploy.load with no options: what a user gets), `library` (threads=0 and,
 for onnxruntime, spin on: the runtime's own defaults), and explicit threads x spin for
-onnxruntime (spin: between runs too; spin-in-run: during a run only, `session.force_spinning_stop`;
-no-spin), threads x inference precision (f32, bf16) for OpenVINO. `--capture` adds a thread that
+onnxruntime, threads x inference precision (f32, bf16) for OpenVINO. `--capture` adds a thread that
 decodes and resizes a 640x480 JPEG 30 times a second, like the camera app's capture loop.
 """
 
@@ -40,7 +39,6 @@ def settings_for(backend: str, cores: int) -> dict[str, dict]:
     for threads in counts:
         if backend in SPIN_BACKENDS and threads > 1:
             found[f"t{threads} spin"] = {"threads": threads, "spin_wait": True}
-            found[f"t{threads} spin-in-run"] = {"threads": threads}
             found[f"t{threads} no-spin"] = {"threads": threads, "spin_wait": False}
         else:
             found[f"t{threads}"] = {"threads": threads}

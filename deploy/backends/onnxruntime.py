@@ -1,9 +1,8 @@
 """ONNX Runtime backend: `.onnx` files on the CPU, or on CUDA / TensorRT execution providers.
 
 Options: `threads` (intra-op threads; default `deploy.backends.cpu.default_threads()`, 0 for
-onnxruntime's own choice); `spin_wait` (True: idle pool threads spin, between runs too, as
-onnxruntime does on its own; False: they never spin; default: they spin during a run and stop
-when it returns); `provider` (`auto`: CUDA when available, else CPU; or `cpu`, `cuda`,
+onnxruntime's own choice); `spin_wait` (idle pool threads spin, as onnxruntime does on its own;
+default False); `provider` (`auto`: CUDA when available, else CPU; or `cpu`, `cuda`,
 `tensorrt`). The card is read from the model's metadata (`deploy.card.CARD_KEY`). External data
 that points outside the model's folder is refused before onnxruntime opens the file.
 """
@@ -84,13 +83,11 @@ class OnnxRuntimeBackend:
         if threads > 0:
             session_options.intra_op_num_threads = threads
             session_options.inter_op_num_threads = 1
-        # By default the pool spins during a run (a sleeping worker needs a wake-up per operator) and
-        # stops when the run returns, so between frames it leaves the cores to whatever else runs
-        # there (a capture thread, another model). benchmarks/RESULTS.md, issue #11, has the numbers.
-        spin = options.get("spin_wait")
-        session_options.add_session_config_entry("session.intra_op.allow_spinning", "0" if spin is False else "1")
-        if spin is None:
-            session_options.add_session_config_entry("session.force_spinning_stop", "1")
+        # Pool threads do not spin unless asked: on a core shared with anything else (a capture
+        # thread, another process) a spinning pool gave bimodal latency, fast or 4x slower; the
+        # numbers are in benchmarks/RESULTS.md, "The fastest CPU path (issue #11)".
+        spin = bool(options.get("spin_wait", False))
+        session_options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         providers = choose_providers(ort, options.get("provider", "auto"))
         try:
             session = ort.InferenceSession(str(path), sess_options=session_options, providers=providers)

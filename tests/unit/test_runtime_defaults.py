@@ -1,5 +1,5 @@
-"""Runtime defaults: threads from the cores this process may use, spinning during a run only, and
-options that override them.
+"""Runtime defaults: threads from the cores this process may use, no spinning, and options that
+override them.
 
 The sessions are real: a tiny ONNX model opened by onnxruntime (and OpenVINO when installed), and
 the settings read back from the runtime, not from our code.
@@ -17,7 +17,7 @@ import deploy
 from deploy.backends.cpu import MAX_THREADS, cgroup_cpu_limit, default_threads, physical_cores
 from tests.runtime.onnx_models import make_onnx, tiny_card
 
-SPIN_KEYS = ("session.intra_op.allow_spinning", "session.force_spinning_stop")
+SPIN_KEY = "session.intra_op.allow_spinning"
 
 
 def fake_sysfs(root, cores_of_cpu: dict[int, tuple[int, int]]):
@@ -58,27 +58,18 @@ def test_default_threads_follow_the_affinity():
     assert 1 <= default_threads() <= min(MAX_THREADS, len(os.sched_getaffinity(0)))
 
 
-def session_settings(classifier) -> tuple:
-    """(intra-op threads, allow_spinning, force_spinning_stop) as the session reports them ("" unset)."""
+def session_settings(classifier) -> tuple[int, str]:
+    """(intra-op threads, allow_spinning) as the session reports them."""
     options = classifier.backend.session.get_session_options()
-
-    def entry(key: str) -> str:
-        try:
-            return options.get_session_config_entry(key)
-        except RuntimeError:  # onnxruntime raises for a key never set
-            return ""
-
-    return (options.intra_op_num_threads, *(entry(key) for key in SPIN_KEYS))
+    return options.intra_op_num_threads, options.get_session_config_entry(SPIN_KEY)
 
 
 def test_onnxruntime_defaults_and_overrides(tmp_path):
     pytest.importorskip("onnx")
     path = make_onnx(tmp_path / "tiny.onnx", card=tiny_card())
-    # the rule: threads from the cores, spinning during a run only
-    assert session_settings(deploy.load(path)) == (default_threads(), "1", "1")
+    assert session_settings(deploy.load(path)) == (default_threads(), "0")  # the rule: cores, no spinning
     assert deploy.load(path).info["threads"] == default_threads()
-    assert session_settings(deploy.load(path, threads=1, spin_wait=True)) == (1, "1", "")
-    assert session_settings(deploy.load(path, threads=3, spin_wait=False)) == (3, "0", "")
+    assert session_settings(deploy.load(path, threads=1, spin_wait=True)) == (1, "1")
     assert session_settings(deploy.load(path, threads=0))[0] == 0  # 0: onnxruntime picks
 
 

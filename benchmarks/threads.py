@@ -40,8 +40,6 @@ def settings_for(backend: str, cores: int) -> dict[str, dict]:
         if backend in SPIN_BACKENDS and threads > 1:
             found[f"t{threads} spin"] = {"threads": threads, "spin_wait": True}
             found[f"t{threads} no-spin"] = {"threads": threads, "spin_wait": False}
-            for micros in (50, 200):
-                found[f"t{threads} spin {micros}us"] = {"threads": threads, "spin_wait": True, "spin_duration_us": micros}
         else:
             found[f"t{threads}"] = {"threads": threads}
         if backend == "openvino":

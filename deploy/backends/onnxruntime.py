@@ -88,8 +88,6 @@ class OnnxRuntimeBackend:
         # numbers are in benchmarks/RESULTS.md, "The fastest CPU path (issue #11)".
         spin = bool(options.get("spin_wait", False))
         session_options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
-        if spin and options.get("spin_duration_us") is not None:
-            session_options.add_session_config_entry("session.intra_op.spin_duration_us", str(int(options["spin_duration_us"])))
         providers = choose_providers(ort, options.get("provider", "auto"))
         try:
             session = ort.InferenceSession(str(path), sess_options=session_options, providers=providers)

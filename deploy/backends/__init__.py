@@ -134,6 +134,7 @@ def check_classifier_shapes(path: str | os.PathLike, input_shape: list, output_s
 
 register_backend("onnxruntime", "deploy.backends.onnxruntime:OnnxRuntimeBackend", (".onnx",), "runtime", ("onnxruntime",))
 register_backend("executorch", "deploy.backends.executorch:ExecuTorchBackend", (".pte",), "export", ("executorch", "torch"))
+register_backend("openvino", "deploy.backends.openvino:OpenVinoBackend", (".xml",), "openvino", ("openvino",))
 register_backend("tensorrt", "deploy.backends.tensorrt:TensorRTBackend", (".engine", ".plan"), "tensorrt", ("tensorrt",))
 register_backend("torch", "deploy.backends.torch:TorchBackend", (".pt", ".pth"), "train", ("torch", "torchvision", "train"))
 

@@ -3,6 +3,8 @@
 `executorch.runtime` exchanges torch tensors today, so this backend needs torch; it is imported
 only when a `.pte` is loaded (`pip install edgevision[export]`). On a device without Python
 packages, run the same `.pte` with ExecuTorch's C++ runtime. The card is the sidecar `<file>.json`.
+Option `threads`: the size of ExecuTorch's thread pool (default `deploy.backends.cpu.default_threads()`,
+0 leaves the pool as it is), and torch's intra-op threads when given.
 """
 
 from __future__ import annotations
@@ -12,14 +14,28 @@ from pathlib import Path
 import numpy as np
 
 from deploy.backends import check_classifier_shapes, import_library
+from deploy.backends.cpu import default_threads
 from deploy.card import read_sidecar
 from deploy.errors import EdgevisionError
+
+
+def size_threadpool(threads: int) -> int:
+    """Size ExecuTorch's process-wide thread pool (XNNPACK's threads) to `threads`; 0 keeps it.
+
+    ExecuTorch's Python API offers only the experimental `_unsafe_reset_threadpool`: unsafe while
+    a method runs on another thread, so it is called here, at load time, and only on a change.
+    Returns the pool's size.
+    """
+    pybindings = import_library("executorch", "executorch.extension.pybindings.portable_lib")
+    if threads > 0 and pybindings._threadpool_get_thread_count() != threads:
+        pybindings._unsafe_reset_threadpool(threads)
+    return int(pybindings._threadpool_get_thread_count())
 
 
 class ExecuTorchBackend:
     name = "executorch"
 
-    def __init__(self, path: Path, method, torch, card) -> None:
+    def __init__(self, path: Path, method, torch, card, threads: int) -> None:
         self.path = path
         self.method = method
         self.torch = torch
@@ -35,6 +51,7 @@ class ExecuTorchBackend:
             "input_shape": input_shape,
             "output_shape": output_shape,
             "max_batch": input_shape[0],
+            "threads": threads,
         }
 
     @classmethod
@@ -46,7 +63,8 @@ class ExecuTorchBackend:
         runtime = import_library("executorch", "executorch.runtime")
         threads = options.get("threads")
         if threads:
-            torch.set_num_threads(int(threads))  # the portable kernels' threads; XNNPACK sizes its own pool
+            torch.set_num_threads(int(threads))
+        pool_threads = size_threadpool(default_threads() if threads is None else int(threads))
         card = read_sidecar(path)
         try:
             program = runtime.Runtime.get().load_program(path)
@@ -60,7 +78,7 @@ class ExecuTorchBackend:
             raise EdgevisionError(f"{path}: ExecuTorch cannot load this program: {first}") from None
         if method.metadata.num_inputs() != 1:
             raise EdgevisionError(f"{path}: not an image classifier: {method.metadata.num_inputs()} inputs, expected 1")
-        return cls(path, method, torch, card)
+        return cls(path, method, torch, card, pool_threads)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         tensor = self.torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))

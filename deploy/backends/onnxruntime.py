@@ -1,9 +1,10 @@
 """ONNX Runtime backend: `.onnx` files on the CPU, or on CUDA / TensorRT execution providers.
 
-Options: `threads` (intra-op threads, default onnxruntime's choice), `provider` (`auto`: CUDA when
-available, else CPU; or `cpu`, `cuda`, `tensorrt`). The card is read from the model's metadata
-(`deploy.card.CARD_KEY`). External data that points outside the model's folder is refused before
-onnxruntime opens the file.
+Options: `threads` (intra-op threads; default `deploy.backends.cpu.default_threads()`, 0 for
+onnxruntime's own choice); `spin_wait` (idle pool threads spin, as onnxruntime does on its own;
+default False); `provider` (`auto`: CUDA when available, else CPU; or `cpu`, `cuda`,
+`tensorrt`). The card is read from the model's metadata (`deploy.card.CARD_KEY`). External data
+that points outside the model's folder is refused before onnxruntime opens the file.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from deploy.backends import check_classifier_shapes, import_library
+from deploy.backends.cpu import default_threads
 from deploy.card import CARD_KEY, ModelCard
 from deploy.errors import EdgevisionError
 from deploy.onnx_scan import check_external_data
@@ -77,13 +79,15 @@ class OnnxRuntimeBackend:
         session_options = ort.SessionOptions()
         session_options.log_severity_level = 3
         threads = options.get("threads")
-        if threads:
-            session_options.intra_op_num_threads = int(threads)
+        threads = default_threads() if threads is None else int(threads)
+        if threads > 0:
+            session_options.intra_op_num_threads = threads
             session_options.inter_op_num_threads = 1
-        if options.get("spin_wait") is False:
-            # Idle pool threads sleep instead of spinning: slower by a wake-up per run, but fair
-            # when several sessions share the cores (a benchmark timing them in turn).
-            session_options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Pool threads do not spin unless asked: on a core shared with anything else (a capture
+        # thread, another process) a spinning pool gave bimodal latency, fast or 4x slower; the
+        # numbers are in benchmarks/RESULTS.md, "The fastest CPU path (issue #11)".
+        spin = bool(options.get("spin_wait", False))
+        session_options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         providers = choose_providers(ort, options.get("provider", "auto"))
         try:
             session = ort.InferenceSession(str(path), sess_options=session_options, providers=providers)

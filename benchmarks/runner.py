@@ -56,10 +56,12 @@ class Row:
 
 
 def artifact_size_mb(path: Path) -> float:
-    """Size of the model file plus its external-data files, if any, in MiB."""
-    total = path.stat().st_size
-    total += sum(p.stat().st_size for p in path.parent.glob(f"{path.name}.data"))
-    return total / 2**20
+    """Size of the model file plus the files its weights live in (ONNX external data, an
+    OpenVINO IR's .bin), in MiB."""
+    parts = [path, path.parent / f"{path.name}.data"]
+    if path.suffix == ".xml":
+        parts.append(path.with_suffix(".bin"))
+    return sum(p.stat().st_size for p in parts if p.is_file()) / 2**20
 
 
 def warn_if_trained_on(data: Path, datasets: dict[str, str]) -> None:
@@ -90,8 +92,8 @@ def run_benchmark(
 
     With several targets, thread pools must not spin while they wait: a runtime whose idle
     threads busy-wait for their next job takes the cores from the one being timed (seen here:
-    onnxruntime fp32 at 15 ms instead of 5 ms next to four other sessions). So onnxruntime runs
-    with `spin_wait=False` and OpenMP (PyTorch eager) with OMP_WAIT_POLICY=PASSIVE.
+    onnxruntime fp32 at 15 ms instead of 5 ms next to four other sessions). onnxruntime's pools
+    sleep by default (`deploy.backends.cpu`); OpenMP (PyTorch eager) gets OMP_WAIT_POLICY=PASSIVE.
     """
     shared = len(targets) > 1
     if shared:
@@ -103,7 +105,7 @@ def run_benchmark(
     try:
         for target in targets:
             try:
-                process = TargetProcess(target.path, target.backend, {"threads": threads, "spin_wait": not shared}, sample)
+                process = TargetProcess(target.path, target.backend, {"threads": threads}, sample)
             except TargetFailed as exc:
                 rows[target.name] = Row(target.name, target.backend, "?", 0.0, status="failed", error=str(exc))
                 continue

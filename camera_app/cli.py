@@ -15,6 +15,7 @@ os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 from camera_app.app import AppConfig, run_app  # noqa: E402 (after the environment above)
+from deploy.backends import list_backends  # noqa: E402
 from deploy.cli_util import run_cli  # noqa: E402
 
 PROG = "edgevision camera"
@@ -34,7 +35,7 @@ def camera_parser() -> argparse.ArgumentParser:
         "http(s)://... (stream, MJPEG over HTTP included), gst:PIPELINE, csi://N (Jetson), picam[:N] (Raspberry Pi)",
     )
     model = parser.add_argument_group("model")
-    model.add_argument("--backend", default="auto", help="auto (by suffix), onnxruntime, executorch, tensorrt, torch")
+    model.add_argument("--backend", default="auto", help="auto (by suffix) or one of: " + ", ".join(list_backends()))
     model.add_argument("--labels", help="one class name per line (needed for a model without a card)")
     model.add_argument("--threads", type=int, help="inference threads (default: the backend's choice)")
     model.add_argument("--top-k", type=int, default=3, help="labels shown and logged per frame (default 3)")

@@ -9,13 +9,14 @@ import argparse
 import json
 import sys
 
+from deploy.backends import list_backends
 from deploy.cli_util import run_cli
 
 
 def predict_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edgevision predict", description="Classify image files with an exported model.")
     parser.add_argument("--model", required=True, help="model file: .onnx, .pte, .engine or .pt")
-    parser.add_argument("--backend", default="auto", help="auto (by suffix), onnxruntime, executorch, tensorrt, torch")
+    parser.add_argument("--backend", default="auto", help="auto (by suffix) or one of: " + ", ".join(list_backends()))
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--labels", help="one class name per line (needed for a model without a card)")
     parser.add_argument("--threads", type=int, help="inference threads")

@@ -16,7 +16,7 @@ import numpy as np
 from deploy.backends import check_classifier_shapes, import_library
 from deploy.backends.cpu import default_threads
 from deploy.card import read_sidecar
-from deploy.errors import EdgevisionError
+from deploy.errors import EdgevisionError, first_line
 
 
 def size_threadpool(threads: int) -> int:
@@ -74,8 +74,7 @@ class ExecuTorchBackend:
         except EdgevisionError:
             raise
         except Exception as exc:  # the C++ runtime reports a bad file as RuntimeError / ValueError
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise EdgevisionError(f"{path}: ExecuTorch cannot load this program: {first}") from None
+            raise EdgevisionError(f"{path}: ExecuTorch cannot load this program: {first_line(exc)}") from None
         if method.metadata.num_inputs() != 1:
             raise EdgevisionError(f"{path}: not an image classifier: {method.metadata.num_inputs()} inputs, expected 1")
         return cls(path, method, torch, card, pool_threads)

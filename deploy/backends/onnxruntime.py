@@ -16,7 +16,7 @@ import numpy as np
 from deploy.backends import check_classifier_shapes, import_library
 from deploy.backends.cpu import default_threads
 from deploy.card import CARD_KEY, ModelCard
-from deploy.errors import EdgevisionError
+from deploy.errors import EdgevisionError, first_line
 from deploy.onnx_scan import check_external_data
 
 PROVIDERS = {
@@ -92,8 +92,7 @@ class OnnxRuntimeBackend:
         try:
             session = ort.InferenceSession(str(path), sess_options=session_options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... for a bad file
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise EdgevisionError(f"{path}: onnxruntime cannot load this model: {first}") from None
+            raise EdgevisionError(f"{path}: onnxruntime cannot load this model: {first_line(exc)}") from None
         inputs, outputs = session.get_inputs(), session.get_outputs()
         if len(inputs) != 1:
             raise EdgevisionError(f"{path}: not an image classifier: it has {len(inputs)} inputs, expected 1")

@@ -21,7 +21,7 @@ import numpy as np
 from deploy.backends import check_classifier_shapes, import_library
 from deploy.backends.cpu import default_threads
 from deploy.card import CARD_KEY, ModelCard, read_sidecar
-from deploy.errors import EdgevisionError
+from deploy.errors import EdgevisionError, first_line
 from deploy.onnx_scan import check_external_data
 
 SUFFIXES = (".onnx", ".xml")
@@ -91,8 +91,7 @@ class OpenVinoBackend:
         try:
             model = core.read_model(str(path))
         except Exception as exc:  # OpenVINO raises RuntimeError with a multi-line report for a bad file
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise EdgevisionError(f"{path}: OpenVINO cannot read this model: {first}") from None
+            raise EdgevisionError(f"{path}: OpenVINO cannot read this model: {first_line(exc)}") from None
         if len(model.inputs) != 1:
             raise EdgevisionError(f"{path}: not an image classifier: it has {len(model.inputs)} inputs, expected 1")
         input_shape = _dims(model.input(0).get_partial_shape())
@@ -107,8 +106,7 @@ class OpenVinoBackend:
         try:
             compiled = core.compile_model(model, "CPU", config)
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise EdgevisionError(f"{path}: OpenVINO cannot compile this model for the CPU: {first}") from None
+            raise EdgevisionError(f"{path}: OpenVINO cannot compile this model for the CPU: {first_line(exc)}") from None
         return cls(path, compiled, card, input_shape, output_shape)
 
     def run(self, batch: np.ndarray) -> np.ndarray:

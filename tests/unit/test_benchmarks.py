@@ -99,14 +99,13 @@ def test_target_parse():
     assert Target.parse("m.pte").backend == "auto" and Target.parse("m.pte").name == "m.pte"
 
 
-def test_spin_wait_off_puts_idle_onnxruntime_threads_to_sleep(two_models):
-    """Benchmarks of several sessions turn spinning off so that idle pools leave the cores free."""
+def test_idle_onnxruntime_threads_sleep_unless_spinning_is_asked_for(two_models):
+    """Idle pools leave the cores free by default (deploy.backends.cpu's rule); spin_wait=True spins."""
     key = "session.intra_op.allow_spinning"
-    sleeping = deploy.load(two_models[0], threads=2, spin_wait=False).backend.session.get_session_options()
-    assert sleeping.get_session_config_entry(key) == "0"
     default = deploy.load(two_models[0], threads=2).backend.session.get_session_options()
-    with pytest.raises(RuntimeError):
-        default.get_session_config_entry(key)  # onnxruntime's own default (spinning) is kept
+    assert default.get_session_config_entry(key) == "0"
+    spinning = deploy.load(two_models[0], threads=2, spin_wait=True).backend.session.get_session_options()
+    assert spinning.get_session_config_entry(key) == "1"
 
 
 def test_scoring_the_plain_tree_a_model_trained_on_says_so(tmp_path, labelled_folder):

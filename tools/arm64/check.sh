@@ -29,7 +29,7 @@ source "$HERE/root.sh"
 # each entry is one shell command; the venv's bin is on PATH. The camera app, headless, as a Pi
 # user runs it: every frame of the MJPG video (made from the same real images) classified and logged.
 ARM64_STEPS=(
-    'edgevision camera --model model.onnx --source video.avi --display none --buffer --log camera.jsonl --quiet && test "$(wc -l < camera.jsonl)" -eq 80 && echo "camera app on $(uname -m): 80 of 80 frames classified"'
+    'edgevision camera --model model.onnx --source video.avi --display none --buffer --log camera.jsonl && n=$(wc -l < camera.jsonl) && echo "camera app on $(uname -m): $n of 80 frames classified" && test "$n" -eq 80'
 )
 
 PROJECT=/opt/edgevision           # inside the root

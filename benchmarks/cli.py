@@ -1,4 +1,4 @@
-"""`edgevision bench`: compare model files side by side and write a report."""
+"""`edgevision bench`: compare model files side by side, over threads and batch sizes, and write a report."""
 
 from __future__ import annotations
 
@@ -6,51 +6,78 @@ import argparse
 import importlib.util
 from pathlib import Path
 
-from benchmarks.report import machine_fingerprint, to_csv, to_json, to_markdown
-from benchmarks.runner import Target, run_benchmark
+from benchmarks.report import emulation_note, machine_fingerprint, to_csv, to_markdown
+from benchmarks.runner import Row, Target, run_benchmark
+from benchmarks.schema import to_json
 from deploy.atomic import write_text_atomic
 from deploy.cli_util import run_cli
+
+INTERRUPTED_EXIT = 130  # the shell's code for a Ctrl-C
+
+
+def int_list(text: str) -> list[int]:
+    """`1,2,4` -> [1, 2, 4]; every value a positive integer."""
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 1,2,4, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers such as 1,2,4, got {text!r}")
+    return values
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgevision bench",
-        description="Latency (batch 1, interleaved rounds), top-1 and size of model files, side by side.",
+        description="Latency (interleaved rounds), top-1 / top-5, memory and size of model files, side by side, "
+                    "over threads and batch sizes.",
     )
     parser.add_argument(
         "models", nargs="+", metavar="MODEL[@BACKEND]",
         help="model files (.pt, .onnx, .pte, .engine); @BACKEND picks a backend other than the default",
     )
-    parser.add_argument("--threads", type=int, default=2, help="intra-op threads per runtime (default 2)")
+    parser.add_argument("--threads", type=int_list, default=[2],
+                        help="intra-op threads per runtime, one value or a list to sweep: 1,2,4 (default 2)")
+    parser.add_argument("--batch", type=int_list, default=[1],
+                        help="images per timed call, one value or a list to sweep: 1,8 (default 1)")
     parser.add_argument("--budget", type=float, default=20.0, help="seconds of timed rounds (default 20)")
     parser.add_argument("--data", type=Path, help="class-folder tree of labelled images for top-1")
     parser.add_argument("--split", default="val", help="split folder inside --data (default val)")
     parser.add_argument("--limit", type=int, help="at most this many images, balanced over classes")
-    parser.add_argument("--baseline", help="row name that speed-ups are relative to (default: the first)")
-    parser.add_argument("--out", type=Path, help="folder for report.md, report.json, report.csv, tradeoff.png")
+    parser.add_argument("--baseline", help="model name that speed-ups are relative to (default: the first row)")
+    parser.add_argument("--out", type=Path,
+                        help="folder for report.md, report.json, report.csv, tradeoff.png and report.html")
     return parser
+
+
+def write_reports(out: Path, rows: list[Row], fingerprint: dict, markdown: str) -> list[str]:
+    """Every report file into `out`; the notes to print (a plot that could not be drawn)."""
+    write_text_atomic(out / "report.md", markdown + "\n")
+    write_text_atomic(out / "report.json", to_json(rows, fingerprint) + "\n")
+    write_text_atomic(out / "report.csv", to_csv(rows))
+    if importlib.util.find_spec("matplotlib") is None:
+        return ["no plots and no report.html: they need matplotlib (pip install matplotlib); the tables are written"]
+    from benchmarks.plots import plot_tradeoff
+
+    if any(r.latency and r.top1 is not None for r in rows):
+        plot_tradeoff(rows, out / "tradeoff.png")
+    return []
 
 
 def bench(args: argparse.Namespace) -> int:
     targets = [Target.parse(text) for text in args.models]
-    rows = run_benchmark(targets, args.threads, args.budget, args.data, args.split, args.limit)
-    fingerprint = machine_fingerprint(args.threads)
+    rows = run_benchmark(targets, args.threads, args.budget, args.data, args.split, args.limit, args.batch)
+    fingerprint = machine_fingerprint()
     markdown = to_markdown(rows, args.baseline)
-    if fingerprint.get("emulated"):
-        markdown += (f"\nEMULATED ({fingerprint.get('emulation', 'under emulation')}): these timings measure the "
-                     f"emulator, not the {fingerprint.get('machine')} device it imitates.")
+    if emulation_note(fingerprint):
+        markdown += "\n" + emulation_note(fingerprint)
     print(markdown)
     if args.out:
-        write_text_atomic(args.out / "report.md", markdown + "\n")
-        write_text_atomic(args.out / "report.json", to_json(rows, fingerprint) + "\n")
-        write_text_atomic(args.out / "report.csv", to_csv(rows))
-        if args.data and importlib.util.find_spec("matplotlib") is not None:
-            from benchmarks.plots import plot_tradeoff
-
-            plot_tradeoff(rows, args.out / "tradeoff.png")
-        elif args.data:
-            print("no tradeoff.png: plots need matplotlib (pip install matplotlib); the tables are written")
+        for note in write_reports(args.out, rows, fingerprint, markdown):
+            print(note)
         print(f"report written to {args.out}/")
+    if any(r.status == "interrupted" for r in rows):
+        return INTERRUPTED_EXIT
     return 1 if any(r.status != "ok" for r in rows) else 0
 
 

@@ -26,8 +26,8 @@ def plot_tradeoff(rows: list[Row], path: Path) -> Path:
     markers = "osD^vP*X<>"
     for index, row in enumerate(points):
         ax.scatter(
-            row.latency.p50_ms, 100 * row.top1, s=20 + 8 * row.size_mb, alpha=0.7,
-            marker=markers[index % len(markers)], label=f"{row.name} ({row.precision}, {row.size_mb:.1f} MiB)",
+            row.latency.p50_ms, 100 * row.top1, s=20 + 8 * row.size_bytes / 2**20, alpha=0.7,
+            marker=markers[index % len(markers)], label=f"{row.model} ({row.precision}, {row.size_bytes / 2**20:.1f} MiB)",
         )
     ax.legend(fontsize=7, loc="best")
     ax.set_xlabel("median latency, batch 1 (ms)")

@@ -169,7 +169,7 @@ def run_benchmark(
             running[index] = process
         if data:
             warn_if_trained_on(data, {rows[i].model: p.info.dataset for i, p in running.items()})
-        logger.info("timing %d configuration(s) in interleaved rounds for %.0f s", len(running), budget_s)
+        logger.info("timing %d configuration(s) in interleaved rounds for %g s", len(running), budget_s)
         stats, failures = measure_rounds({i: _recording(p, samples.setdefault(i, [])) for i, p in running.items()},
                                          budget_s=budget_s)
         for index in stats:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import logging
 from pathlib import Path
 
 from benchmarks.report import emulation_note, machine_fingerprint, to_csv, to_markdown
@@ -11,6 +12,8 @@ from benchmarks.runner import Row, Target, run_benchmark
 from benchmarks.schema import to_json
 from deploy.atomic import write_text_atomic
 from deploy.cli_util import run_cli
+
+logger = logging.getLogger("edgevision.benchmarks")
 
 INTERRUPTED_EXIT = 130  # the shell's code for a Ctrl-C
 
@@ -50,18 +53,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def write_reports(out: Path, rows: list[Row], fingerprint: dict, markdown: str) -> list[str]:
-    """Every report file into `out`; the notes to print (a plot that could not be drawn)."""
+def write_reports(out: Path, rows: list[Row], fingerprint: dict, markdown: str, baseline: str | None = None) -> Path | None:
+    """Every report file into `out`; the path of report.html, None without matplotlib (said on the log)."""
     write_text_atomic(out / "report.md", markdown + "\n")
     write_text_atomic(out / "report.json", to_json(rows, fingerprint) + "\n")
     write_text_atomic(out / "report.csv", to_csv(rows))
     if importlib.util.find_spec("matplotlib") is None:
-        return ["no plots and no report.html: they need matplotlib (pip install matplotlib); the tables are written"]
-    from benchmarks.plots import plot_tradeoff
+        logger.warning("no plots and no report.html: they need matplotlib (pip install matplotlib); the tables are written")
+        return None
+    from benchmarks.html import to_html
+    from benchmarks.plots import plot_tradeoff, scored
 
-    if any(r.latency and r.top1 is not None for r in rows):
+    if scored(rows):
         plot_tradeoff(rows, out / "tradeoff.png")
-    return []
+    write_text_atomic(out / "report.html", to_html(rows, fingerprint, baseline))
+    return out / "report.html"
 
 
 def bench(args: argparse.Namespace) -> int:
@@ -73,9 +79,8 @@ def bench(args: argparse.Namespace) -> int:
         markdown += "\n" + emulation_note(fingerprint)
     print(markdown)
     if args.out:
-        for note in write_reports(args.out, rows, fingerprint, markdown):
-            print(note)
-        print(f"report written to {args.out}/")
+        html = write_reports(args.out, rows, fingerprint, markdown, args.baseline)
+        print(f"report written to {args.out}/" + (f" (open {html})" if html else ""))
     if any(r.status == "interrupted" for r in rows):
         return INTERRUPTED_EXIT
     return 1 if any(r.status != "ok" for r in rows) else 0

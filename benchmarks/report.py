@@ -8,6 +8,7 @@ import csv
 import io
 import platform
 
+from benchmarks.pareto import per_image_ms
 from benchmarks.runner import Row
 from deploy.version import __version__
 
@@ -152,10 +153,6 @@ def to_markdown(rows: list[Row], baseline: str | None = None) -> str:
         lines.append("Rows were timed in turn, round after round, each configuration in its own process, with idle "
                      "thread pools sleeping, not spinning.")
     return "\n".join(lines)
-
-
-def per_image_ms(row: Row) -> float:
-    return row.latency.p50_ms / row.batch
 
 
 def emulation_note(fingerprint: dict) -> str:

@@ -1,4 +1,5 @@
-"""`edgevision bench`: compare model files side by side, over threads and batch sizes, and write a report."""
+"""`edgevision bench`: compare model files side by side, over threads and batch sizes, and write a report;
+`edgevision report`: merge the reports of several devices into one comparison."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from benchmarks.report import emulation_note, machine_fingerprint, to_csv, to_markdown
 from benchmarks.runner import Row, Target, run_benchmark
-from benchmarks.schema import to_json
+from benchmarks.schema import read_report, to_json
 from deploy.atomic import write_text_atomic
 from deploy.cli_util import run_cli
 
@@ -86,9 +87,41 @@ def bench(args: argparse.Namespace) -> int:
     return 1 if any(r.status != "ok" for r in rows) else 0
 
 
+def build_report_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgevision report",
+        description="Merge report.json files of several devices (`edgevision bench --out`) into one comparison: "
+                    "rows grouped by device, the best configuration per device, each model file across devices.",
+    )
+    parser.add_argument("reports", nargs="+", type=Path, metavar="REPORT.json")
+    parser.add_argument("--out", type=Path, help="folder for report.md and report.html")
+    return parser
+
+
+def report(args: argparse.Namespace) -> int:
+    from benchmarks.merge import group_by_device, merged_markdown
+
+    devices = group_by_device([read_report(path) for path in args.reports])
+    markdown = merged_markdown(devices)
+    print(markdown)
+    if args.out:
+        write_text_atomic(args.out / "report.md", markdown + "\n")
+        if importlib.util.find_spec("matplotlib") is None:
+            logger.warning("no report.html: plots need matplotlib (pip install matplotlib); report.md is written")
+        else:
+            from benchmarks.html import merged_to_html
+
+            write_text_atomic(args.out / "report.html", merged_to_html(devices))
+        print(f"report written to {args.out}/")
+    return 0
+
+
 def main(argv: list[str]) -> int:
-    """argv[0] is the subcommand name, "bench" (`python -m benchmarks bench ...`)."""
+    """argv[0] is the subcommand name, "bench" or "report" (`python -m benchmarks bench ...`)."""
+    if argv and argv[0] == "report":
+        args = build_report_parser().parse_args(argv[1:])
+        return run_cli(lambda: report(args), "edgevision report")
     if not argv or argv[0] != "bench":
-        build_parser().error("the subcommand is: bench")
+        build_parser().error("the subcommands are: bench, report")
     args = build_parser().parse_args(argv[1:])
     return run_cli(lambda: bench(args), "edgevision bench")

@@ -1,4 +1,5 @@
-"""`report.html`: one self-contained page to hand on (plots inline as base64 PNG, no network).
+"""`report.html`: one self-contained page to hand on (plots inline as base64 PNG, no network);
+the same for several devices merged (`edgevision report`).
 
 The rows' table, the latency / top-1 plot with the Pareto front, size / top-1, each row's
 latency distribution, and the machine's fingerprint. A page that opens from a mail attachment or
@@ -10,8 +11,9 @@ from __future__ import annotations
 import base64
 from html import escape
 
-from benchmarks.pareto import pareto_front
-from benchmarks.plots import distribution_png, latency_top1_png, size_top1_png
+from benchmarks.merge import Device, best_per_artifact, merged_markdown
+from benchmarks.pareto import pareto_front, per_image_ms
+from benchmarks.plots import devices_png, distribution_png, latency_top1_png, size_top1_png
 from benchmarks.report import emulation_note, to_markdown
 from benchmarks.runner import Row
 from deploy.errors import EdgevisionError
@@ -31,19 +33,44 @@ def image(png: bytes, alt: str) -> str:
     return f'<img alt="{escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
 
 
-def markdown_table_html(markdown: str, classes: list[str]) -> str:
-    """The Markdown table's lines as an HTML table (one source for both); row i gets classes[i]."""
-    lines = [line for line in markdown.splitlines() if line.startswith("| ")]
-    header, body = lines[0], lines[1:]
+def _cells(line: str) -> list[str]:
+    return [escape(cell.strip()) for cell in line.strip().strip("|").split(" | ")]
 
-    def cells(line: str) -> list[str]:
-        return [escape(cell.strip()) for cell in line.strip().strip("|").split(" | ")]
 
-    out = ["<table>", "<tr>" + "".join(f"<th>{c}</th>" for c in cells(header)) + "</tr>"]
-    for line, css in zip(body, classes):
-        out.append(f'<tr class="{css}">' + "".join(f"<td>{c}</td>" for c in cells(line)) + "</tr>")
-    out.append("</table>")
+def markdown_html(markdown: str, row_classes: list[str] | None = None) -> str:
+    """Our own Markdown (headings, pipe tables, plain lines) as HTML: one source for both. The
+    body rows of the first table get `row_classes`."""
+    out: list[str] = []
+    table: list[str] = []
+    classes = list(row_classes or [])
+
+    def flush() -> None:
+        if not table:
+            return
+        out.append("<table><tr>" + "".join(f"<th>{c}</th>" for c in _cells(table[0])) + "</tr>")
+        for line in table[2:]:
+            css = classes.pop(0) if classes else ""
+            out.append(f'<tr class="{css}">' + "".join(f"<td>{c}</td>" for c in _cells(line)) + "</tr>")
+        out.append("</table>")
+        table.clear()
+
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            table.append(line)
+            continue
+        flush()
+        if line.startswith("## "):
+            out.append(f"<h2>{escape(line[3:])}</h2>")
+        elif line.strip():
+            out.append(f"<p>{escape(line)}</p>")
+    flush()
     return "\n".join(out)
+
+
+def page(title: str, body: list[str]) -> str:
+    head = ['<!DOCTYPE html>', '<html lang="en"><head><meta charset="utf-8">', f"<title>{escape(title)}</title>",
+            f"<style>{STYLE}</style></head><body>", f"<h1>{escape(title)}</h1>"]
+    return "\n".join([*head, *(part for part in body if part), "</body></html>"])
 
 
 def fingerprint_html(fingerprint: dict) -> str:
@@ -69,18 +96,27 @@ def plots_html(rows: list[Row]) -> list[str]:
 
 def to_html(rows: list[Row], fingerprint: dict, baseline: str | None = None, title: str = "edgevision bench") -> str:
     front = {id(r) for r in pareto_front(rows)}
-    classes = ["front" if id(r) in front else r.status for r in rows]
     note = emulation_note(fingerprint)
-    parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{escape(title)}</title>",
-        f"<style>{STYLE}</style></head><body>", f"<h1>{escape(title)}</h1>",
+    return page(title, [
         f'<p class="emulated">{escape(note)}</p>' if note else "",
         "<h2>Rows</h2>", "<p>Green rows lie on the latency / top-1 Pareto front.</p>",
-        markdown_table_html(to_markdown(rows, baseline), classes),
-        *(f"<p>{escape(line)}</p>" for line in to_markdown(rows, baseline).splitlines()
-          if line.strip() and not line.startswith("|")),
+        markdown_html(to_markdown(rows, baseline), ["front" if id(r) in front else r.status for r in rows]),
         *plots_html(rows),
         "<h2>Machine</h2>", fingerprint_html(fingerprint),
-        "</body></html>",
-    ]
-    return "\n".join(p for p in parts if p)
+    ])
+
+
+def merged_to_html(devices: list[Device], title: str = "edgevision report: devices compared") -> str:
+    bests = [best_per_artifact(d.rows) for d in devices]
+    keys = list(dict.fromkeys(k for best in bests for k in best))
+    bars = [(d.label, d.emulated, [per_image_ms(b[k]) if k in b else None for k in keys])
+            for d, b in zip(devices, bests)]
+    body = [markdown_html(merged_markdown(devices))]
+    if keys:
+        body += ["<h2>Latency across devices</h2>", image(devices_png([f"{k[0]} ({k[1]})" for k in keys], bars),
+                                                           "latency across devices")]
+    for device in devices:
+        body += [f"<h2>Machine: {escape(device.label)}</h2>",
+                 f'<p class="emulated">{escape(emulation_note(device.machine))}</p>' if device.emulated else "",
+                 f"<p>reports: {escape(', '.join(device.sources))}</p>", fingerprint_html(device.machine)]
+    return page(title, body)

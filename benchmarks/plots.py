@@ -112,3 +112,25 @@ def plot_tradeoff(rows: list[Row], path: Path) -> Path:
     """`latency_top1_png` into a file."""
     write_bytes_atomic(path, latency_top1_png(rows))
     return path
+
+
+def devices_png(names: list[str], devices: list[tuple[str, bool, list[float | None]]]) -> bytes:
+    """Grouped bars: for each model file (`names`), each device's best median ms per image;
+    `devices` holds (label, emulated, one value per name). Emulated bars are hatched and say so."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 1.2 + 0.35 * len(names) * len(devices)), dpi=110)
+    height = 0.8 / max(1, len(devices))
+    values = [v for _, _, vs in devices for v in vs if v]
+    for index, (device, emulated, per_name) in enumerate(devices):
+        ys = [n + index * height for n in range(len(names))]
+        ax.barh(ys, [v or 0 for v in per_name], height, hatch="//" if emulated else None,
+                label=f"{device} (emulated: not the device's timing)" if emulated else device)
+    ax.set_yticks([n + 0.4 - height / 2 for n in range(len(names))], names, fontsize=7)
+    ax.invert_yaxis()
+    if values and max(values) / min(values) > 20:
+        ax.set_xscale("log")
+    ax.set_xlabel("best median latency per image (ms)")
+    ax.set_title("the same model file across devices")
+    ax.legend(fontsize=7, loc="best")
+    ax.grid(alpha=0.3, axis="x")
+    return _png(fig)

@@ -29,8 +29,15 @@ class Device:
 
 
 def device_key(machine: dict) -> tuple[str, str, bool]:
-    return (str(machine.get("machine", "?")), str(machine.get("cpu") or machine.get("processor", "?")),
-            bool(machine.get("emulated")))
+    """Architecture, CPU model (the host's, for an emulated run) and whether it was emulated."""
+    cpu = machine.get("cpu") or machine.get("host_cpu") or machine.get("processor", "?")
+    return (str(machine.get("machine", "?")), str(cpu), bool(machine.get("emulated")))
+
+
+def isa_text(machine: dict) -> str:
+    if "host_isa" in machine:
+        return "host's: " + ", ".join(machine["host_isa"])
+    return ", ".join(machine.get("isa", [])) or "-"
 
 
 def device_label(machine: dict) -> str:
@@ -73,7 +80,7 @@ def merged_markdown(devices: list[Device]) -> str:
     lines = ["## Devices", "", "| device | emulated | reports | rows | ISA | onnxruntime |", "|---|---|---|---|---|---|"]
     for d in devices:
         lines.append(f"| {_cell(d.label)} | {'EMULATED' if d.emulated else 'no'} | {len(d.sources)} | {len(d.rows)} "
-                     f"| {', '.join(d.machine.get('isa', [])) or '-'} | {d.machine.get('onnxruntime', '-')} |")
+                     f"| {isa_text(d.machine)} | {d.machine.get('onnxruntime', '-')} |")
     lines += ["", "## Best configuration per device", "",
               "| device | model | backend | precision | threads | batch | p50 ms / image | p90 ms | img/s | top-1 % |",
               "|---|---|---|---|---|---|---|---|---|---|"]

@@ -92,12 +92,15 @@ def machine_fingerprint() -> dict:
             continue
     machine = platform.machine()
     emulated_by = emulation(machine)
+    cpu = cpu_details()
+    if emulated_by:  # /proc/cpuinfo describes the host's processors, not the emulated device's
+        cpu = {("host_" + key if key in ("cpu", "isa") else key): value for key, value in cpu.items()}
     return {
         "machine": machine,
         "emulated": emulated_by is not None,
         **({"emulation": emulated_by} if emulated_by else {}),
         "processor": platform.processor() or machine,
-        **cpu_details(),
+        **cpu,
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "edgevision": __version__,

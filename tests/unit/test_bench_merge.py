@@ -22,7 +22,7 @@ def host_report(tmp_path_factory):
 def variant(source, target, machine: dict, threads: int, scale: float):
     """The same report as another run: another machine and thread count, latencies scaled."""
     data = json.loads(source.read_text())
-    data["machine"].update(machine)
+    data["machine"] = {k: v for k, v in {**data["machine"], **machine}.items() if v is not None}
     for row in data["rows"]:
         row["threads"] = threads
         for key in ("p50", "p90", "p95", "p99", "mean", "std", "min", "max"):
@@ -35,14 +35,15 @@ def variant(source, target, machine: dict, threads: int, scale: float):
 def test_devices_grouped_best_configuration_and_emulation_labelled(host_report, tmp_path, capsys):
     faster = variant(host_report, tmp_path / "host_t2.json", {}, threads=2, scale=0.5)  # same device, second run
     emulated = variant(host_report, tmp_path / "qemu.json",
-                       {"machine": "aarch64", "emulated": True, "emulation": "aarch64 process on a x86_64 kernel"},
+                       {"machine": "aarch64", "emulated": True, "emulation": "aarch64 process on a x86_64 kernel",
+                        "host_cpu": "AMD EPYC", "host_isa": ["avx2"], "cpu": None, "isa": None},
                        threads=4, scale=40.0)
     out = tmp_path / "merged"
     assert cli_main(["report", str(host_report), str(faster), str(emulated), "--out", str(out)]) == 0
     text = capsys.readouterr().out
     devices = [line for line in text.split("## Devices")[1].split("##")[0].splitlines() if line.startswith("| ") and "device" not in line]
     assert len(devices) == 2  # two runs of this machine are one device; the qemu run is another
-    assert "| 2 |" in devices[0] and "EMULATED" in devices[1] and "aarch64 EMULATED on" in devices[1]
+    assert "| 2 |" in devices[0] and "aarch64 EMULATED on AMD EPYC" in devices[1] and "host's: avx2" in devices[1]
     best = text.split("## Best configuration per device")[1].split("##")[0]
     host_rows = [line for line in best.splitlines() if line.startswith("| ") and "EMULATED" not in line and "device" not in line]
     assert len(host_rows) == 2 and all("| 2 | 1 |" in line for line in host_rows)  # the faster run's threads

@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 
 from benchmarks.report import emulation_note, machine_fingerprint, to_csv, to_markdown
+from benchmarks.roofline import with_peak
 from benchmarks.runner import Row, Target, run_benchmark
 from benchmarks.schema import read_report, to_json
 from deploy.atomic import write_text_atomic
@@ -74,8 +75,8 @@ def write_reports(out: Path, rows: list[Row], fingerprint: dict, markdown: str, 
 def bench(args: argparse.Namespace) -> int:
     targets = [Target.parse(text) for text in args.models]
     rows = run_benchmark(targets, args.threads, args.budget, args.data, args.split, args.limit, args.batch)
-    fingerprint = machine_fingerprint()
-    markdown = to_markdown(rows, args.baseline)
+    fingerprint = with_peak(machine_fingerprint())
+    markdown = to_markdown(rows, args.baseline, fingerprint.get("peak"))
     if emulation_note(fingerprint):
         markdown += "\n" + emulation_note(fingerprint)
     print(markdown)

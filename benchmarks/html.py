@@ -13,7 +13,7 @@ from html import escape
 
 from benchmarks.merge import Device, best_per_artifact, merged_markdown
 from benchmarks.pareto import pareto_front, per_image_ms
-from benchmarks.plots import devices_png, distribution_png, latency_top1_png, size_top1_png
+from benchmarks.plots import devices_png, distribution_png, latency_top1_png, roofline_png, size_top1_png
 from benchmarks.report import emulation_note, to_markdown
 from benchmarks.runner import Row
 from deploy.errors import EdgevisionError
@@ -81,11 +81,14 @@ def fingerprint_html(fingerprint: dict) -> str:
     return f"<table>{rows}</table>"
 
 
-def plots_html(rows: list[Row]) -> list[str]:
+def plots_html(rows: list[Row], peak: dict | None = None) -> list[str]:
     """Every plot the rows allow; one they do not (no --data: no top-1) is left out with a line."""
     parts = []
-    for title, draw in (("Latency against top-1", latency_top1_png), ("Size against top-1", size_top1_png),
-                        ("Latency distribution", distribution_png)):
+    plots = [("Latency against top-1", latency_top1_png), ("Size against top-1", size_top1_png),
+             ("Latency distribution", distribution_png)]
+    if peak:
+        plots.append(("Roofline", lambda rows: roofline_png(rows, peak)))
+    for title, draw in plots:
         parts.append(f"<h2>{title}</h2>")
         try:
             parts.append(image(draw(rows), title))
@@ -100,8 +103,9 @@ def to_html(rows: list[Row], fingerprint: dict, baseline: str | None = None, tit
     return page(title, [
         f'<p class="emulated">{escape(note)}</p>' if note else "",
         "<h2>Rows</h2>", "<p>Green rows lie on the latency / top-1 Pareto front.</p>",
-        markdown_html(to_markdown(rows, baseline), ["front" if id(r) in front else r.status for r in rows]),
-        *plots_html(rows),
+        markdown_html(to_markdown(rows, baseline, fingerprint.get("peak")),
+                      ["front" if id(r) in front else r.status for r in rows]),
+        *plots_html(rows, fingerprint.get("peak")),
         "<h2>Machine</h2>", fingerprint_html(fingerprint),
     ])
 

@@ -134,3 +134,27 @@ def devices_png(names: list[str], devices: list[tuple[str, bool, list[float | No
     ax.legend(fontsize=7, loc="best")
     ax.grid(alpha=0.3, axis="x")
     return _png(fig)
+
+
+def roofline_png(rows: list[Row], peak: dict) -> bytes:
+    """Each row's achieved GMAC/s as a bar, the machine's fp32 and int8 matrix-product peaks as lines."""
+    from benchmarks.roofline import achieved_gmacs
+
+    timed = [r for r in rows if achieved_gmacs(r)]
+    if not timed:
+        raise EdgevisionError("no roofline: no row has a MAC count (ONNX files, with the onnx package installed)")
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 1.2 + 0.4 * len(timed)), dpi=110)
+    positions = list(range(len(timed)))
+    ax.barh(positions, [achieved_gmacs(r) for r in timed], 0.6, color=["C1" if r.precision.startswith("int8") else "C0"
+                                                                       for r in timed])
+    ax.axvline(peak["fp32_gmacs"], color="C0", ls="--", label=f"fp32 peak {peak['fp32_gmacs']:.0f} GMAC/s")
+    ax.axvline(peak["int8_gmacs"], color="C1", ls="--", label=f"int8 peak {peak['int8_gmacs']:.0f} GMAC/s")
+    ax.set_yticks(positions, [label(r) for r in timed], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel(f"GMAC/s achieved (peak: {peak['size']}^3 matrix products, {peak['threads']} threads)")
+    ax.set_title("roofline: each row against the machine's peak")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3, axis="x")
+    return _png(fig)

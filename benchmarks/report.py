@@ -9,6 +9,7 @@ import io
 import platform
 
 from benchmarks.pareto import per_image_ms
+from benchmarks.roofline import achieved_gmacs, peak_for
 from benchmarks.runner import Row
 from deploy.version import __version__
 
@@ -126,11 +127,20 @@ def baseline_row(rows: list[Row], baseline: str | None = None) -> Row | None:
     return next((r for r in timed if r.model == baseline), None) or next(iter(timed), None)
 
 
-def to_markdown(rows: list[Row], baseline: str | None = None) -> str:
-    """A table; `speed-up` is the baseline's median latency per image over the row's (higher is faster)."""
+def _gmacs(row: Row, peak: dict | None) -> str:
+    achieved = achieved_gmacs(row)
+    if achieved is None:
+        return "-"
+    ceiling = peak_for(row, peak)
+    return f"{achieved:.1f} ({100 * achieved / ceiling:.0f} %)" if ceiling else f"{achieved:.1f}"
+
+
+def to_markdown(rows: list[Row], baseline: str | None = None, peak: dict | None = None) -> str:
+    """A table; `speed-up` is the baseline's median latency per image over the row's (higher is
+    faster); GMAC/s is achieved, with its share of the machine's peak (`benchmarks.roofline`)."""
     base = baseline_row(rows, baseline)
     header = ("| model | backend | precision | threads | batch | size MiB | load s | p50 ms | p90 ms | p99 ms | img/s "
-              "| speed-up | top-1 % | top-5 % | agree % | GMACs | peak RSS MiB | status |")
+              "| speed-up | top-1 % | top-5 % | agree % | GMACs | GMAC/s (% peak) | peak RSS MiB | status |")
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for row in rows:
         speed = (f"{per_image_ms(base) / per_image_ms(row):.2f}x" if row.latency and base else "-")
@@ -144,6 +154,7 @@ def to_markdown(rows: list[Row], baseline: str | None = None) -> str:
             f"{_pct(row.top1)} ({row.images})" if row.top1 is not None else "-",
             _pct(row.top5), _pct(row.agreement),
             f"{row.macs / 1e9:.3f}" if row.macs else "-",
+            _gmacs(row, peak),
             _mib(row.peak_rss_bytes),
             status,
         ]
@@ -152,6 +163,10 @@ def to_markdown(rows: list[Row], baseline: str | None = None) -> str:
         lines.append(f"\nspeed-up: median latency per image of `{base.model}` ({base.threads} thread(s), batch "
                      f"{base.batch}) divided by the row's. agree: top-1 agreement with the first scored row. "
                      "top-1 is scored once per model file and backend.")
+    if peak:
+        lines.append(f"% peak: achieved GMAC/s over this machine's measured matrix-product peak ({peak['fp32_gmacs']:.0f} "
+                     f"GMAC/s fp32, {peak['int8_gmacs']:.0f} int8, {peak['threads']} threads); convolutions seldom "
+                     "reach a large GEMM's rate.")
     if len(rows) > 1:
         lines.append("Rows were timed in turn, round after round, each configuration in its own process, with idle "
                      "thread pools sleeping, not spinning.")
@@ -168,7 +183,7 @@ def emulation_note(fingerprint: dict) -> str:
 
 CSV_COLUMNS = ("model", "backend", "precision", "threads", "batch", "size_bytes", "load_s", "p50_ms", "p90_ms",
                "p95_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "throughput_ips", "top1", "top5",
-               "images", "agreement", "macs", "params", "peak_rss_bytes", "status", "error")
+               "images", "agreement", "macs", "params", "gmacs_per_s", "peak_rss_bytes", "status", "error")
 
 
 def to_csv(rows: list[Row]) -> str:
@@ -181,5 +196,6 @@ def to_csv(rows: list[Row]) -> str:
         for stat in ("p50", "p90", "p95", "p99", "mean", "std", "min", "max"):
             values[f"{stat}_ms"] = f"{getattr(lat, stat + '_ms'):.3f}" if lat else None
         values["throughput_ips"] = f"{r.throughput_ips:.2f}" if r.throughput_ips else None
+        values["gmacs_per_s"] = f"{achieved_gmacs(r):.2f}" if achieved_gmacs(r) else None
         writer.writerow(["" if values[c] is None else values[c] for c in CSV_COLUMNS])
     return out.getvalue()

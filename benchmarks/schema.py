@@ -4,7 +4,8 @@
 
 A row: model, path, backend, precision, threads, batch, status, error, latency_ms (p50, p90, p95,
 p99, mean, std, min, max, samples, and `values`: every timed call in ms), throughput_ips, top1,
-top5, images, agreement, size_bytes, peak_rss_bytes, load_s, macs, params. Unmeasured values are
+top5, images, agreement, size_bytes, peak_rss_bytes, load_s, macs, params, gmacs_per_s. The machine
+holds its measured matrix-product peak under `peak` (`benchmarks.roofline`). Unmeasured values are
 null. A reader of another version refuses it with one line rather than misreading it.
 """
 
@@ -14,6 +15,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.roofline import achieved_gmacs
 from benchmarks.runner import Row
 from deploy.errors import EdgevisionError
 from deploy.timing import LatencyStats
@@ -39,6 +41,7 @@ def row_to_dict(row: Row) -> dict:
         "samples": lat.samples, "values": row.samples_ms,
     }
     out["throughput_ips"] = round(row.throughput_ips, 3) if row.throughput_ips else None
+    out["gmacs_per_s"] = round(achieved_gmacs(row), 3) if achieved_gmacs(row) else None
     return out
 
 

@@ -174,6 +174,7 @@ def bench_stage(state: DemoState) -> str:
     """Every artifact the demo made, side by side; the report to hand on is report.html."""
     from benchmarks.cli import write_reports
     from benchmarks.report import machine_fingerprint, to_markdown
+    from benchmarks.roofline import with_peak
     from benchmarks.runner import Target, run_benchmark
 
     keys = ("onnx", "checkpoint", "executorch", "onnx_int8", "pte_int8", "pruned")
@@ -181,7 +182,7 @@ def bench_stage(state: DemoState) -> str:
     rows = run_benchmark(targets, threads=[1], budget_s=3.0, data=state.artifacts["images"], limit=100)
     table = to_markdown(rows)
     (state.out / "bench.md").write_text(table + "\n", encoding="utf-8")
-    html = write_reports(state.out / "bench", rows, machine_fingerprint(), table)
+    html = write_reports(state.out / "bench", rows, with_peak(machine_fingerprint()), table)
     where = f"report: {html}" if html else f"report (no plots: matplotlib missing): {state.out / 'bench' / 'report.md'}"
     return "latency (batch 1, 1 thread) and top-1 on 100 held-out digits:\n" + table + "\n" + where
 

@@ -17,6 +17,14 @@ from deploy.timing import LatencyStats
 from tests.runtime.onnx_models import make_onnx, tiny_card
 
 
+@pytest.fixture(scope="module", autouse=True)
+def peak_cache(tmp_path_factory):
+    """The measured peak goes to a cache of this module's own, not the user's ~/.cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture(scope="module")
 def report_dir(tmp_path_factory):
     """One real bench run of two tiny models on real PNG files, with --out."""
@@ -55,7 +63,7 @@ def test_report_html_is_self_contained(report_dir):
     page = (report_dir / "report.html").read_text(encoding="utf-8")
     links = Links()
     links.feed(page)
-    assert len(links.images) == 3  # latency/top-1, size/top-1, distributions
+    assert len(links.images) == 4  # latency/top-1, size/top-1, distributions, roofline
     assert all(src.startswith("data:image/png;base64,") for src in links.images)
     assert all(url.startswith("data:") for url in links.urls)
     assert "http://" not in page and "https://" not in page and "<script" not in page

@@ -165,7 +165,8 @@ def to_markdown(rows: list[Row], baseline: str | None = None, peak: dict | None 
                      "top-1 is scored once per model file and backend.")
     if peak:
         lines.append(f"% peak: achieved GMAC/s over this machine's measured matrix-product peak ({peak['fp32_gmacs']:.0f} "
-                     f"GMAC/s fp32, {peak['int8_gmacs']:.0f} int8, {peak['threads']} threads); convolutions seldom "
+                     f"GMAC/s fp32 on {peak['fp32_threads']} thread(s), {peak['int8_gmacs']:.0f} int8 on {peak['int8_threads']}); "
+                     "convolutions seldom "
                      "reach a large GEMM's rate.")
     if len(rows) > 1:
         lines.append("Rows were timed in turn, round after round, each configuration in its own process, with idle "

@@ -68,13 +68,20 @@ def _best_gmacs(op: str, feeds: dict[str, np.ndarray], threads: int) -> float:
     return SIZE**3 / best / 1e9
 
 
-def measure_peak(threads: int) -> dict:
+def measure_peak(cores: int) -> dict:
+    """The best rate over one thread and every core: on a machine others share, the one-thread
+    product is sometimes the faster, and the peak is what the hardware reached, not what it got."""
     rng = np.random.default_rng(0)
-    fp32 = {name: rng.standard_normal((SIZE, SIZE), dtype=np.float32) for name in ("a", "b")}
-    int8 = {"a": rng.integers(0, 256, (SIZE, SIZE), dtype=np.uint8), "b": rng.integers(-128, 128, (SIZE, SIZE), dtype=np.int8)}
-    return {"fp32_gmacs": round(_best_gmacs("MatMul", fp32, threads), 2),
-            "int8_gmacs": round(_best_gmacs("MatMulInteger", int8, threads), 2),
-            "threads": threads, "size": SIZE, "measured": time.strftime("%Y-%m-%d %H:%M:%S")}
+    feeds = {
+        "fp32": ("MatMul", {name: rng.standard_normal((SIZE, SIZE), dtype=np.float32) for name in ("a", "b")}),
+        "int8": ("MatMulInteger", {"a": rng.integers(0, 256, (SIZE, SIZE), dtype=np.uint8),
+                                   "b": rng.integers(-128, 128, (SIZE, SIZE), dtype=np.int8)}),
+    }
+    peak: dict = {"size": SIZE, "measured": time.strftime("%Y-%m-%d %H:%M:%S")}
+    for kind, (op, feed) in feeds.items():
+        rate, threads = max((_best_gmacs(op, feed, n), n) for n in sorted({1, cores}))
+        peak[f"{kind}_gmacs"], peak[f"{kind}_threads"] = round(rate, 2), threads
+    return peak
 
 
 def machine_peak(machine: dict, path: Path | None = None) -> dict | None:

@@ -73,11 +73,17 @@ def page(title: str, body: list[str]) -> str:
     return "\n".join([*head, *(part for part in body if part), "</body></html>"])
 
 
+def _value(value) -> str:
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items())
+    return str(value)
+
+
 def fingerprint_html(fingerprint: dict) -> str:
-    rows = "".join(
-        f"<tr><th>{escape(str(key))}</th><td>{escape(', '.join(map(str, value)) if isinstance(value, list) else str(value))}</td></tr>"
-        for key, value in fingerprint.items()
-    )
+    rows = "".join(f"<tr><th>{escape(str(key))}</th><td>{escape(_value(value))}</td></tr>"
+                   for key, value in fingerprint.items())
     return f"<table>{rows}</table>"
 
 

@@ -70,6 +70,14 @@ def best_per_artifact(rows: list[Row]) -> dict[tuple, Row]:
     return best
 
 
+def spread(rows: list[Row], best: Row) -> str:
+    """The best row's configuration in every run of the device: its p50s per image, lowest to
+    highest, and how many runs (the noise between runs, against the ratios inside one)."""
+    same = [per_image_ms(r) for r in rows if r.status == "ok" and r.latency and artifact_key(r) == artifact_key(best)
+            and (r.threads, r.batch) == (best.threads, best.batch)]
+    return f"{min(same):.2f}-{max(same):.2f} ({len(same)} runs)" if len(same) > 1 else "1 run"
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "/")
 
@@ -82,13 +90,13 @@ def merged_markdown(devices: list[Device]) -> str:
         lines.append(f"| {_cell(d.label)} | {'EMULATED' if d.emulated else 'no'} | {len(d.sources)} | {len(d.rows)} "
                      f"| {isa_text(d.machine)} | {d.machine.get('onnxruntime', '-')} |")
     lines += ["", "## Best configuration per device", "",
-              "| device | model | backend | precision | threads | batch | p50 ms / image | p90 ms | img/s | top-1 % |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              "| device | model | backend | precision | threads | batch | p50 ms / image | p50 over runs | p90 ms | img/s "
+              "| top-1 % |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for d in devices:
         for row in best_per_artifact(d.rows).values():
             top1 = f"{100 * row.top1:.2f}" if row.top1 is not None else "-"
             lines.append(f"| {_cell(d.label)} | {row.model} | {row.backend} | {row.precision} | {row.threads} "
-                         f"| {row.batch} | {per_image_ms(row):.2f} | {row.latency.p90_ms:.2f} "
+                         f"| {row.batch} | {per_image_ms(row):.2f} | {spread(d.rows, row)} | {row.latency.p90_ms:.2f} "
                          f"| {row.throughput_ips:.1f} | {top1} |")
     lines += ["", "## The same model file across devices (best median ms per image; threads x batch)", ""]
     lines.append("| model | backend | MiB | " + " | ".join(_cell(d.label) for d in devices) + " |")

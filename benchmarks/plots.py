@@ -152,7 +152,6 @@ def roofline_png(rows: list[Row], peak: dict) -> bytes:
     ax.axvline(peak["int8_gmacs"], color="C1", ls="--", label=f"int8 peak {peak['int8_gmacs']:.0f} GMAC/s")
     ax.set_yticks(positions, [label(r) for r in timed], fontsize=7)
     ax.invert_yaxis()
-    ax.set_xscale("log")
     ax.set_xlabel(f"GMAC/s achieved (peaks: {peak['size']}^3 matrix products, best of 1 thread and all cores)")
     ax.set_title("roofline: each row against the machine's peak")
     ax.legend(fontsize=7, loc="lower right")

@@ -41,20 +41,22 @@ def variant(source, target, machine: dict, threads: int, scale: float):
 
 
 def test_devices_grouped_best_configuration_and_emulation_labelled(host_report, tmp_path, capsys):
-    faster = variant(host_report, tmp_path / "host_t2.json", {}, threads=2, scale=0.5)  # same device, second run
+    faster = variant(host_report, tmp_path / "host_t2.json", {}, threads=2, scale=0.5)  # same device, more runs
+    again = variant(host_report, tmp_path / "host_t2_again.json", {}, threads=2, scale=0.6)
     emulated = variant(host_report, tmp_path / "qemu.json",
                        {"machine": "aarch64", "emulated": True, "emulation": "aarch64 process on a x86_64 kernel",
                         "host_cpu": "AMD EPYC", "host_isa": ["avx2"], "cpu": None, "isa": None},
                        threads=4, scale=40.0)
     out = tmp_path / "merged"
-    assert cli_main(["report", str(host_report), str(faster), str(emulated), "--out", str(out)]) == 0
+    assert cli_main(["report", str(host_report), str(faster), str(again), str(emulated), "--out", str(out)]) == 0
     text = capsys.readouterr().out
     devices = [line for line in text.split("## Devices")[1].split("##")[0].splitlines() if line.startswith("| ") and "device" not in line]
     assert len(devices) == 2  # two runs of this machine are one device; the qemu run is another
-    assert "| 2 |" in devices[0] and "aarch64 EMULATED on AMD EPYC" in devices[1] and "host's: avx2" in devices[1]
+    assert "| 3 |" in devices[0] and "aarch64 EMULATED on AMD EPYC" in devices[1] and "host's: avx2" in devices[1]
     best = text.split("## Best configuration per device")[1].split("##")[0]
     host_rows = [line for line in best.splitlines() if line.startswith("| ") and "EMULATED" not in line and "device" not in line]
     assert len(host_rows) == 2 and all("| 2 | 1 |" in line for line in host_rows)  # the faster run's threads
+    assert all("(2 runs)" in line for line in host_rows)  # threads 2 ran twice: its p50 from one run to the next
     across = [line for line in text.split("across devices")[1].splitlines() if line.startswith("| m") and "model" not in line]
     assert len(across) == 2 and all(line.rstrip(" |").endswith("emulated") for line in across)
     assert "not the device it imitates" in text

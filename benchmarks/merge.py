@@ -94,7 +94,8 @@ def merged_markdown(devices: list[Device]) -> str:
               "| top-1 % |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for d in devices:
         for row in best_per_artifact(d.rows).values():
-            top1 = f"{100 * row.top1:.2f}" if row.top1 is not None else "-"
+            scored = next((r for r in d.rows if artifact_key(r) == artifact_key(row) and r.top1 is not None), None)
+            top1 = f"{100 * scored.top1:.2f} ({scored.images})" if scored else "-"  # from any run that scored it
             lines.append(f"| {_cell(d.label)} | {row.model} | {row.backend} | {row.precision} | {row.threads} "
                          f"| {row.batch} | {per_image_ms(row):.2f} | {spread(d.rows, row)} | {row.latency.p90_ms:.2f} "
                          f"| {row.throughput_ips:.1f} | {top1} |")

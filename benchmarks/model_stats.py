@@ -47,7 +47,7 @@ def onnx_stats(path: Path) -> ModelStats | None:
     except ImportError:
         return None
     try:
-        model = onnx.load(str(path))
+        model = onnx.load(str(path), load_external_data=False)  # shapes suffice
         _fix_input_dims(model)
         model = onnx.shape_inference.infer_shapes(model)
     except Exception:  # noqa: BLE001 - a model the runtime reports on its own row; no stats here

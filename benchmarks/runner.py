@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.model_stats import onnx_stats
+from benchmarks.model_stats import ModelStats, onnx_stats
 from benchmarks.worker import Scores, TargetFailed, TargetProcess
 from deploy.image_folder import has_split_folders, list_labelled_images
 from deploy.preprocess import read_image
@@ -108,10 +109,9 @@ def configurations(targets: list[Target], threads: list[int], batches: list[int]
     return [Config(t, n, b) for t in targets for n in threads for b in batches]
 
 
-def _new_row(config: Config) -> Row:
+def _new_row(config: Config, stats: ModelStats | None) -> Row:
     path = config.target.path
     size = artifact_size_bytes(path) if path.exists() else 0
-    stats = onnx_stats(path)
     return Row(config.target.name, config.target.backend, "?", config.threads, config.batch, size, str(path),
                macs=stats.macs if stats else None, params=stats.params if stats else None)
 
@@ -127,12 +127,12 @@ def _agreement(scores: dict[int, Scores], rows: list[Row]) -> None:
 
 def run_benchmark(
     targets: list[Target],
-    threads: list[int] = (2,),
+    threads: Sequence[int] = (2,),
     budget_s: float = 20.0,
     data: Path | None = None,
     split: str = "val",
     limit: int | None = None,
-    batches: list[int] = (1,),
+    batches: Sequence[int] = (1,),
 ) -> list[Row]:
     """Start every configuration in a process of its own, time them all interleaved, then score
     each artifact on the labelled images. A configuration that fails to load, raises, or crashes
@@ -150,7 +150,8 @@ def run_benchmark(
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # inherited by the targets' processes
     items, class_names = list_labelled_images(data, split, limit) if data else ([], [])
     sample = read_image(str(items[0][0])) if items else np.full((256, 320, 3), 127, np.uint8)
-    rows = [_new_row(c) for c in configs]
+    stats_of = {target.path: onnx_stats(target.path) for target in targets}
+    rows = [_new_row(c, stats_of[c.target.path]) for c in configs]
     running: dict[int, TargetProcess] = {}
     samples: dict[int, list[float]] = {}
     finished: set[int] = set()

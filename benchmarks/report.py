@@ -79,6 +79,31 @@ def cpu_details() -> dict:
     return out
 
 
+def board_and_gpu() -> dict:
+    """The board (a Raspberry Pi or Jetson names itself in the device tree), an NVIDIA GPU and its
+    driver (nvidia-smi, where installed) and a Jetson's L4T release."""
+    import shutil
+    import subprocess
+
+    out = {}
+    board = _read("/proc/device-tree/model").strip("\x00 \n")
+    if board:
+        out["board"] = board
+    tegra = _read("/etc/nv_tegra_release").splitlines()
+    if tegra:
+        out["l4t"] = tegra[0].lstrip("# ").strip()
+    if shutil.which("nvidia-smi"):
+        try:
+            answer = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                                    capture_output=True, text=True, timeout=10)
+            gpus = [line.strip() for line in answer.stdout.splitlines() if line.strip()]
+        except (OSError, subprocess.SubprocessError):
+            gpus = []
+        if gpus:
+            out["gpu"] = gpus  # "name, driver version" per GPU
+    return out
+
+
 def machine_fingerprint() -> dict:
     """What the numbers depend on: architecture (and whether it is emulated), processor, core
     count, ISA features, runtime versions (threads and batch are each row's). Timings of an
@@ -103,6 +128,7 @@ def machine_fingerprint() -> dict:
         "processor": platform.processor() or machine,
         **cpu,
         "cpu_count": os.cpu_count(),
+        **board_and_gpu(),
         "python": platform.python_version(),
         "edgevision": __version__,
         **versions,

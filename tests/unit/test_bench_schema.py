@@ -68,6 +68,7 @@ def test_threads_by_batch_sweep_and_the_schema(tmp_path, labelled_folder, capsys
     assert code == 1  # the static model's batch-4 rows failed
     report = read_report(out / "report.json")
     assert json.loads((out / "report.json").read_text())["schema"] == SCHEMA
+    assert report.machine["cpu"] and isinstance(report.machine["isa"], list) and not report.machine["emulated"]
     configs = [(r.model, r.threads, r.batch, r.status) for r in report.rows]
     assert configs == [
         ("dynamic.onnx", 1, 1, "ok"), ("dynamic.onnx", 1, 4, "ok"), ("dynamic.onnx", 2, 1, "ok"),

@@ -175,7 +175,7 @@ def run_benchmark(
                                          budget_s=budget_s)
         for index in stats:
             rows[index].latency = LatencyStats.from_samples(samples[index])
-            rows[index].samples_ms = [round(1000 * s, 4) for s in samples[index]]
+            rows[index].samples_ms = kept_values(samples[index])
         for index, exc in failures.items():
             rows[index].status, rows[index].error = "failed", str(exc)
             running.pop(index).close()
@@ -203,11 +203,20 @@ def run_benchmark(
                 row.status, row.error = "interrupted", "Ctrl-C before this row was finished"
                 if samples.get(index) and row.latency is None:
                     row.latency = LatencyStats.from_samples(samples[index])
-                    row.samples_ms = [round(1000 * s, 4) for s in samples[index]]
+                    row.samples_ms = kept_values(samples[index])
     finally:
         for index, process in running.items():
             rows[index].peak_rss_bytes = process.close()
     return rows
+
+
+MAX_VALUES = 5000  # timed calls kept per row for the distribution: a tiny model makes millions
+
+
+def kept_values(seconds: list[float]) -> list[float]:
+    """The timed calls in ms, thinned evenly to at most MAX_VALUES (the statistics use all)."""
+    step = -(-len(seconds) // MAX_VALUES)
+    return [round(1000 * s, 4) for s in seconds[::step]]
 
 
 def _recording(process: TargetProcess, kept: list[float]):

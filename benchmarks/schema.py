@@ -3,10 +3,10 @@
     {"schema": "edgevision.bench/1", "machine": {...fingerprint...}, "rows": [{...}, ...]}
 
 A row: model, path, backend, precision, threads, batch, status, error, latency_ms (p50, p90, p95,
-p99, mean, std, min, max, samples, and `values`: every timed call in ms), throughput_ips, top1,
-top5, images, agreement, size_bytes, peak_rss_bytes, load_s, macs, params, gmacs_per_s. The machine
-holds its measured matrix-product peak under `peak` (`benchmarks.roofline`). Unmeasured values are
-null. A reader of another version refuses it with one line rather than misreading it.
+p99, mean, std, min, max over `samples` timed calls, and `values`: the calls in ms, at most 5000,
+thinned evenly), throughput_ips, top1, top5, images, agreement, size_bytes, peak_rss_bytes,
+load_s, macs, params, gmacs_per_s. The machine holds its measured matrix-product peak under
+`peak` (`benchmarks.roofline`). Unmeasured values are null. A reader of another version refuses it with one line rather than misreading it.
 """
 
 from __future__ import annotations

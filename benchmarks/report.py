@@ -135,8 +135,13 @@ def machine_fingerprint() -> dict:
     }
 
 
+def _num(value: float) -> str:
+    """Two decimals, or three significant digits below 1 (a tiny model's 0.0123 ms)."""
+    return f"{value:.2f}" if abs(value) >= 1 else f"{value:.3g}"
+
+
 def _mib(value: int | None) -> str:
-    return f"{value / 2**20:.1f}" if value else "-"
+    return _num(value / 2**20) if value else "-"
 
 
 def _pct(value: float | None) -> str:
@@ -144,7 +149,7 @@ def _pct(value: float | None) -> str:
 
 
 def _ms(row: Row, stat: str) -> str:
-    return f"{getattr(row.latency, stat + '_ms'):.2f}" if row.latency else "-"
+    return _num(getattr(row.latency, stat + "_ms")) if row.latency else "-"
 
 
 def baseline_row(rows: list[Row], baseline: str | None = None) -> Row | None:
@@ -158,7 +163,7 @@ def _gmacs(row: Row, peak: dict | None) -> str:
     if achieved is None:
         return "-"
     ceiling = peak_for(row, peak)
-    return f"{achieved:.1f} ({100 * achieved / ceiling:.0f} %)" if ceiling else f"{achieved:.1f}"
+    return f"{_num(achieved)} ({100 * achieved / ceiling:.0f} %)" if ceiling else _num(achieved)
 
 
 def to_markdown(rows: list[Row], baseline: str | None = None, peak: dict | None = None) -> str:
@@ -166,7 +171,7 @@ def to_markdown(rows: list[Row], baseline: str | None = None, peak: dict | None 
     faster); GMAC/s is achieved, with its share of the machine's peak (`benchmarks.roofline`)."""
     base = baseline_row(rows, baseline)
     header = ("| model | backend | precision | threads | batch | size MiB | load s | p50 ms | p90 ms | p99 ms | img/s "
-              "| speed-up | top-1 % | top-5 % | agree % | GMACs | GMAC/s (% peak) | peak RSS MiB | status |")
+              "| speed-up | top-1 % | top-5 % | agree % | MMACs | GMAC/s (% peak) | peak RSS MiB | status |")
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for row in rows:
         speed = (f"{per_image_ms(base) / per_image_ms(row):.2f}x" if row.latency and base else "-")
@@ -179,7 +184,7 @@ def to_markdown(rows: list[Row], baseline: str | None = None, peak: dict | None 
             speed,
             f"{_pct(row.top1)} ({row.images})" if row.top1 is not None else "-",
             _pct(row.top5), _pct(row.agreement),
-            f"{row.macs / 1e9:.3f}" if row.macs else "-",
+            _num(row.macs / 1e6) if row.macs else "-",
             _gmacs(row, peak),
             _mib(row.peak_rss_bytes),
             status,

@@ -115,13 +115,13 @@ def test_ctrl_c_writes_the_rows_finished_so_far(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "benchmarks", "bench", str(good), str(broken), "--budget", "120", "--out", str(out)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True,
     )
     try:
         for line in process.stderr:
             if line.startswith("timing"):
                 break
-        process.send_signal(signal.SIGINT)
+        os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole group, the targets too
         code = process.wait(timeout=60)
     finally:
         process.kill()

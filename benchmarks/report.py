@@ -1,13 +1,15 @@
-"""Benchmark rows as Markdown (with ratios to a baseline row), JSON and CSV."""
+"""Benchmark rows as Markdown (with ratios to a baseline row) and CSV; the machine's fingerprint.
+
+The JSON is `benchmarks.schema`."""
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import platform
-from dataclasses import asdict
 
+from benchmarks.pareto import per_image_ms
+from benchmarks.roofline import achieved_gmacs, peak_for
 from benchmarks.runner import Row
 from deploy.version import __version__
 
@@ -46,10 +48,66 @@ def emulation(machine: str) -> str | None:
     return None
 
 
-def machine_fingerprint(threads: int) -> dict:
+ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8", "asimd", "neon", "asimddp",
+             "i8mm", "sve")
+
+
+def cpu_details() -> dict:
+    """CPU model, the ISA features that decide which kernels a runtime picks, and where Linux
+    tells: the frequency governor, the hottest thermal zone and a Raspberry Pi's throttling."""
+    info = _read("/proc/cpuinfo")
+    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    flags = set((fields.get("flags") or fields.get("Features") or "").split())
+    out = {
+        "cpu": fields.get("model name") or fields.get("Model") or fields.get("Hardware") or platform.processor(),
+        "isa": [f for f in ISA_FLAGS if f in flags],
+    }
+    governor = _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor").strip()
+    if governor:
+        out["governor"] = governor
+    temps = []
+    for zone in range(16):
+        text = _read(f"/sys/class/thermal/thermal_zone{zone}/temp").strip()
+        if text.lstrip("-").isdigit():
+            temps.append(int(text) / 1000)
+    if temps:
+        out["temperature_c"] = max(temps)
+    throttled = _read("/sys/devices/platform/soc/soc:firmware/get_throttled").strip()  # Raspberry Pi
+    if throttled:
+        out["throttled"] = throttled
+    return out
+
+
+def board_and_gpu() -> dict:
+    """The board (a Raspberry Pi or Jetson names itself in the device tree), an NVIDIA GPU and its
+    driver (nvidia-smi, where installed) and a Jetson's L4T release."""
+    import shutil
+    import subprocess
+
+    out = {}
+    board = _read("/proc/device-tree/model").strip("\x00 \n")
+    if board:
+        out["board"] = board
+    tegra = _read("/etc/nv_tegra_release").splitlines()
+    if tegra:
+        out["l4t"] = tegra[0].lstrip("# ").strip()
+    if shutil.which("nvidia-smi"):
+        try:
+            answer = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                                    capture_output=True, text=True, timeout=10)
+            gpus = [line.strip() for line in answer.stdout.splitlines() if line.strip()]
+        except (OSError, subprocess.SubprocessError):
+            gpus = []
+        if gpus:
+            out["gpu"] = gpus  # "name, driver version" per GPU
+    return out
+
+
+def machine_fingerprint() -> dict:
     """What the numbers depend on: architecture (and whether it is emulated), processor, core
-    count, threads used, runtime versions. Timings of an emulated run say nothing about the
-    hardware it imitates."""
+    count, ISA features, runtime versions (threads and batch are each row's). Timings of an
+    emulated run say nothing about the hardware it imitates."""
     import os
 
     versions = {}
@@ -60,67 +118,116 @@ def machine_fingerprint(threads: int) -> dict:
             continue
     machine = platform.machine()
     emulated_by = emulation(machine)
+    cpu = cpu_details()
+    if emulated_by:  # /proc/cpuinfo describes the host's processors, not the emulated device's
+        cpu = {("host_" + key if key in ("cpu", "isa") else key): value for key, value in cpu.items()}
     return {
         "machine": machine,
         "emulated": emulated_by is not None,
         **({"emulation": emulated_by} if emulated_by else {}),
         "processor": platform.processor() or machine,
+        **cpu,
         "cpu_count": os.cpu_count(),
-        "threads": threads,
+        **board_and_gpu(),
         "python": platform.python_version(),
         "edgevision": __version__,
         **versions,
     }
 
 
-def to_markdown(rows: list[Row], baseline: str | None = None) -> str:
-    """A table; `speed-up` is the baseline's median latency over the row's (higher is faster)."""
-    base = next((r for r in rows if r.name == baseline), None) if baseline else None
-    base = base or next((r for r in rows if r.latency), None)
-    header = "| model | backend | precision | size MiB | p50 ms | p90 ms | mean ms | speed-up | top-1 | peak RSS MiB | status |"
+def _num(value: float) -> str:
+    """Two decimals, or three significant digits below 1 (a tiny model's 0.0123 ms)."""
+    return f"{value:.2f}" if abs(value) >= 1 else f"{value:.3g}"
+
+
+def _mib(value: int | None) -> str:
+    return _num(value / 2**20) if value else "-"
+
+
+def _pct(value: float | None) -> str:
+    return f"{100 * value:.2f}" if value is not None else "-"
+
+
+def _ms(row: Row, stat: str) -> str:
+    return _num(getattr(row.latency, stat + "_ms")) if row.latency else "-"
+
+
+def baseline_row(rows: list[Row], baseline: str | None = None) -> Row | None:
+    """The row speed-ups are relative to: the first timed row of the model named, else the first timed."""
+    timed = [r for r in rows if r.latency and r.status == "ok"]
+    return next((r for r in timed if r.model == baseline), None) or next(iter(timed), None)
+
+
+def _gmacs(row: Row, peak: dict | None) -> str:
+    achieved = achieved_gmacs(row)
+    if achieved is None:
+        return "-"
+    ceiling = peak_for(row, peak)
+    return f"{_num(achieved)} ({100 * achieved / ceiling:.0f} %)" if ceiling else _num(achieved)
+
+
+def to_markdown(rows: list[Row], baseline: str | None = None, peak: dict | None = None) -> str:
+    """A table; `speed-up` is the baseline's median latency per image over the row's (higher is
+    faster); GMAC/s is achieved, with its share of the machine's peak (`benchmarks.roofline`)."""
+    base = baseline_row(rows, baseline)
+    header = ("| model | backend | precision | threads | batch | size MiB | load s | p50 ms | p90 ms | p99 ms | img/s "
+              "| speed-up | top-1 % | top-5 % | agree % | MMACs | GMAC/s (% peak) | peak RSS MiB | status |")
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for row in rows:
-        lat = row.latency
-        speed = f"{base.latency.p50_ms / lat.p50_ms:.2f}x" if lat and base and base.latency else "-"
-        top1 = f"{100 * row.top1:.2f} % ({row.images})" if row.top1 is not None else "-"
+        speed = (f"{per_image_ms(base) / per_image_ms(row):.2f}x" if row.latency and base else "-")
         status = row.status if not row.error else f"{row.status}: {row.error}"
         cells = [
-            row.name,
-            row.backend,
-            row.precision,
-            f"{row.size_mb:.1f}",
-            f"{lat.p50_ms:.2f}" if lat else "-",
-            f"{lat.p90_ms:.2f}" if lat else "-",
-            f"{lat.mean_ms:.2f}" if lat else "-",
+            row.model, row.backend, row.precision, str(row.threads), str(row.batch), _mib(row.size_bytes),
+            f"{row.load_s:.2f}" if row.load_s is not None else "-",
+            _ms(row, "p50"), _ms(row, "p90"), _ms(row, "p99"),
+            f"{row.throughput_ips:.1f}" if row.throughput_ips else "-",
             speed,
-            top1,
-            f"{row.peak_rss_mb:.0f}" if row.peak_rss_mb else "-",
+            f"{_pct(row.top1)} ({row.images})" if row.top1 is not None else "-",
+            _pct(row.top5), _pct(row.agreement),
+            _num(row.macs / 1e6) if row.macs else "-",
+            _gmacs(row, peak),
+            _mib(row.peak_rss_bytes),
             status,
         ]
         lines.append("| " + " | ".join(cells) + " |")
     if base:
-        lines.append(f"\nspeed-up: median latency of `{base.name}` divided by the row's.")
+        lines.append(f"\nspeed-up: median latency per image of `{base.model}` ({base.threads} thread(s), batch "
+                     f"{base.batch}) divided by the row's. agree: top-1 agreement with the first scored row. "
+                     "top-1 is scored once per model file and backend.")
+    if peak:
+        lines.append(f"% peak: achieved GMAC/s over this machine's measured matrix-product peak ({peak['fp32_gmacs']:.0f} "
+                     f"GMAC/s fp32 on {peak['fp32_threads']} thread(s), {peak['int8_gmacs']:.0f} int8 on {peak['int8_threads']}); "
+                     "convolutions seldom "
+                     "reach a large GEMM's rate.")
     if len(rows) > 1:
-        lines.append("Rows were timed in turn, round after round, each model in its own process, with idle "
+        lines.append("Rows were timed in turn, round after round, each configuration in its own process, with idle "
                      "thread pools sleeping, not spinning.")
     return "\n".join(lines)
 
 
-def to_json(rows: list[Row], fingerprint: dict) -> str:
-    return json.dumps({"machine": fingerprint, "rows": [asdict(r) for r in rows]}, indent=2)
+def emulation_note(fingerprint: dict) -> str:
+    """A line for every report of an emulated run, empty otherwise."""
+    if not fingerprint.get("emulated"):
+        return ""
+    return (f"EMULATED ({fingerprint.get('emulation', 'under emulation')}): these timings measure the emulator, "
+            f"not the {fingerprint.get('machine')} device it imitates.")
+
+
+CSV_COLUMNS = ("model", "backend", "precision", "threads", "batch", "size_bytes", "load_s", "p50_ms", "p90_ms",
+               "p95_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "throughput_ips", "top1", "top5",
+               "images", "agreement", "macs", "params", "gmacs_per_s", "peak_rss_bytes", "status", "error")
 
 
 def to_csv(rows: list[Row]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["model", "backend", "precision", "size_mib", "p50_ms", "p90_ms", "mean_ms", "top1", "images",
-                     "peak_rss_mib", "status"])
+    writer.writerow(CSV_COLUMNS)
     for r in rows:
         lat = r.latency
-        writer.writerow(
-            [r.name, r.backend, r.precision, f"{r.size_mb:.3f}"]
-            + ([f"{lat.p50_ms:.3f}", f"{lat.p90_ms:.3f}", f"{lat.mean_ms:.3f}"] if lat else ["", "", ""])
-            + [r.top1 if r.top1 is not None else "", r.images,
-               f"{r.peak_rss_mb:.1f}" if r.peak_rss_mb else "", r.status]
-        )
+        values = {name: getattr(r, name, None) for name in CSV_COLUMNS}
+        for stat in ("p50", "p90", "p95", "p99", "mean", "std", "min", "max"):
+            values[f"{stat}_ms"] = f"{getattr(lat, stat + '_ms'):.3f}" if lat else None
+        values["throughput_ips"] = f"{r.throughput_ips:.2f}" if r.throughput_ips else None
+        values["gmacs_per_s"] = f"{achieved_gmacs(r):.2f}" if achieved_gmacs(r) else None
+        writer.writerow(["" if values[c] is None else values[c] for c in CSV_COLUMNS])
     return out.getvalue()

@@ -1,21 +1,25 @@
-"""Benchmark several model files side by side: latency, accuracy and size, one row each.
+"""Benchmark model files side by side, over threads and batch sizes: one row per configuration.
 
-Every artifact runs through the same runtime a user gets (`deploy.load`), each in a process of its
-own (`benchmarks.worker`), so the numbers are what a deployment sees and a crash costs one row.
-Latency is the backend's inference on one preprocessed image (batch 1), timed interleaved with the
-other artifacts; accuracy is top-1 on labelled images, end to end.
+Every configuration (artifact x threads x batch) runs through the same runtime a user gets
+(`deploy.load`), each in a process of its own (`benchmarks.worker`), so the numbers are what a
+deployment sees, each peak memory is its own, and a crash costs one row. Latency is the backend's
+inference on one preprocessed batch, timed interleaved across all configurations; accuracy is
+top-1 / top-5 on labelled images, end to end, scored once per artifact and backend (threads and
+batch size do not change the predictions).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.worker import TargetFailed, TargetProcess
+from benchmarks.model_stats import ModelStats, onnx_stats
+from benchmarks.worker import Scores, TargetFailed, TargetProcess
 from deploy.image_folder import has_split_folders, list_labelled_images
 from deploy.preprocess import read_image
 from deploy.timing import LatencyStats, measure_rounds
@@ -25,7 +29,7 @@ logger = logging.getLogger("edgevision.benchmarks")
 
 @dataclass(frozen=True)
 class Target:
-    """One configuration: an artifact, and the backend to run it with ("auto" by suffix)."""
+    """One artifact, and the backend to run it with ("auto" by suffix)."""
 
     path: Path
     backend: str = "auto"
@@ -43,25 +47,41 @@ class Target:
 
 @dataclass
 class Row:
-    name: str
+    """One configuration's measurements; None where not measured (a failed row, no --data)."""
+
+    model: str
     backend: str
     precision: str
-    size_mb: float
-    status: str = "ok"
-    latency: LatencyStats | None = None
-    top1: float | None = None
-    images: int = 0
+    threads: int
+    batch: int
+    size_bytes: int
+    path: str = ""
+    status: str = "ok"  # ok | failed | interrupted
     error: str = ""
-    peak_rss_mb: float | None = None  # the target's own process
+    latency: LatencyStats | None = None
+    samples_ms: list[float] = field(default_factory=list)  # the timed calls, for the distribution
+    top1: float | None = None
+    top5: float | None = None
+    images: int = 0
+    agreement: float | None = None  # top-1 agreement with the reference row (the first scored)
+    peak_rss_bytes: int | None = None  # the configuration's own process
+    load_s: float | None = None
+    macs: int | None = None  # per image
+    params: int | None = None
+
+    @property
+    def throughput_ips(self) -> float | None:
+        """Images per second, sustained: batch over the mean latency of a call."""
+        return 1000.0 * self.batch / self.latency.mean_ms if self.latency else None
 
 
-def artifact_size_mb(path: Path) -> float:
+def artifact_size_bytes(path: Path) -> int:
     """Size of the model file plus the files its weights live in (ONNX external data, an
-    OpenVINO IR's .bin), in MiB."""
+    OpenVINO IR's .bin)."""
     parts = [path, path.parent / f"{path.name}.data"]
     if path.suffix == ".xml":
         parts.append(path.with_suffix(".bin"))
-    return sum(p.stat().st_size for p in parts if p.is_file()) / 2**20
+    return sum(p.stat().st_size for p in parts if p.is_file())
 
 
 def warn_if_trained_on(data: Path, datasets: dict[str, str]) -> None:
@@ -78,54 +98,138 @@ def warn_if_trained_on(data: Path, datasets: dict[str, str]) -> None:
                 name, data)
 
 
+@dataclass(frozen=True)
+class Config:
+    target: Target
+    threads: int
+    batch: int
+
+
+def configurations(targets: list[Target], threads: list[int], batches: list[int]) -> list[Config]:
+    return [Config(t, n, b) for t in targets for n in threads for b in batches]
+
+
+def _new_row(config: Config, stats: ModelStats | None) -> Row:
+    path = config.target.path
+    size = artifact_size_bytes(path) if path.exists() else 0
+    return Row(config.target.name, config.target.backend, "?", config.threads, config.batch, size, str(path),
+               macs=stats.macs if stats else None, params=stats.params if stats else None)
+
+
+def _agreement(scores: dict[int, Scores], rows: list[Row]) -> None:
+    """Top-1 agreement with the first scored row (the reference), image by image."""
+    if not scores:
+        return
+    reference = scores[min(scores)]
+    for index, own in scores.items():
+        rows[index].agreement = sum(a == b for a, b in zip(own.labels, reference.labels)) / len(reference.labels)
+
+
 def run_benchmark(
     targets: list[Target],
-    threads: int = 2,
+    threads: Sequence[int] = (2,),
     budget_s: float = 20.0,
     data: Path | None = None,
     split: str = "val",
     limit: int | None = None,
+    batches: Sequence[int] = (1,),
 ) -> list[Row]:
-    """Start every target in a process of its own, time them interleaved, then score each on the
-    labelled images. A target that fails to load, raises, or crashes its process is a failed row
-    with the reason; the others go on.
+    """Start every configuration in a process of its own, time them all interleaved, then score
+    each artifact on the labelled images. A configuration that fails to load, raises, or crashes
+    its process is a failed row with the reason; the others go on. Ctrl-C keeps what is finished:
+    the rows not yet timed and scored come back with status "interrupted" (and whatever samples
+    they had), and the caller decides what to write.
 
-    With several targets, thread pools must not spin while they wait: a runtime whose idle
+    With several configurations, thread pools must not spin while they wait: a runtime whose idle
     threads busy-wait for their next job takes the cores from the one being timed (seen here:
     onnxruntime fp32 at 15 ms instead of 5 ms next to four other sessions). onnxruntime's pools
     sleep by default (`deploy.backends.cpu`); OpenMP (PyTorch eager) gets OMP_WAIT_POLICY=PASSIVE.
     """
-    shared = len(targets) > 1
-    if shared:
+    configs = configurations(targets, list(threads), list(batches))
+    if len(configs) > 1:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # inherited by the targets' processes
     items, class_names = list_labelled_images(data, split, limit) if data else ([], [])
     sample = read_image(str(items[0][0])) if items else np.full((256, 320, 3), 127, np.uint8)
-    rows: dict[str, Row] = {}
-    running: dict[str, TargetProcess] = {}
+    stats_of = {target.path: onnx_stats(target.path) for target in targets}
+    rows = [_new_row(c, stats_of[c.target.path]) for c in configs]
+    running: dict[int, TargetProcess] = {}
+    samples: dict[int, list[float]] = {}
+    finished: set[int] = set()
     try:
-        for target in targets:
+        for index, (config, row) in enumerate(zip(configs, rows)):
+            logger.info("loading %d/%d: %s, %d thread(s), batch %d", index + 1, len(configs), row.model,
+                        config.threads, config.batch)
             try:
-                process = TargetProcess(target.path, target.backend, {"threads": threads}, sample)
+                process = TargetProcess(config.target.path, config.target.backend, {"threads": config.threads},
+                                        sample, config.batch)
             except TargetFailed as exc:
-                rows[target.name] = Row(target.name, target.backend, "?", 0.0, status="failed", error=str(exc))
+                row.status, row.error = "failed", str(exc)
+                finished.add(index)
                 continue
-            rows[target.name] = Row(target.name, process.info.backend, process.info.precision, artifact_size_mb(target.path))
-            running[target.name] = process
+            row.backend, row.precision, row.load_s = process.info.backend, process.info.precision, process.info.load_s
+            running[index] = process
         if data:
-            warn_if_trained_on(data, {name: p.info.dataset for name, p in running.items()})
-        stats, failures = measure_rounds({name: p.time for name, p in running.items()}, budget_s=budget_s)
-        for name, value in stats.items():
-            rows[name].latency = value
-        for name, exc in failures.items():
-            rows[name].status, rows[name].error = "failed", str(exc)
-            running.pop(name).close()
-        for name, process in list(running.items()):
-            if items:
+            warn_if_trained_on(data, {rows[i].model: p.info.dataset for i, p in running.items()})
+        logger.info("timing %d configuration(s) in interleaved rounds for %g s", len(running), budget_s)
+        stats, failures = measure_rounds({i: _recording(p, samples.setdefault(i, [])) for i, p in running.items()},
+                                         budget_s=budget_s)
+        for index in stats:
+            rows[index].latency = LatencyStats.from_samples(samples[index])
+            rows[index].samples_ms = kept_values(samples[index])
+        for index, exc in failures.items():
+            rows[index].status, rows[index].error = "failed", str(exc)
+            running.pop(index).close()
+            finished.add(index)
+        scores: dict[int, Scores] = {}
+        scored: dict[Target, Scores] = {}
+        for index, process in running.items():
+            target = configs[index].target
+            if items and target not in scored:
+                logger.info("scoring %s on %d images", rows[index].model, len(items))
                 try:
-                    rows[name].top1, rows[name].images = process.score(items, class_names), len(items)
+                    scored[target] = process.score(items, class_names)
                 except TargetFailed as exc:
-                    rows[name].status, rows[name].error = "failed", str(exc)
+                    rows[index].status, rows[index].error = "failed", str(exc)
+            if target in scored:
+                scores[index] = scored[target]
+                rows[index].top1, rows[index].top5 = scored[target].top1, scored[target].top5
+                rows[index].images = len(items)
+            finished.add(index)
+        _agreement(scores, rows)
+    except KeyboardInterrupt:
+        logger.warning("interrupted: keeping the %d finished row(s)", len(finished))
+        for index, row in enumerate(rows):
+            if index not in finished:
+                row.status, row.error = "interrupted", "Ctrl-C before this row was finished"
+                if samples.get(index) and row.latency is None:
+                    row.latency = LatencyStats.from_samples(samples[index])
+                    row.samples_ms = kept_values(samples[index])
     finally:
-        for name, process in running.items():
-            rows[name].peak_rss_mb = (process.close() or 0) / 2**20 or None
-    return [rows[t.name] for t in targets]
+        for index, process in running.items():
+            rows[index].peak_rss_bytes = process.close()
+    return rows
+
+
+MAX_VALUES = 5000  # timed calls kept per row for the distribution: a tiny model makes millions
+
+
+def kept_values(seconds: list[float]) -> list[float]:
+    """The timed calls in ms, thinned evenly to at most MAX_VALUES (the statistics use all)."""
+    step = -(-len(seconds) // MAX_VALUES)
+    return [round(1000 * s, 4) for s in seconds[::step]]
+
+
+def _recording(process: TargetProcess, kept: list[float]):
+    """The process's timer for `measure_rounds`, keeping every timed call after the first request
+    (measure_rounds' first request to each timer is its warm-up)."""
+    warmed = False
+
+    def timer(count: int) -> list[float]:
+        nonlocal warmed
+        durations = process.time(count)
+        if warmed:
+            kept.extend(durations)
+        warmed = True
+        return durations
+
+    return timer

@@ -32,21 +32,35 @@ class LoadedInfo:
     backend: str
     precision: str
     dataset: str
+    load_s: float  # deploy.load in a fresh process: file read, graph optimisation, first allocation
 
 
-def top1_accuracy(classifier, items: list[tuple[Path, int]], class_names: list[str]) -> float:
-    """Fraction of images whose top-1 label is their folder's class name."""
+@dataclass(frozen=True)
+class Scores:
+    """Top-1 and top-5 on labelled images, and each image's predicted label (for agreement)."""
+
+    top1: float
+    top5: float
+    labels: list[str]
+
+
+def score(classifier, items: list[tuple[Path, int]], class_names: list[str]) -> Scores:
+    """End to end, one image at a time: read, preprocess, run, rank. An image counts for top-5
+    when its folder's class name is among the five best labels (all of them with fewer classes)."""
     from deploy.preprocess import read_image
 
     labels = classifier.card.class_names
     missing = set(class_names) - set(labels)
     if missing:
         raise EdgevisionError(f"data classes {sorted(missing)} are not among the model's labels")
-    correct = 0
+    hits1 = hits5 = 0
+    predicted = []
     for path, index in items:
-        label, _ = classifier.predict(read_image(str(path)), top_k=1).top[0]
-        correct += label == class_names[index]
-    return correct / len(items)
+        top = [label for label, _ in classifier.predict(read_image(str(path)), top_k=5).top]
+        hits1 += top[0] == class_names[index]
+        hits5 += class_names[index] in top
+        predicted.append(top[0])
+    return Scores(hits1 / len(items), hits5 / len(items), predicted)
 
 
 def _peak_rss_bytes() -> int:
@@ -61,21 +75,34 @@ def _peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
 
 
-def serve(conn, path: str, backend: str, options: dict, sample: np.ndarray) -> None:
-    """The child's loop: load, then answer ("time", n), ("score", (items, classes)) and ("stop", None)."""
+def _reason(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, EdgevisionError) else f"{type(exc).__name__}: {first_line(exc)}"
+
+
+def serve(conn, path: str, backend: str, options: dict, sample: np.ndarray, batch_size: int) -> None:
+    """The child's loop: load, then answer ("time", n), ("score", (items, classes)) and ("stop", None).
+
+    Ctrl-C reaches the whole process group; the child ignores it and the parent, which decides
+    what an interrupted run keeps, stops it."""
     import time
 
     import deploy
     from deploy.preprocess import preprocess
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
+        start = time.perf_counter()
         classifier = deploy.load(path, backend=backend, **options)
+        load_s = time.perf_counter() - start
+        if classifier.max_batch is not None and batch_size > classifier.max_batch:
+            raise EdgevisionError(f"static batch: the model's input takes batch {classifier.max_batch}, "
+                                  f"not {batch_size} (export it with a dynamic batch)")
     except Exception as exc:  # noqa: BLE001 - reported to the parent as this row's error
-        conn.send(("error", str(exc) if isinstance(exc, EdgevisionError) else f"{type(exc).__name__}: {first_line(exc)}"))
+        conn.send(("error", _reason(exc)))
         return
     card = classifier.card
-    conn.send(("ready", LoadedInfo(classifier.backend.name, card.precision, card.dataset)))
-    batch = preprocess(sample, card.preprocessing)[None]
+    conn.send(("ready", LoadedInfo(classifier.backend.name, card.precision, card.dataset, load_s)))
+    batch = np.repeat(preprocess(sample, card.preprocessing)[None], batch_size, axis=0)
     while True:
         command, argument = conn.recv()
         try:
@@ -87,12 +114,12 @@ def serve(conn, path: str, backend: str, options: dict, sample: np.ndarray) -> N
                     durations.append(time.perf_counter() - t0)
                 conn.send(("ok", durations))
             elif command == "score":
-                conn.send(("ok", top1_accuracy(classifier, *argument)))
+                conn.send(("ok", score(classifier, *argument)))
             else:
-                conn.send(("ok", _peak_rss_bytes()))
+                conn.send(("peak", _peak_rss_bytes()))
                 return
         except Exception as exc:  # noqa: BLE001
-            conn.send(("error", str(exc) if isinstance(exc, EdgevisionError) else f"{type(exc).__name__}: {first_line(exc)}"))
+            conn.send(("error", _reason(exc)))
 
 
 def describe_exit(code: int | None) -> str:
@@ -106,10 +133,10 @@ def describe_exit(code: int | None) -> str:
 class TargetProcess:
     """The parent's handle on one target's process."""
 
-    def __init__(self, path: Path, backend: str, options: dict, sample: np.ndarray) -> None:
+    def __init__(self, path: Path, backend: str, options: dict, sample: np.ndarray, batch: int = 1) -> None:
         context = multiprocessing.get_context("spawn")  # no fork: runtimes' thread pools do not survive it
         self._conn, child = context.Pipe()
-        self._process = context.Process(target=serve, args=(child, str(path), backend, options, sample), daemon=True)
+        self._process = context.Process(target=serve, args=(child, str(path), backend, options, sample, batch), daemon=True)
         self._process.start()
         child.close()
         try:
@@ -142,16 +169,20 @@ class TargetProcess:
     def time(self, count: int) -> list[float]:
         return self._ask("time", count)
 
-    def score(self, items: list[tuple[Path, int]], class_names: list[str]) -> float:
+    def score(self, items: list[tuple[Path, int]], class_names: list[str]) -> Scores:
         return self._ask("score", (items, class_names))
 
     def close(self) -> int | None:
-        """End the process; its peak resident memory in bytes when it could still tell."""
+        """End the process; its peak resident memory in bytes when it could still tell. After a
+        Ctrl-C the answer to an interrupted call may still be in the pipe: it is skipped."""
         peak = None
         if self._process.is_alive():
             try:
-                peak = self._ask("stop", timeout=10.0)
-            except TargetFailed:
+                self._conn.send(("stop", None))
+                while peak is None and self._conn.poll(10.0):
+                    kind, value = self._conn.recv()
+                    peak = value if kind == "peak" else None
+            except (EOFError, OSError):
                 pass
             self._process.join(5)
         if self._process.is_alive():

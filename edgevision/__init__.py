@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("deploy.cli", "print the model card of a model file"),
     "camera": ("camera_app.cli", "classify camera, stream or video frames live (no torch needed)"),
     "bench": ("benchmarks.cli", "latency, top-1 and size of model files, side by side"),
+    "report": ("benchmarks.cli", "merge bench reports of several devices into one comparison"),
 }
 
 

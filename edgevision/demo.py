@@ -171,16 +171,20 @@ def camera_stage(state: DemoState) -> str:
 
 
 def bench_stage(state: DemoState) -> str:
-    """Every artifact the demo made, side by side."""
-    from benchmarks.report import to_markdown
+    """Every artifact the demo made, side by side; the report to hand on is report.html."""
+    from benchmarks.cli import write_reports
+    from benchmarks.report import machine_fingerprint, to_markdown
+    from benchmarks.roofline import with_peak
     from benchmarks.runner import Target, run_benchmark
 
     keys = ("onnx", "checkpoint", "executorch", "onnx_int8", "pte_int8", "pruned")
     targets = [Target(state.artifacts[key]) for key in keys if key in state.artifacts]
-    rows = run_benchmark(targets, threads=1, budget_s=3.0, data=state.artifacts["images"], limit=100)
+    rows = run_benchmark(targets, threads=[1], budget_s=3.0, data=state.artifacts["images"], limit=100)
     table = to_markdown(rows)
     (state.out / "bench.md").write_text(table + "\n", encoding="utf-8")
-    return "latency (batch 1, 1 thread) and top-1 on 100 held-out digits:\n" + table
+    html = write_reports(state.out / "bench", rows, with_peak(machine_fingerprint()), table)
+    where = f"report: {html}" if html else f"report (no plots: matplotlib missing): {state.out / 'bench' / 'report.md'}"
+    return "latency (batch 1, 1 thread) and top-1 on 100 held-out digits:\n" + table + "\n" + where
 
 
 STAGES: list[tuple[str, Stage]] = [

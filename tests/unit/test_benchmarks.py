@@ -13,10 +13,18 @@ import deploy
 from benchmarks.cli import main as bench_main
 from benchmarks.report import to_csv, to_markdown
 from benchmarks.runner import Target, run_benchmark
-from benchmarks.worker import top1_accuracy
+from benchmarks.worker import score
 from deploy.image_folder import list_labelled_images
 from deploy.timing import LatencyStats, measure_interleaved
 from tests.runtime.onnx_models import make_onnx, tiny_card
+
+
+@pytest.fixture(scope="module", autouse=True)
+def peak_cache(tmp_path_factory):
+    """The measured peak goes to a cache of this module's own, not the user's ~/.cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        yield
 
 
 def test_latency_stats_percentiles():
@@ -58,14 +66,14 @@ def two_models(tmp_path):
 
 
 def test_rows_measure_latency_size_and_top1(labelled_folder, two_models):
-    rows = run_benchmark([Target(p) for p in two_models], threads=1, budget_s=0.2, data=labelled_folder)
-    assert [r.name for r in rows] == ["a.onnx", "b.onnx"]
+    rows = run_benchmark([Target(p) for p in two_models], threads=[1], budget_s=0.2, data=labelled_folder)
+    assert [r.model for r in rows] == ["a.onnx", "b.onnx"]
     items, classes = list_labelled_images(labelled_folder)
     for row, path in zip(rows, two_models):
         assert row.status == "ok" and row.backend == "onnxruntime" and row.precision == "fp32"
         assert row.latency.samples >= 15 and row.latency.p50_ms > 0
-        assert row.size_mb == pytest.approx(path.stat().st_size / 2**20)
-        expected = top1_accuracy(deploy.load(path), items, classes)
+        assert row.size_bytes == path.stat().st_size and row.threads == 1 and row.batch == 1
+        expected = score(deploy.load(path), items, classes).top1
         hits = sum(deploy.load(path).predict(str(p)).label == classes[i] for p, i in items)
         assert row.top1 == expected == hits / len(items) and row.images == 12
 
@@ -80,13 +88,13 @@ def test_broken_model_is_a_failed_row_and_exit_1(tmp_path, labelled_folder, two_
     assert "| broken.onnx |" in table and "failed" in table
     report = json.loads((out / "report.json").read_text())
     assert [r["status"] for r in report["rows"]] == ["ok", "failed"]
-    assert report["machine"]["threads"] == 2 and "onnxruntime" in report["machine"]
+    assert report["schema"] == "edgevision.bench/1" and "onnxruntime" in report["machine"]
     assert (out / "report.csv").read_text().count("\n") == 3
     assert (out / "tradeoff.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_markdown_speed_up_is_baseline_over_row(labelled_folder, two_models):
-    rows = run_benchmark([Target(p) for p in two_models], threads=1, budget_s=0.1)
+    rows = run_benchmark([Target(p) for p in two_models], threads=[1], budget_s=0.1)
     ratio = rows[0].latency.p50_ms / rows[1].latency.p50_ms
     table = to_markdown(rows, baseline="a.onnx")
     assert f"| {ratio:.2f}x |" in table.splitlines()[3]
@@ -121,9 +129,9 @@ def test_scoring_the_plain_tree_a_model_trained_on_says_so(tmp_path, labelled_fo
     logger = logging.getLogger("edgevision.benchmarks")
     logger.addHandler(handler)
     try:
-        run_benchmark([Target(held_out)], threads=1, budget_s=0.0, data=plain)
+        run_benchmark([Target(held_out)], threads=[1], budget_s=0.0, data=plain)
         assert warnings == []
-        run_benchmark([Target(trained_here)], threads=1, budget_s=0.0, data=plain)
+        run_benchmark([Target(trained_here)], threads=[1], budget_s=0.0, data=plain)
     finally:
         logger.removeHandler(handler)
     assert len(warnings) == 1 and "counts the images it trained on" in warnings[0] and "trained_here.onnx" in warnings[0]
@@ -138,10 +146,10 @@ def test_a_target_that_crashes_its_process_is_one_failed_row(tmp_path, labelled_
     card = tiny_card(classes=2)
     card.class_names = ["bright", "dark"]
     noise.with_name("noise.pte.json").write_text(card.to_json())
-    rows = run_benchmark([Target(two_models[0]), Target(noise), Target(two_models[1])], threads=1, budget_s=0.2,
+    rows = run_benchmark([Target(two_models[0]), Target(noise), Target(two_models[1])], threads=[1], budget_s=0.2,
                          data=labelled_folder)
     assert [r.status for r in rows] == ["ok", "failed", "ok"], [r.error for r in rows]
     assert "process" in rows[1].error
     assert rows[0].top1 is not None and rows[2].top1 is not None
     # each row's own process: a tiny ONNX model in onnxruntime, far below this test process with torch
-    assert 10 < rows[0].peak_rss_mb < 400
+    assert 10 * 2**20 < rows[0].peak_rss_bytes < 400 * 2**20

@@ -1,0 +1,139 @@
+"""benchmarks: the versioned JSON report, the threads x batch axes, and Ctrl-C keeping finished rows."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from benchmarks.cli import main as bench_main
+from benchmarks.model_stats import onnx_stats
+from benchmarks.report import CSV_COLUMNS
+from benchmarks.schema import SCHEMA, read_report
+from deploy.errors import EdgevisionError
+from tests.runtime.onnx_models import make_onnx, tiny_card
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def peak_cache(tmp_path_factory):
+    """The measured peak goes to a cache of this module's own, not the user's ~/.cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
+@pytest.fixture
+def labelled_folder(tmp_path):
+    rng = np.random.default_rng(0)
+    for name, level in (("dark", 40), ("bright", 210)):
+        (tmp_path / "data" / "val" / name).mkdir(parents=True)
+        for i in range(5):
+            image = np.clip(rng.normal(level, 20, (40, 50, 3)), 0, 255).astype(np.uint8)
+            cv2.imwrite(str(tmp_path / "data" / "val" / name / f"{i}.png"), image)
+    return tmp_path / "data"
+
+
+def two_class_card():
+    card = tiny_card(classes=2)
+    card.class_names = ["bright", "dark"]
+    return card
+
+
+def test_mac_and_parameter_count_of_a_known_graph(tmp_path):
+    """conv 3x3, 3 -> 4 channels on 32x32 (padded), then gemm 4 -> 2 classes."""
+    path = make_onnx(tmp_path / "m.onnx", classes=2, card=two_class_card())
+    stats = onnx_stats(path)
+    assert stats.macs == 32 * 32 * 4 * 3 * 3 * 3 + 4 * 2
+    assert stats.params == 4 * 3 * 3 * 3 + 4 + 2 * 4 + 2
+    assert onnx_stats(tmp_path / "m.pte") is None
+
+
+def test_threads_by_batch_sweep_and_the_schema(tmp_path, labelled_folder, capsys):
+    dynamic = make_onnx(tmp_path / "dynamic.onnx", classes=2, card=two_class_card(), seed=0)
+    static = make_onnx(tmp_path / "static.onnx", classes=2, card=two_class_card(), seed=1, batch=1)
+    out = tmp_path / "report"
+    code = bench_main(["bench", str(dynamic), str(static), "--threads", "1,2", "--batch", "1,4", "--budget", "0.2",
+                       "--data", str(labelled_folder), "--out", str(out)])
+    assert code == 1  # the static model's batch-4 rows failed
+    report = read_report(out / "report.json")
+    assert json.loads((out / "report.json").read_text())["schema"] == SCHEMA
+    assert report.machine["cpu"] and isinstance(report.machine["isa"], list) and not report.machine["emulated"]
+    configs = [(r.model, r.threads, r.batch, r.status) for r in report.rows]
+    assert configs == [
+        ("dynamic.onnx", 1, 1, "ok"), ("dynamic.onnx", 1, 4, "ok"), ("dynamic.onnx", 2, 1, "ok"),
+        ("dynamic.onnx", 2, 4, "ok"), ("static.onnx", 1, 1, "ok"), ("static.onnx", 1, 4, "failed"),
+        ("static.onnx", 2, 1, "ok"), ("static.onnx", 2, 4, "failed"),
+    ]
+    assert all(r.error.startswith("static batch") for r in report.rows if r.status == "failed")
+    ok = [r for r in report.rows if r.status == "ok"]
+    for row in ok:
+        assert row.latency.samples >= len(row.samples_ms) >= min(row.latency.samples, 15)
+        assert row.latency.min_ms <= row.latency.p50_ms <= row.latency.p90_ms <= row.latency.p99_ms <= row.latency.max_ms
+        assert row.load_s > 0 and row.peak_rss_bytes > 2**20 and row.images == 10
+        assert row.top5 == 1.0  # two classes: the right one is always among the best five
+        assert row.macs == 32 * 32 * 4 * 27 + 8
+    assert {r.agreement for r in ok if r.model == "dynamic.onnx"} == {1.0}  # the reference row's own model
+    assert {r.top1 for r in ok if r.model == "dynamic.onnx"} == {ok[0].top1}  # scored once per model
+    raw = json.loads((out / "report.json").read_text())["rows"]
+    assert raw[1]["throughput_ips"] == pytest.approx(4000 / raw[1]["latency_ms"]["mean"], rel=1e-3)
+    assert set(raw[0]["latency_ms"]) >= {"p50", "p90", "p95", "p99", "mean", "std", "min", "max"}
+    table = list(csv.DictReader(io.StringIO((out / "report.csv").read_text())))
+    assert tuple(table[0]) == CSV_COLUMNS and len(table) == 8 and table[5]["status"] == "failed"
+    assert "| static.onnx | auto | ? | 2 | 4 |" in capsys.readouterr().out
+
+
+def test_read_report_refuses_another_schema_in_one_line(tmp_path):
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"machine": {}, "rows": []}))
+    with pytest.raises(EdgevisionError, match="no schema key") as info:
+        read_report(old)
+    newer = tmp_path / "newer.json"
+    newer.write_text(json.dumps({"schema": "edgevision.bench/2", "machine": {}, "rows": []}))
+    with pytest.raises(EdgevisionError, match="'edgevision.bench/2'; this edgevision reads edgevision.bench/1"):
+        read_report(newer)
+    assert "\n" not in str(info.value)
+    with pytest.raises(EdgevisionError, match="cannot read"):
+        read_report(tmp_path / "missing.json")
+
+
+def test_ctrl_c_writes_the_rows_finished_so_far(tmp_path):
+    good = make_onnx(tmp_path / "good.onnx", classes=2, card=two_class_card())
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(good.read_bytes()[:100])
+    out = tmp_path / "report"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks", "bench", str(good), str(broken), "--budget", "120", "--out", str(out)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True,
+    )
+    try:
+        for line in process.stderr:
+            if line.startswith("timing"):
+                break
+        os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole group, the targets too
+        code = process.wait(timeout=60)
+    finally:
+        process.kill()
+    assert code == 130, process.stderr.read()
+    rows = read_report(out / "report.json").rows
+    assert [r.status for r in rows] == ["interrupted", "failed"]
+    assert rows[0].latency is None or rows[0].latency.samples >= len(rows[0].samples_ms) > 0
+
+
+def test_kept_values_thin_evenly_to_the_cap():
+    from benchmarks.runner import MAX_VALUES, kept_values
+
+    assert kept_values([0.001, 0.002]) == [1.0, 2.0]
+    thinned = kept_values([i / 1e6 for i in range(3 * MAX_VALUES + 1)])
+    assert len(thinned) <= MAX_VALUES and thinned[:2] == [0.0, 0.004] and thinned[-1] >= 14.99

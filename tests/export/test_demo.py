@@ -19,7 +19,8 @@ def test_demo_runs_the_whole_road(tmp_path, capsys):
         assert f"[{name}] " in out.replace(f"[{name}] ...", "")
     for key in ("checkpoint", "onnx", "executorch", "pruned", "onnx_int8", "pte_int8"):
         assert state.artifacts[key].is_file(), key
-    assert state.metrics["eval"]["top1"] > 0.9
+    assert state.metrics["eval"]["top1"] > 0.9 and state.metrics["camera"]["top1"] > 0.85
     assert state.metrics["prune"]["macs_after"] <= 0.5 * state.metrics["prune"]["macs_before"]
-    rows = [line for line in (tmp_path / "bench.md").read_text().splitlines() if line.startswith("| model.")]
+    assert out.rstrip().endswith(f"benchmark report to hand on: {tmp_path / 'bench' / 'report.html'}")
+    rows = [line for line in (tmp_path / "bench" / "report.md").read_text().splitlines() if line.startswith("| model.")]
     assert len(rows) == 6 and all(line.rstrip().endswith("| ok |") for line in rows)

@@ -101,12 +101,17 @@ def test_pareto_front_keeps_rows_no_other_beats_on_both():
     assert front == ["fast-bad", "batched", "slow-good"]  # batched: 3 ms per image, beats mid on both
 
 
-def test_demo_bench_stage_ends_with_the_html_report(report_dir, tmp_path):
-    from edgevision.demo import DemoState, bench_stage
+def test_demo_ends_with_the_html_report(report_dir, tmp_path, capsys):
+    from edgevision.demo import bench_stage, run_demo
 
     root = report_dir.parent
-    state = DemoState(tmp_path, {"onnx": root / "m0.onnx", "onnx_int8": root / "m1.onnx", "images": root / "data"})
-    line = bench_stage(state)
+
+    def made_before(state):  # what the earlier stages leave behind
+        state.artifacts.update(onnx=root / "m0.onnx", onnx_int8=root / "m1.onnx", images=root / "data")
+        return "ready"
+
+    run_demo(tmp_path, [("setup", made_before), ("bench", bench_stage)])
     html = tmp_path / "bench" / "report.html"
-    assert line.endswith(f"report: {html}") and html.read_text().startswith("<!DOCTYPE html>")
-    assert "| m1.onnx |" in (tmp_path / "bench.md").read_text()
+    assert capsys.readouterr().out.rstrip().endswith(f"benchmark report to hand on: {html}")
+    assert html.read_text().startswith("<!DOCTYPE html>")
+    assert "| m1.onnx |" in (tmp_path / "bench" / "report.md").read_text()

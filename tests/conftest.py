@@ -1,4 +1,4 @@
-"""Shared fixtures: where the real data sets are, and skips that say why."""
+"""Shared fixtures: where the real data sets are, skips that say why, and a cache of the tests' own."""
 
 from __future__ import annotations
 
@@ -29,3 +29,12 @@ def shared_weights() -> Path:
     if not path.is_file():
         pytest.skip(f"ImageNet MobileNetV2 weights not found at {path}")
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_cache(tmp_path_factory):
+    """What the toolkit caches (the benchmark's measured peak) goes to the tests' own folder, never
+    to the user's ~/.cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        yield

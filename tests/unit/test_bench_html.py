@@ -17,14 +17,6 @@ from deploy.timing import LatencyStats
 from tests.runtime.onnx_models import make_onnx, tiny_card
 
 
-@pytest.fixture(scope="module", autouse=True)
-def peak_cache(tmp_path_factory):
-    """The measured peak goes to a cache of this module's own, not the user's ~/.cache."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
-        yield
-
-
 @pytest.fixture(scope="module")
 def report_dir(tmp_path_factory):
     """One real bench run of two tiny models on real PNG files, with --out."""

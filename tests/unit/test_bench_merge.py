@@ -10,14 +10,6 @@ from benchmarks.cli import main as cli_main
 from tests.runtime.onnx_models import make_onnx, tiny_card
 
 
-@pytest.fixture(scope="module", autouse=True)
-def peak_cache(tmp_path_factory):
-    """The measured peak goes to a cache of this module's own, not the user's ~/.cache."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
-        yield
-
-
 @pytest.fixture(scope="module")
 def host_report(tmp_path_factory):
     """A real bench run of two tiny models on this machine."""

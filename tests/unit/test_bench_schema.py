@@ -25,14 +25,6 @@ from tests.runtime.onnx_models import make_onnx, tiny_card
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def peak_cache(tmp_path_factory):
-    """The measured peak goes to a cache of this module's own, not the user's ~/.cache."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
-        yield
-
-
 @pytest.fixture
 def labelled_folder(tmp_path):
     rng = np.random.default_rng(0)

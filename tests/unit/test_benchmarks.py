@@ -19,14 +19,6 @@ from deploy.timing import LatencyStats, measure_interleaved
 from tests.runtime.onnx_models import make_onnx, tiny_card
 
 
-@pytest.fixture(scope="module", autouse=True)
-def peak_cache(tmp_path_factory):
-    """The measured peak goes to a cache of this module's own, not the user's ~/.cache."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
-        yield
-
-
 def test_latency_stats_percentiles():
     stats = LatencyStats.from_samples([i / 1000 for i in range(100, 0, -1)])  # 1..100 ms, unsorted
     assert stats.samples == 100 and stats.min_ms == pytest.approx(1.0)

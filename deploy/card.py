@@ -163,3 +163,14 @@ def read_sidecar(artifact: str | os.PathLike) -> ModelCard | None:
         return ModelCard.from_json(path.read_text(encoding="utf-8"))
     except EdgevisionError as exc:
         raise EdgevisionError(f"{path}: {exc}") from None
+
+
+def publish_artifact(staged: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Move a staged artifact and its sidecar card (if any) into place, the card first, so that a
+    reader of `path` never meets the new artifact with the old card. Stage beside `path` (one file
+    system: each move is one atomic rename) and hold `deploy.atomic.artifact_lock(path)` meanwhile."""
+    staged, path = Path(staged), Path(path)
+    sidecar = sidecar_path(staged)
+    if sidecar.exists():
+        os.replace(sidecar, sidecar_path(path))
+    os.replace(staged, path)

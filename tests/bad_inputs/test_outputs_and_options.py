@@ -225,3 +225,30 @@ def test_quantize_refuses_data_whose_classes_are_not_the_models(tiny_checkpoint,
     err = capsys.readouterr().err
     assert "the model was trained on ['a', 'b']" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "q.onnx").exists()
+
+
+@pytest.mark.parametrize("command", ["quantize", "prune"])
+def test_a_second_writer_to_one_quantize_or_prune_output_is_refused(tiny_checkpoint, tmp_path, capsys, command):
+    """Two runs to one -o once left one model's weights with the other's card: the second is refused
+    at once (the lock is the one `export` takes: `.<name>.lock` beside the output)."""
+    from deploy.atomic import artifact_lock
+    from edgevision import main
+
+    out = tmp_path / ("q.onnx" if command == "quantize" else "p.pt")
+    args = ["--data", "digits"] if command == "quantize" else ["--ratio", "0.5"]
+    with artifact_lock(out):
+        assert main([command, str(tiny_checkpoint), "-o", str(out), *args]) == 2
+    err = capsys.readouterr().err
+    assert f"another edgevision process is writing {out}" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_a_ratio_that_prunes_nothing_is_not_a_success(tiny_checkpoint, tmp_path, capsys):
+    from edgevision import main
+
+    out = tmp_path / "p.pt"
+    # the tiny model's 4-channel layers cannot keep a multiple of 8 channels and lose any
+    assert main(["prune", str(tiny_checkpoint), "-o", str(out), "--ratio", "0.99"]) == 2
+    err = capsys.readouterr().err
+    assert "--ratio 0.99 removed no channel" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()

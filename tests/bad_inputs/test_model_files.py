@@ -97,3 +97,15 @@ def test_a_real_pte_header_passes_and_each_field_is_checked(real_pte):
     for says, head in broken.items():
         with pytest.raises(EdgevisionError, match=says):
             check_pte_head(head, len(data))
+
+
+@pytest.mark.parametrize("location", ["w\0.bin", ""], ids=["nul-byte", "empty"])
+def test_an_onnx_external_data_path_with_a_nul_byte_is_refused(tmp_path, capsys, location):
+    pytest.importorskip("onnx")
+    from edgevision import main
+    from tests.unit.test_deploy_onnx_scan import external_model
+
+    model = external_model(tmp_path, location)
+    assert main(["info", str(model)]) == 2
+    err = capsys.readouterr().err
+    assert "refusing external data location" in err and len(err.strip().splitlines()) == 1

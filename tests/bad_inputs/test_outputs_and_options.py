@@ -252,3 +252,20 @@ def test_a_ratio_that_prunes_nothing_is_not_a_success(tiny_checkpoint, tmp_path,
     err = capsys.readouterr().err
     assert "--ratio 0.99 removed no channel" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["export", "quantize", "prune"])
+def test_an_unwritable_output_is_reported_before_the_work(tiny_checkpoint, tmp_path, capsys, command):
+    from edgevision import main
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    out = blocker / "sub" / ("m.pt" if command == "prune" else "m.onnx")
+    args = {
+        "export": ["export", "--model", str(tiny_checkpoint), "--format", "onnx", "--out", str(out)],
+        "quantize": ["quantize", str(tiny_checkpoint), "--data", "digits", "-o", str(out)],
+        "prune": ["prune", str(tiny_checkpoint), "-o", str(out), "--ratio", "0.5"],
+    }[command]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "cannot write the" in err and "Not a directory" in err and len(err.strip().splitlines()) == 1

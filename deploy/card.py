@@ -102,6 +102,10 @@ class ModelCard:
     preprocessing: the evaluation preprocessing (see `deploy.preprocess`).
     precision: fp32, fp16 or int8 (of the artifact this card travels with).
     artifact_format: pytorch, onnx, executorch or tensorrt.
+    dataset: the data spec it was trained on, by name only ("digits", "folder:cats_vs_dogs"): never
+        where it lay on the training machine.
+    dataset_info: what recognises that data and its split: `sha256` (`deploy.image_folder.tree_fingerprint`
+        of a folder; "" for a built-in set), `class_counts`, `split_seed` and `split_sizes` (train/val/test).
     source_sha256: sha256 of the checkpoint an artifact was exported from.
     metrics: evaluation results (top1, top5, ... as fractions).
     parity: how closely the artifact reproduces its source (`Parity`), None for a checkpoint.
@@ -114,6 +118,7 @@ class ModelCard:
     precision: str = "fp32"
     artifact_format: str = "pytorch"
     dataset: str = ""
+    dataset_info: dict = field(default_factory=dict)
     source_sha256: str = ""
     metrics: dict = field(default_factory=dict)
     parity: Parity | None = None
@@ -147,7 +152,7 @@ class ModelCard:
             preprocessing=Preprocessing.from_dict(data["preprocessing"]),
             parity=Parity.from_dict(data.get("parity")),
         )
-        for name in ("model_options", "metrics"):
+        for name in ("model_options", "metrics", "dataset_info"):
             if name in data:
                 check_mapping(data[name], name)
         for name in ("precision", "artifact_format", "dataset", "source_sha256", "toolkit_version"):

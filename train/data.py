@@ -25,7 +25,7 @@ from sklearn.model_selection import train_test_split
 from torch.utils.data import Dataset
 
 from deploy.errors import EdgevisionError, first_line
-from deploy.image_folder import class_folders, image_files
+from deploy.image_folder import class_folders, image_files, tree_fingerprint
 
 SPECS = ("digits", "mnist", "fashion-mnist", "cifar10", "idx:DIR", "folder:PATH")
 DEFAULT_ROOT = Path(os.environ.get("EDGEVISION_DATA_ROOT", Path.home() / ".cache" / "edgevision" / "data"))
@@ -351,6 +351,35 @@ def load_folder_splits(root: Path, seed: int = 0) -> DataSplits:
             raise EdgevisionError(f"{root} needs train/ and val/ folders or at least two class folders")
         train, val, test = _split_three(drop_unreadable(_scan(root, class_names)), 0.15, 0.15, seed)
     return DataSplits(train, val, test, class_names, "RGB", None, "natural", f"folder:{root}")
+
+
+def data_root_of(spec: str) -> Path | None:
+    """The folder a `folder:` or `idx:` spec names, None for a built-in set."""
+    kind, _, path = spec.partition(":")
+    return Path(path).expanduser() if kind in ("folder", "idx") and path else None
+
+
+def portable_spec(spec: str) -> str:
+    """A spec by name only: `folder:/home/me/data/cats_vs_dogs` -> `folder:cats_vs_dogs` (a card
+    travels to other machines; the training machine's paths stay behind)."""
+    root = data_root_of(spec)
+    return spec if root is None else f"{spec.partition(':')[0]}:{root.resolve().name}"
+
+
+def dataset_info(data: DataSplits, seed: int) -> dict:
+    """What recognises `data` and the split a model was trained on, for its card (see `ModelCard.dataset_info`)."""
+    root = data_root_of(data.spec)
+    splits = {"train": data.train, "val": data.val, "test": data.test}
+    counts = np.zeros(len(data.class_names), np.int64)
+    for part in splits.values():
+        if part is not None:
+            counts += np.bincount(np.asarray(part.targets, np.int64), minlength=len(data.class_names))[: len(counts)]
+    return {
+        "sha256": tree_fingerprint(root) if root is not None else "",
+        "class_counts": {name: int(n) for name, n in zip(data.class_names, counts)},
+        "split_seed": seed,
+        "split_sizes": {name: len(part) for name, part in splits.items() if part is not None},
+    }
 
 
 def load_data(spec: str, data_root: str | os.PathLike | None = None, seed: int = 0) -> DataSplits:

@@ -69,12 +69,11 @@ def real_pte(tmp_path_factory):
     return torch2pte(model, card, tmp_path_factory.mktemp("pte") / "good.pte")
 
 
-@pytest.mark.parametrize(("cut", "says"), [
-    (200, "declares a"),  # inside the program
-    (-100, "declares data up to byte"),  # inside the segments
-    (6, "too short for a header"),
+@pytest.mark.parametrize(("cut", "says", "command"), [
+    (200, "declares a", "predict"),  # inside the program
+    (-100, "declares data up to byte", "info"),  # inside the segments
+    (6, "too short for a header", "predict"),
 ])
-@pytest.mark.parametrize("command", ["predict", "info"])
 def test_a_truncated_pte_is_refused_in_one_line(tmp_path, image, real_pte, cut, says, command):
     model = pte_with_card(tmp_path / "cut.pte", real_pte.read_bytes()[:cut])
     args = ("predict", "--model", str(model), str(image)) if command == "predict" else ("info", str(model))

@@ -26,8 +26,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     (and so stays atomic). On any error the temporary file is removed and `path` is untouched.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:  # a file where a folder should be, no permission, a read-only disk
+        raise EdgevisionError(f"cannot write {target}: {exc.strerror or exc}") from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -86,3 +89,17 @@ def artifact_lock(path: str | os.PathLike, what: str = "--out") -> contextlib.Ab
     so two commands writing one file refuse each other while others write into the same folder."""
     path = Path(path)
     return output_lock(path.parent, what, f".{path.name}.lock", writing=path)
+
+
+def check_writable(path: str | os.PathLike, what: str) -> None:
+    """Refuse, before any work, an output file that could not be written at the end: its folder
+    cannot be made or written, or `path` is a folder."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EdgevisionError(f"cannot write the {what} {path}: {exc.strerror or exc}") from None
+    if path.is_dir():
+        raise EdgevisionError(f"{what} {path} is a folder, not a file")
+    if not os.access(path.parent, os.W_OK):
+        raise EdgevisionError(f"cannot write the {what} {path}: its folder is not writable")

@@ -269,3 +269,24 @@ def test_an_unwritable_output_is_reported_before_the_work(tiny_checkpoint, tmp_p
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "cannot write the" in err and "Not a directory" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", ["quantize", "prune"])
+def test_an_unwritable_report_is_reported_before_the_work(tiny_checkpoint, tmp_path, capsys, command):
+    """--report is written last: it used to fail after the whole run, with a traceback."""
+    from edgevision import main
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    args = ["--data", "digits"] if command == "quantize" else ["--ratio", "0.5"]
+    out = tmp_path / ("q.onnx" if command == "quantize" else "p.pt")
+    assert main([command, str(tiny_checkpoint), "-o", str(out), *args, "--report", str(blocker / "r.json")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write the --report" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_an_atomic_write_into_an_impossible_folder_is_one_line(tmp_path):
+    (tmp_path / "a_file").write_text("not a folder")
+    with pytest.raises(EdgevisionError, match="cannot write .*a_file/x.json: "):
+        write_text_atomic(tmp_path / "a_file" / "x.json", "{}")

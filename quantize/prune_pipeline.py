@@ -68,9 +68,9 @@ def finetuner(spec: FinetuneSpec, data: str, card: ModelCard, teacher: nn.Module
     from train.loaders import make_loader
     from train.transforms import train_transform
 
-    from quantize.calibration import balanced_indices
+    from quantize.calibration import balanced_indices, training_split_seed
 
-    splits = load_data(data, seed=0)
+    splits = load_data(data, seed=training_split_seed(card))
     dataset = splits.train
     if spec.limit:
         dataset = dataset.subset(balanced_indices(np.asarray(dataset.targets), spec.limit, spec.seed))
@@ -194,19 +194,21 @@ def prune_checkpoint(
         raise EdgevisionError(f"-o {out} is the checkpoint being pruned; write the pruned model to another file")
     _check_request(checkpoint, ratio, target_macs, data, finetune_epochs, reconstruct_images, budget)
     with artifact_lock(out, "-o"):  # a second prune to the same file is refused before any work
-        from quantize.calibration import load_split
+        from quantize.calibration import load_split, training_split_seed
 
         model, card = load_model(checkpoint)
         example = example_input(card)
         result_args: dict = {"repruned": STRUCTURE_KEY in card.model_options}
         if data:
-            images, labels, _ = load_split(data, eval_split, card.preprocessing, eval_limit, class_names=card.class_names)
+            images, labels, _ = load_split(data, eval_split, card.preprocessing, eval_limit,
+                                          split_seed=training_split_seed(card), class_names=card.class_names)
             result_args["top1_before"] = _top1(model, images, labels)
         repair = bool(data and reconstruct_images > 0)
         teacher = copy.deepcopy(model).eval() if finetune_epochs or repair else None  # the unpruned model
         tune = finetuner(finetune or FinetuneSpec(), data, card, teacher=teacher) if finetune_epochs else None
         if repair:
-            calib, _, _ = load_split(data, "train", card.preprocessing, reconstruct_images, class_names=card.class_names)
+            calib, _, _ = load_split(data, "train", card.preprocessing, reconstruct_images,
+                                     split_seed=training_split_seed(card), class_names=card.class_names)
             calib_images = torch.from_numpy(calib)
             result_args["reconstruction_errors"] = []
 

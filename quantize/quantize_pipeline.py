@@ -320,7 +320,7 @@ def check_target(target: str, out: str | os.PathLike) -> Path:
 
 def _load(checkpoint: str | os.PathLike, data: str, calib_size: int, seed: int):
     """(model, card, calibration images, their labels) of a checkpoint and a data spec's training split."""
-    from quantize.calibration import check_calibration_set, load_split
+    from quantize.calibration import check_calibration_set, load_split, training_split_seed
     from train.checkpoint import load_model
 
     if not Path(checkpoint).is_file():
@@ -329,6 +329,7 @@ def _load(checkpoint: str | os.PathLike, data: str, calib_size: int, seed: int):
         raise EdgevisionError(f"--calib-size must be positive, got {calib_size}")
     model, card = load_model(checkpoint)
     calib, calib_labels, _ = load_split(data, "train", card.preprocessing, calib_size, seed,
+                                        split_seed=training_split_seed(card),
                                         class_names=card.class_names)
     check_calibration_set(calib_labels)
     return model, card, calib, calib_labels
@@ -383,10 +384,11 @@ def quantize_checkpoint(
         raise EdgevisionError(f"--budget is the allowed top-1 drop in points and must be >= 0, got {budget}")
     check_threads(threads, minimum=1)
     with artifact_lock(out, "-o"):  # a second quantize to the same file is refused before any work
-        from quantize.calibration import check_calibration_set, load_split
+        from quantize.calibration import check_calibration_set, load_split, training_split_seed
 
         model, card, calib, _ = _load(checkpoint, data, calib_size, seed)
         val, val_labels, _ = load_split(data, eval_split, card.preprocessing, eval_size, seed,
+                                        split_seed=training_split_seed(card),
                                         class_names=card.class_names)
         check_calibration_set(val_labels, minimum=8, what="evaluation")
         source = f"{eval_split} split of {data}"
@@ -400,6 +402,7 @@ def quantize_checkpoint(
             qat_images = qat_labels = None
             if qat_epochs:
                 qat_images, qat_labels, _ = load_split(data, "train", card.preprocessing, qat_size, seed + 1,
+                                                       split_seed=training_split_seed(card),
                                                        class_names=card.class_names)
             return quantize_to_pte(
                 model, card, out, calib, val, val_labels, budget=budget, qat_images=qat_images, qat_labels=qat_labels,

@@ -93,3 +93,36 @@ def test_eval_on_other_files_under_the_same_name_warns(trained, tmp_path):
     (other / "square" / "0.png").unlink()
     with pytest.warns(UserWarning, match="is not the data .* was trained on"):
         train_main(["eval", "--model", str(model), "--data", f"folder:{other}", "--out", str(tmp_path)])
+
+
+def test_prune_scores_on_the_split_training_held_out(tmp_path):
+    """A model trained with --seed 3 was scored by prune (and quantize, which draws its splits the same
+    way: `quantize.calibration.training_split_seed`) on the seed-0 split, whose val
+    images it had partly trained on: they now redraw the card's split."""
+    from deploy.card import ModelCard
+    from deploy.preprocess import Preprocessing
+    from edgevision import main
+    from quantize.calibration import load_split
+    from quantize.prune_pipeline import _top1
+    from train.checkpoint import save_checkpoint
+    from train.models import build_model
+
+    prep = Preprocessing((8, 8), None, (0.5,), (0.5,), "GRAY")
+    card = ModelCard("cnn", [str(i) for i in range(10)], prep, model_options={"width": 16},
+                     dataset="digits", dataset_info={"split_seed": 3})
+    import torch
+
+    torch.manual_seed(0)
+    network = build_model("cnn", 10, 1, (8, 8), width=16)
+    images, labels, _ = load_split("digits", "train", prep, 300, split_seed=0)  # half-trained: scores differ by split
+    optimizer = torch.optim.Adam(network.parameters(), 3e-3)
+    for _ in range(3):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(network(torch.from_numpy(images)), torch.from_numpy(labels)).backward()
+        optimizer.step()
+    model = save_checkpoint(tmp_path / "model.pt", card, network.state_dict())
+    held_out = {seed: _top1(network.eval(), *load_split("digits", "val", prep, split_seed=seed)[:2]) for seed in (0, 3)}
+    assert held_out[0] != held_out[3]  # the two splits score differently: the test can tell them apart
+    assert main(["prune", str(model), "-o", str(tmp_path / "p.pt"), "--ratio", "0.5", "--data", "digits",
+                 "--reconstruct", "0", "--report", str(tmp_path / "r.json")]) == 0
+    assert json.loads((tmp_path / "r.json").read_text())["top1_before"] == held_out[3]

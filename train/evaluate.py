@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import ConcatDataset
 
+from deploy.atomic import check_writable
 from deploy.errors import EdgevisionError
 from deploy.image_folder import tree_fingerprint
 from train.checkpoint import load_model
@@ -54,6 +55,8 @@ def evaluate_checkpoint(
     (then warned about). Data whose content differs from what the card recorded is warned about too.
     Writes eval_metrics.json and eval_confusion.png to `out` (default: the checkpoint's folder).
     """
+    folder = Path(out) if out else Path(model_path).parent
+    check_writable(folder / "eval_metrics.json", "--out")  # before the evaluation, not after it
     model, card = load_model(model_path)
     seed = split_seed(model_path, card.dataset_info.get("split_seed"), seed, allow_other_split)
     spec = data_spec or card.dataset
@@ -88,7 +91,6 @@ def evaluate_checkpoint(
     result = evaluate_loader(model, loader, card.num_classes, torch.device("cpu"), quiet=False)
     metrics = metrics_dict(result, card.class_names, split, spec)
     metrics["checkpoint"] = str(model_path)
-    folder = Path(out) if out else Path(model_path).parent
     write_outputs(folder, metrics, card.class_names, None, prefix="eval_")
     logger.info(format_summary(metrics) + f"\nwrote {folder / 'eval_metrics.json'}")
     return metrics

@@ -126,3 +126,11 @@ def test_prune_scores_on_the_split_training_held_out(tmp_path):
     assert main(["prune", str(model), "-o", str(tmp_path / "p.pt"), "--ratio", "0.5", "--data", "digits",
                  "--reconstruct", "0", "--report", str(tmp_path / "r.json")]) == 0
     assert json.loads((tmp_path / "r.json").read_text())["top1_before"] == held_out[3]
+
+
+def test_eval_into_an_unwritable_out_is_refused_before_evaluating(trained, tmp_path, capsys):
+    root, model = trained
+    (tmp_path / "a_file").write_text("not a folder")
+    assert train_main(["eval", "--model", str(model), "--data", f"folder:{root}", "--out", str(tmp_path / "a_file")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write the --out" in err and len(err.strip().splitlines()) == 1

@@ -32,6 +32,7 @@ DEFAULT_INPUT = 224
 def default_card(backend, labels: list[str], source: str) -> ModelCard:
     """A card for a model that has none: ImageNet conventions, input size from the model."""
     from deploy.card import ModelCard
+    from deploy.errors import EdgevisionError
     from deploy.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 
     shape = backend.info["input_shape"]
@@ -39,10 +40,13 @@ def default_card(backend, labels: list[str], source: str) -> ModelCard:
     height = shape[2] or DEFAULT_INPUT
     width = shape[3] or DEFAULT_INPUT
     resize = int(min(height, width) * 256 / 224)
-    if channels == 1:
-        spec = Preprocessing((height, width), resize, (sum(IMAGENET_MEAN) / 3,), (sum(IMAGENET_STD) / 3,), "GRAY")
-    else:
-        spec = Preprocessing((height, width), resize, IMAGENET_MEAN, IMAGENET_STD, "RGB")
+    try:
+        if channels == 1:
+            spec = Preprocessing((height, width), resize, (sum(IMAGENET_MEAN) / 3,), (sum(IMAGENET_STD) / 3,), "GRAY")
+        else:
+            spec = Preprocessing((height, width), resize, IMAGENET_MEAN, IMAGENET_STD, "RGB")
+    except EdgevisionError as exc:  # a model that declares a 12000 x 12000 input
+        raise EdgevisionError(f"{source}: the model's input {height}x{width}: {exc}") from None
     message = (
         f"{source} has no model card; assuming {spec.color} input {height}x{width}"
         f"{' (from the model)' if shape[2] else ' (default)'}, resize short side to {resize}, "
@@ -79,8 +83,10 @@ def load(path: str | os.PathLike, backend: str = "auto", labels: str | os.PathLi
     from deploy.classifier import Classifier
     from deploy.errors import EdgevisionError
     from deploy.labels import check_label_count, read_labels
+    from deploy.limits import check_threads
 
     path = check_model_path(path)
+    check_threads(options.get("threads"), "threads")
     name = backend_for_path(path) if backend == "auto" else backend
     runner = get_backend(name).load(path, options)
     card = runner.card

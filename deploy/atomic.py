@@ -26,8 +26,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     (and so stays atomic). On any error the temporary file is removed and `path` is untouched.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:  # a file where a folder should be, no permission, a read-only disk
+        raise EdgevisionError(f"cannot write {target}: {exc.strerror or exc}") from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -49,12 +52,15 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 
 
 @contextlib.contextmanager
-def output_lock(folder: str | os.PathLike, what: str = "output", name: str = ".edgevision.lock") -> Iterator[None]:
+def output_lock(
+    folder: str | os.PathLike, what: str = "output", name: str = ".edgevision.lock", writing: str | os.PathLike | None = None
+) -> Iterator[None]:
     """Hold an exclusive lock on `folder` (the file `name` inside it) while writing there.
 
     A second process asking for the same folder is refused at once with a one-line error instead
     of mixing its files with the first one's. The lock dies with its process (flock), so a killed
     run never leaves a stale one behind. An unwritable folder is reported here, before any work.
+    `writing`: the one file the lock guards, when it guards a file (see `artifact_lock`), not the folder.
     """
     folder = Path(folder)
     try:
@@ -71,7 +77,29 @@ def output_lock(folder: str | os.PathLike, what: str = "output", name: str = ".e
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise EdgevisionError(f"another edgevision process is writing {folder}; wait for it or choose another {what} folder") from None
+            held = f"{writing}; wait for it or choose another {what}" if writing else f"{folder}; wait for it or choose another {what} folder"
+            raise EdgevisionError(f"another edgevision process is writing {held}") from None
         yield
     finally:
         os.close(fd)
+
+
+def artifact_lock(path: str | os.PathLike, what: str = "--out") -> contextlib.AbstractContextManager[None]:
+    """`output_lock` for one output file (an artifact and its sidecar card): `.<name>.lock` beside it,
+    so two commands writing one file refuse each other while others write into the same folder."""
+    path = Path(path)
+    return output_lock(path.parent, what, f".{path.name}.lock", writing=path)
+
+
+def check_writable(path: str | os.PathLike, what: str) -> None:
+    """Refuse, before any work, an output file that could not be written at the end: its folder
+    cannot be made or written, or `path` is a folder."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EdgevisionError(f"cannot write the {what} {path}: {exc.strerror or exc}") from None
+    if path.is_dir():
+        raise EdgevisionError(f"{what} {path} is a folder, not a file")
+    if not os.access(path.parent, os.W_OK):
+        raise EdgevisionError(f"cannot write the {what} {path}: its folder is not writable")

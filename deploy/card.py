@@ -13,11 +13,13 @@ from pathlib import Path
 
 from deploy.atomic import write_text_atomic
 from deploy.errors import EdgevisionError
+from deploy.fields import check_bool, check_int, check_list, check_mapping, check_number, check_str
 from deploy.preprocess import Preprocessing
 from deploy.version import __version__
 
 CARD_KEY = "edgevision.card"
 CARD_SCHEMA = 1
+MAX_CARD_BYTES = 1 << 20  # a card with ImageNet's 1000 class names is about 30 kB
 
 
 @dataclass
@@ -66,11 +68,9 @@ class Parity:
     def from_dict(cls, data: dict | None) -> Parity | None:
         """Read a card's `parity`, also as older toolkits wrote it: `{}` (none), export's dict of the
         same names, or quantize's `{"top1_agreement_fp32", "quantization"}` (written only when passed)."""
-        if not data:
+        if data is None or data == {}:
             return None
-        if not isinstance(data, dict):
-            raise EdgevisionError(f"card parity must be a mapping, got {type(data).__name__}")
-        data = dict(data)
+        data = dict(check_mapping(data, "parity"))
         if "top1_agreement_fp32" in data:  # quantize before the typed record
             data.setdefault("top1_agreement", data["top1_agreement_fp32"])
             data.setdefault("reference", "fp32")
@@ -80,6 +80,16 @@ class Parity:
         values.setdefault("images", 0)
         values.setdefault("source", "")
         values.setdefault("top1_agreement", None)
+        for name, value in values.items():
+            kind = cls.__dataclass_fields__[name].type
+            if kind == "bool":
+                check_bool(value, f"parity.{name}")
+            elif kind == "int":
+                check_int(value, f"parity.{name}")
+            elif kind == "str":
+                check_str(value, f"parity.{name}")
+            else:  # "float | None"
+                check_number(value, f"parity.{name}", optional=True)
         return cls(**values)
 
 
@@ -92,6 +102,10 @@ class ModelCard:
     preprocessing: the evaluation preprocessing (see `deploy.preprocess`).
     precision: fp32, fp16 or int8 (of the artifact this card travels with).
     artifact_format: pytorch, onnx, executorch or tensorrt.
+    dataset: the data spec it was trained on, by name only ("digits", "folder:cats_vs_dogs"): never
+        where it lay on the training machine.
+    dataset_info: what recognises that data and its split: `sha256` (`deploy.image_folder.tree_fingerprint`
+        of a folder; "" for a built-in set), `class_counts`, `split_seed` and `split_sizes` (train/val/test).
     source_sha256: sha256 of the checkpoint an artifact was exported from.
     metrics: evaluation results (top1, top5, ... as fractions).
     parity: how closely the artifact reproduces its source (`Parity`), None for a checkpoint.
@@ -104,6 +118,7 @@ class ModelCard:
     precision: str = "fp32"
     artifact_format: str = "pytorch"
     dataset: str = ""
+    dataset_info: dict = field(default_factory=dict)
     source_sha256: str = ""
     metrics: dict = field(default_factory=dict)
     parity: Parity | None = None
@@ -121,19 +136,38 @@ class ModelCard:
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelCard:
+        """Read a card, checking the type of every field: a one-line error names the first wrong one."""
         if not isinstance(data, dict) or "architecture" not in data or "class_names" not in data:
             raise EdgevisionError("not an edgevision model card (no architecture/class_names)")
-        data = dict(data)
-        data["preprocessing"] = Preprocessing.from_dict(data["preprocessing"])
-        data["parity"] = Parity.from_dict(data.get("parity"))
+        if "preprocessing" not in data:
+            raise EdgevisionError("card field preprocessing is missing")
         known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in data.items() if k in known})
+        data = {k: v for k, v in data.items() if k in known}
+        names = check_list(data["class_names"], "class_names", "str")
+        if not names:
+            raise EdgevisionError("card field class_names is empty")
+        data.update(
+            architecture=check_str(data["architecture"], "architecture"),
+            class_names=names,
+            preprocessing=Preprocessing.from_dict(data["preprocessing"]),
+            parity=Parity.from_dict(data.get("parity")),
+        )
+        for name in ("model_options", "metrics", "dataset_info"):
+            if name in data:
+                check_mapping(data[name], name)
+        for name in ("precision", "artifact_format", "dataset", "source_sha256", "toolkit_version"):
+            if name in data:
+                check_str(data[name], name)
+        if "schema" in data:
+            check_int(data["schema"], "schema")
+        return cls(**data)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> ModelCard:
+        check_card_size(len(text))
         try:
             return cls.from_dict(json.loads(text))
         except json.JSONDecodeError as exc:
@@ -142,6 +176,12 @@ class ModelCard:
     def evolve(self, **changes) -> ModelCard:
         """A copy with some fields changed (cards of exported artifacts derive from the source's)."""
         return replace(self, **changes)
+
+
+def check_card_size(size: int) -> None:
+    """Refuse a card larger than `MAX_CARD_BYTES`: a real one is a few kB; a huge one only costs memory."""
+    if size > MAX_CARD_BYTES:
+        raise EdgevisionError(f"model card of {size:,} bytes is larger than the {MAX_CARD_BYTES:,} a card may have")
 
 
 def sidecar_path(artifact: str | os.PathLike) -> Path:
@@ -160,6 +200,20 @@ def read_sidecar(artifact: str | os.PathLike) -> ModelCard | None:
     if not path.is_file():
         return None
     try:
+        check_card_size(path.stat().st_size)
         return ModelCard.from_json(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise EdgevisionError(f"{path}: model card is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except EdgevisionError as exc:
         raise EdgevisionError(f"{path}: {exc}") from None
+
+
+def publish_artifact(staged: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Move a staged artifact and its sidecar card (if any) into place, the card first, so that a
+    reader of `path` never meets the new artifact with the old card. Stage beside `path` (one file
+    system: each move is one atomic rename) and hold `deploy.atomic.artifact_lock(path)` meanwhile."""
+    staged, path = Path(staged), Path(path)
+    sidecar = sidecar_path(staged)
+    if sidecar.exists():
+        os.replace(sidecar, sidecar_path(path))
+    os.replace(staged, path)

@@ -35,6 +35,9 @@ def info_parser() -> argparse.ArgumentParser:
 def cmd_predict(args: argparse.Namespace) -> int:
     import deploy
 
+    from deploy.limits import check_threads
+
+    check_threads(args.threads)
     options = {"threads": args.threads} if args.threads else {}
     classifier = deploy.load(args.model, backend=args.backend, labels=args.labels, **options)
     for image in args.images:

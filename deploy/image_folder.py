@@ -9,6 +9,7 @@ class folder, hidden files and folders left out.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from deploy.errors import EdgevisionError
@@ -70,3 +71,14 @@ def list_labelled_images(
         per_class = [files[:share] for files in per_class]
     items = [(path, index) for index, files in enumerate(per_class) for path in files]
     return items, classes
+
+
+def tree_fingerprint(root: str | Path) -> str:
+    """sha256 over the sorted relative paths and sizes of the files below `root` (hidden ones left
+    out): recognises a data set wherever it lies, without reading its images. A model card keeps it
+    instead of the training machine's path (`ModelCard.dataset_info["sha256"]`)."""
+    root = Path(root)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if not _hidden(p, root) and p.is_file()):
+        digest.update(f"{path.relative_to(root).as_posix()}\0{path.stat().st_size}\n".encode())
+    return digest.hexdigest()

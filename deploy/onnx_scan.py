@@ -149,6 +149,8 @@ def check_external_data(path: str | os.PathLike, data: bytes | None = None) -> l
         raise EdgevisionError(f"{path}: {exc}") from None
     folder = path.resolve().parent
     for location in locations:
+        if not location or "\0" in location:
+            raise EdgevisionError(f"{path}: refusing external data location {location!r}: empty or holds a NUL byte")
         target = (folder / location).resolve()
         if Path(location).is_absolute() or not target.is_relative_to(folder):
             raise EdgevisionError(

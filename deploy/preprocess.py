@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from deploy.errors import EdgevisionError, first_line
+from deploy.fields import check_int, check_list, check_mapping, check_str
 from deploy.limits import MAX_IMAGE_PIXELS
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -73,7 +74,18 @@ class Preprocessing:
 
     @classmethod
     def from_dict(cls, data: dict) -> Preprocessing:
-        return cls(**data)
+        """Read a card's `preprocessing`, checking every type (a card may come from anywhere)."""
+        data = check_mapping(data, "preprocessing")
+        if "input_size" not in data:
+            raise EdgevisionError("card field preprocessing.input_size is missing")
+        resize = data.get("resize")
+        return cls(
+            input_size=tuple(check_list(data["input_size"], "preprocessing.input_size", "int", length=2)),
+            resize=None if resize is None else check_int(resize, "preprocessing.resize"),
+            mean=tuple(check_list(data.get("mean", IMAGENET_MEAN), "preprocessing.mean", "number")),
+            std=tuple(check_list(data.get("std", IMAGENET_STD), "preprocessing.std", "number")),
+            color=check_str(data.get("color", "RGB"), "preprocessing.color"),
+        )
 
 
 def resized_shape(height: int, width: int, short_side: int) -> tuple[int, int]:

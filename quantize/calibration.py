@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from deploy.atomic import atomic_path
+from deploy.card import ModelCard
 from deploy.errors import EdgevisionError
 from deploy.preprocess import Preprocessing
 
@@ -36,6 +37,13 @@ def balanced_indices(labels: np.ndarray, count: int | None, seed: int = 0) -> np
     rest = np.concatenate([pools[c][share:] for c in classes])
     chosen.append(rng.permutation(rest)[: count - sum(len(c) for c in chosen)])
     return np.sort(np.concatenate(chosen)).astype(np.int64)
+
+
+def training_split_seed(card: ModelCard) -> int:
+    """The seed `edgevision train` split the data with (the card's `dataset_info`; 0 for an older card):
+    any other redraws the split, and the held-out images are no longer held out."""
+    seed = card.dataset_info.get("split_seed", 0)
+    return seed if isinstance(seed, int) else 0
 
 
 def load_split(

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from deploy.atomic import write_text_atomic
+from deploy.atomic import check_writable, write_text_atomic
 from deploy.cli_util import run_cli
 from quantize.guard import BudgetMissed
 from quantize.quantize_pipeline import TARGETS
@@ -125,6 +125,8 @@ def _write_report(path: str | os.PathLike, report: dict) -> None:
 
 def run_prune(argv: list[str]) -> int:
     args = prune_parser().parse_args(argv)
+    if args.report:
+        check_writable(args.report, "--report")
     from quantize.prune_pipeline import FinetuneSpec, prune_checkpoint
 
     finetune = FinetuneSpec(
@@ -154,6 +156,8 @@ def run_prune(argv: list[str]) -> int:
 
 def run_quantize(argv: list[str]) -> int:
     args = quantize_parser().parse_args(argv)
+    if args.report:
+        check_writable(args.report, "--report")
     from quantize.quantize_pipeline import calibration_from_checkpoint, quantize_checkpoint
 
     if args.to == "calib-data":

@@ -238,6 +238,12 @@ def prune_model(
     for step in range(steps):
         pruner.step()
         macs, params = count_macs_params(model, example_inputs)
+        if step == 0 and params == params_before:
+            raise EdgevisionError(
+                f"--ratio {ratio:.3g} removed no channel (parameters unchanged at {params_before:,}): every layer "
+                f"is ignored, too narrow to keep a multiple of --round-to {round_to}, or not ranked by --importance "
+                f"{importance}; nothing written"
+            )
         history.append({"step": step + 1, "macs": macs, "params": params})
         if finetune is not None:
             finetune(model, step + 1)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from deploy.atomic import artifact_lock
 from deploy.card import ModelCard
 from deploy.errors import EdgevisionError
 from deploy.export.verify import torch_logits
@@ -67,9 +68,9 @@ def finetuner(spec: FinetuneSpec, data: str, card: ModelCard, teacher: nn.Module
     from train.loaders import make_loader
     from train.transforms import train_transform
 
-    from quantize.calibration import balanced_indices
+    from quantize.calibration import balanced_indices, training_split_seed
 
-    splits = load_data(data, seed=0)
+    splits = load_data(data, seed=training_split_seed(card))
     dataset = splits.train
     if spec.limit:
         dataset = dataset.subset(balanced_indices(np.asarray(dataset.targets), spec.limit, spec.seed))
@@ -192,58 +193,62 @@ def prune_checkpoint(
     if out.resolve() == checkpoint.resolve():
         raise EdgevisionError(f"-o {out} is the checkpoint being pruned; write the pruned model to another file")
     _check_request(checkpoint, ratio, target_macs, data, finetune_epochs, reconstruct_images, budget)
-    from quantize.calibration import load_split
+    with artifact_lock(out, "-o"):  # a second prune to the same file is refused before any work
+        from quantize.calibration import load_split, training_split_seed
 
-    model, card = load_model(checkpoint)
-    example = example_input(card)
-    result_args: dict = {"repruned": STRUCTURE_KEY in card.model_options}
-    if data:
-        images, labels, _ = load_split(data, eval_split, card.preprocessing, eval_limit, class_names=card.class_names)
-        result_args["top1_before"] = _top1(model, images, labels)
-    repair = bool(data and reconstruct_images > 0)
-    teacher = copy.deepcopy(model).eval() if finetune_epochs or repair else None  # the unpruned model
-    tune = finetuner(finetune or FinetuneSpec(), data, card, teacher=teacher) if finetune_epochs else None
-    if repair:
-        calib, _, _ = load_split(data, "train", card.preprocessing, reconstruct_images, class_names=card.class_names)
-        calib_images = torch.from_numpy(calib)
-        result_args["reconstruction_errors"] = []
-
-    def after_step(m: nn.Module, step: int) -> None:
+        model, card = load_model(checkpoint)
+        example = example_input(card)
+        result_args: dict = {"repruned": STRUCTURE_KEY in card.model_options}
+        if data:
+            images, labels, _ = load_split(data, eval_split, card.preprocessing, eval_limit,
+                                          split_seed=training_split_seed(card), class_names=card.class_names)
+            result_args["top1_before"] = _top1(model, images, labels)
+        repair = bool(data and reconstruct_images > 0)
+        teacher = copy.deepcopy(model).eval() if finetune_epochs or repair else None  # the unpruned model
+        tune = finetuner(finetune or FinetuneSpec(), data, card, teacher=teacher) if finetune_epochs else None
         if repair:
-            result_args["reconstruction_errors"].append(reconstruct(m, teacher, calib_images))
-        if tune and steps > 1:
-            tune(m, finetune_epochs)
+            calib, _, _ = load_split(data, "train", card.preprocessing, reconstruct_images,
+                                     split_seed=training_split_seed(card), class_names=card.class_names)
+            calib_images = torch.from_numpy(calib)
+            result_args["reconstruction_errors"] = []
 
-    report = prune_model(
-        model,
-        example,
-        ratio=ratio,
-        target_macs=target_macs,
-        steps=steps,
-        global_pruning=global_pruning,
-        round_to=round_to,
-        ignored=ignored,
-        importance=importance,
-        finetune=after_step if repair or (tune and steps > 1) else None,
-    )
-    if tune:
-        tune(model, finetune_epochs)
-    model.eval()
-    if data:
-        result_args["top1_after"] = _top1(model, images, labels)
-        result_args["eval_images"] = int(len(labels))
-        before, after = result_args["top1_before"], result_args["top1_after"]
-        if budget is not None and (before - after) * 100 > budget + 1e-9:
-            raise EdgevisionError(
-                f"pruned top-1 {after:.2%} is more than {budget} points below {before:.2%} "
-                f"(MACs -{report.macs_reduction * 100:.1f}%); nothing written. "
-                "Fine-tune longer (--finetune-epochs) or prune less"
-            )
-    result = PruneResult(out, report, **result_args)
-    options = {**{k: v for k, v in card.model_options.items() if k != STRUCTURE_KEY}, STRUCTURE_KEY: pruned_structure(model)}
-    metrics = dict(card.metrics)
-    if result.top1_after is not None:
-        metrics["top1"] = result.top1_after
-    metrics["pruning"] = result.to_dict()
-    save_checkpoint(out, card.evolve(model_options=options, metrics=metrics), model.state_dict())
-    return result
+        def after_step(m: nn.Module, step: int) -> None:
+            if repair:
+                result_args["reconstruction_errors"].append(reconstruct(m, teacher, calib_images))
+            if tune and steps > 1:
+                tune(m, finetune_epochs)
+
+        report = prune_model(
+            model,
+            example,
+            ratio=ratio,
+            target_macs=target_macs,
+            steps=steps,
+            global_pruning=global_pruning,
+            round_to=round_to,
+            ignored=ignored,
+            importance=importance,
+            finetune=after_step if repair or (tune and steps > 1) else None,
+        )
+        if tune:
+            tune(model, finetune_epochs)
+        model.eval()
+        if data:
+            result_args["top1_after"] = _top1(model, images, labels)
+            result_args["eval_images"] = int(len(labels))
+            before, after = result_args["top1_before"], result_args["top1_after"]
+            if budget is not None and (before - after) * 100 > budget + 1e-9:
+                raise EdgevisionError(
+                    f"pruned top-1 {after:.2%} is more than {budget} points below {before:.2%} "
+                    f"(MACs -{report.macs_reduction * 100:.1f}%); nothing written. "
+                    "Fine-tune longer (--finetune-epochs) or prune less"
+                )
+        result = PruneResult(out, report, **result_args)
+        options = {k: v for k, v in card.model_options.items() if k != STRUCTURE_KEY}
+        options[STRUCTURE_KEY] = pruned_structure(model)
+        metrics = dict(card.metrics)
+        if result.top1_after is not None:
+            metrics["top1"] = result.top1_after
+        metrics["pruning"] = result.to_dict()
+        save_checkpoint(out, card.evolve(model_options=options, metrics=metrics), model.state_dict())
+        return result

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -23,8 +24,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from deploy.atomic import artifact_lock
 from deploy.card import ModelCard, Parity
 from deploy.errors import EdgevisionError, first_line
+from deploy.limits import check_threads
 from quantize import ptq_onnx
 from quantize.guard import DEFAULT_BUDGET, Attempt, Guard
 from quantize.scoring import artifact_latency_ms, artifact_logits
@@ -222,8 +225,7 @@ def quantize_to_pte(
     """int8 ExecuTorch (XNNPACK) under the guard: the rungs of `ladder` (default
     `ptq_executorch.PTE_LADDER`; its QAT rungs only when `qat_epochs` > 0); writes `out` and its
     sidecar card."""
-    from deploy.atomic import write_bytes_atomic
-    from deploy.card import write_sidecar
+    from deploy.card import publish_artifact, write_sidecar
     from deploy.export.verify import torch_logits
     from quantize import ptq_executorch as pte
 
@@ -263,8 +265,11 @@ def quantize_to_pte(
             report["latency_ms"] = artifact_latency_ms({chosen.name: chosen.path}, val_images[0], threads)
             chosen.latency_ms = report["latency_ms"][chosen.name]
         new_card = quantized_card(card, guard, chosen, "executorch", "pytorch", source)
-        write_bytes_atomic(out, chosen.path.read_bytes())
-        write_sidecar(out, new_card)
+        with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as staging:
+            staged = Path(staging) / out.name
+            shutil.copyfile(chosen.path, staged)
+            write_sidecar(staged, new_card)
+            publish_artifact(staged, out)  # artifact and card together, the card first
     chosen.path = out
     return QuantResult(out, chosen, report, new_card)
 
@@ -315,7 +320,7 @@ def check_target(target: str, out: str | os.PathLike) -> Path:
 
 def _load(checkpoint: str | os.PathLike, data: str, calib_size: int, seed: int):
     """(model, card, calibration images, their labels) of a checkpoint and a data spec's training split."""
-    from quantize.calibration import check_calibration_set, load_split
+    from quantize.calibration import check_calibration_set, load_split, training_split_seed
     from train.checkpoint import load_model
 
     if not Path(checkpoint).is_file():
@@ -324,6 +329,7 @@ def _load(checkpoint: str | os.PathLike, data: str, calib_size: int, seed: int):
         raise EdgevisionError(f"--calib-size must be positive, got {calib_size}")
     model, card = load_model(checkpoint)
     calib, calib_labels, _ = load_split(data, "train", card.preprocessing, calib_size, seed,
+                                        split_seed=training_split_seed(card),
                                         class_names=card.class_names)
     check_calibration_set(calib_labels)
     return model, card, calib, calib_labels
@@ -337,8 +343,9 @@ def calibration_from_checkpoint(
     from quantize.calibration import write_calibration
 
     out = check_target("calib-data", out)
-    _, _, calib, calib_labels = _load(checkpoint, data, calib_size, seed)
-    return write_calibration(out, calib, calib_labels)
+    with artifact_lock(out, "-o"):
+        _, _, calib, calib_labels = _load(checkpoint, data, calib_size, seed)
+        return write_calibration(out, calib, calib_labels)
 
 
 def quantize_checkpoint(
@@ -375,27 +382,31 @@ def quantize_checkpoint(
         raise EdgevisionError("calib-data is written by calibration_from_checkpoint, not quantize_checkpoint")
     if budget < 0:
         raise EdgevisionError(f"--budget is the allowed top-1 drop in points and must be >= 0, got {budget}")
-    from quantize.calibration import check_calibration_set, load_split
+    check_threads(threads, minimum=1)
+    with artifact_lock(out, "-o"):  # a second quantize to the same file is refused before any work
+        from quantize.calibration import check_calibration_set, load_split, training_split_seed
 
-    model, card, calib, _ = _load(checkpoint, data, calib_size, seed)
-    val, val_labels, _ = load_split(data, eval_split, card.preprocessing, eval_size, seed,
-                                    class_names=card.class_names)
-    check_calibration_set(val_labels, minimum=8, what="evaluation")
-    source = f"{eval_split} split of {data}"
-    if target == "onnx-int8":
-        return quantize_to_onnx(
-            model, card, out, calib, val, val_labels, budget=budget, ladder=onnx_ladder, exhaustive=exhaustive,
-            exclude_sensitive=exclude_sensitive, fp16_fallback=fp16_fallback, measure_latency=measure_latency,
-            threads=threads, source=source,
-        )
-    if target == "pte-int8":
-        qat_images = qat_labels = None
-        if qat_epochs:
-            qat_images, qat_labels, _ = load_split(data, "train", card.preprocessing, qat_size, seed + 1,
-                                                   class_names=card.class_names)
-        return quantize_to_pte(
-            model, card, out, calib, val, val_labels, budget=budget, qat_images=qat_images, qat_labels=qat_labels,
-            qat_epochs=qat_epochs, qat_lr=qat_lr, exhaustive=exhaustive, measure_latency=measure_latency,
-            threads=threads, source=source,
-        )
-    return quantize_to_fp16(model, card, out, val, val_labels, budget=budget, threads=threads, source=source)
+        model, card, calib, _ = _load(checkpoint, data, calib_size, seed)
+        val, val_labels, _ = load_split(data, eval_split, card.preprocessing, eval_size, seed,
+                                        split_seed=training_split_seed(card),
+                                        class_names=card.class_names)
+        check_calibration_set(val_labels, minimum=8, what="evaluation")
+        source = f"{eval_split} split of {data}"
+        if target == "onnx-int8":
+            return quantize_to_onnx(
+                model, card, out, calib, val, val_labels, budget=budget, ladder=onnx_ladder, exhaustive=exhaustive,
+                exclude_sensitive=exclude_sensitive, fp16_fallback=fp16_fallback, measure_latency=measure_latency,
+                threads=threads, source=source,
+            )
+        if target == "pte-int8":
+            qat_images = qat_labels = None
+            if qat_epochs:
+                qat_images, qat_labels, _ = load_split(data, "train", card.preprocessing, qat_size, seed + 1,
+                                                       split_seed=training_split_seed(card),
+                                                       class_names=card.class_names)
+            return quantize_to_pte(
+                model, card, out, calib, val, val_labels, budget=budget, qat_images=qat_images, qat_labels=qat_labels,
+                qat_epochs=qat_epochs, qat_lr=qat_lr, exhaustive=exhaustive, measure_latency=measure_latency,
+                threads=threads, source=source,
+            )
+        return quantize_to_fp16(model, card, out, val, val_labels, budget=budget, threads=threads, source=source)

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import torch
 from torch import nn
 
 from deploy.atomic import atomic_path
-from deploy.card import ModelCard
+from deploy.card import ModelCard, check_card_size
 from deploy.errors import EdgevisionError, first_line
 from train.pruned import STRUCTURE_KEY, rebuild_pruned
 
@@ -68,6 +69,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
 
 def card_of(checkpoint: dict, path: str | os.PathLike = "checkpoint") -> ModelCard:
     try:
+        check_card_size(len(json.dumps(checkpoint["card"], default=str)))
         return ModelCard.from_dict(checkpoint["card"])
     except EdgevisionError as exc:
         raise EdgevisionError(f"{path}: {exc}") from None
@@ -79,17 +81,27 @@ def load_model(path: str | os.PathLike) -> tuple[nn.Module, ModelCard]:
 
     checkpoint = load_checkpoint(path)
     card = card_of(checkpoint, path)
-    options = {k: v for k, v in card.model_options.items() if k != STRUCTURE_KEY}
-    model = build_model(
-        card.architecture,
-        card.num_classes,
-        card.preprocessing.channels,
-        card.preprocessing.input_size,
-        **options,
-    )
-    # A pruned model records its per-layer channel counts (plain JSON) in the card: thin the
-    # fresh network to them, so loading never unpickles code.
-    rebuild_pruned(model, card.model_options)
+    options = {k: v for k, v in card.model_options.items() if k not in (STRUCTURE_KEY, "weights")}
+
+    def build() -> nn.Module:
+        model = build_model(
+            card.architecture, card.num_classes, card.preprocessing.channels, card.preprocessing.input_size, **options
+        )
+        # A pruned model records its per-layer channel counts (plain JSON) in the card: thin the
+        # fresh network to them, so loading never unpickles code.
+        return rebuild_pruned(model, card.model_options)
+
+    # A card can describe a network far larger than the weights beside it (a width of 100000 in an
+    # 89 kB file took 2.4 GB): size it on the meta device first, which allocates nothing.
+    with torch.device("meta"):
+        wanted = sum(t.numel() for t in build().state_dict().values())
+    found = sum(t.numel() for t in checkpoint["state_dict"].values() if isinstance(t, torch.Tensor))
+    if wanted > found:
+        raise EdgevisionError(
+            f"{path}: its card describes a {card.architecture} of {wanted:,} values but the file holds {found:,}: "
+            "the card does not match the weights"
+        )
+    model = build()
     try:
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as exc:

@@ -83,7 +83,9 @@ def build_eval_parser() -> argparse.ArgumentParser:
     parser.add_argument("--split", choices=("test", "val", "all"), default="test")
     parser.add_argument("--out", help="folder for eval_metrics.json (default: beside the checkpoint)")
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--seed", type=int, default=0, help="the split seed the model was trained with")
+    parser.add_argument("--seed", type=int, help="split seed (default: the one the model was trained with, from its card)")
+    parser.add_argument("--allow-other-split", action="store_true",
+                        help="score with a --seed other than training's (its test split then holds training images)")
     return parser
 
 
@@ -107,7 +109,8 @@ def eval_command(argv: list[str]) -> int:
     from train.evaluate import evaluate_checkpoint
 
     args = build_eval_parser().parse_args(argv)
-    evaluate_checkpoint(args.model, args.data, args.split, args.out, args.data_root, args.batch_size, args.seed)
+    evaluate_checkpoint(args.model, args.data, args.split, args.out, args.data_root, args.batch_size, args.seed,
+                        args.allow_other_split)
     return 0
 
 

@@ -7,10 +7,10 @@ back and resumed exactly.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import asdict, dataclass, field, fields
 
 from deploy.errors import EdgevisionError
+from deploy.limits import check_threads
 from train.recipes import RECIPES, recipe_name
 
 FREEZE = ("none", "backbone")
@@ -57,17 +57,10 @@ class TrainConfig:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-MAX_THREADS_PER_CORE = 4
-
-
 def check_options(config: TrainConfig) -> None:
     """Refuse options that cannot mean anything, before any data is read or file written."""
-    cores = os.cpu_count() or 1
-    if config.threads is not None and not 1 <= config.threads <= MAX_THREADS_PER_CORE * cores:
-        raise EdgevisionError(f"--threads must be between 1 and {MAX_THREADS_PER_CORE * cores} "
-                              f"({cores} cores here), got {config.threads}")
-    if config.workers is not None and not 0 <= config.workers <= MAX_THREADS_PER_CORE * cores:
-        raise EdgevisionError(f"--workers must be between 0 and {MAX_THREADS_PER_CORE * cores}, got {config.workers}")
+    check_threads(config.threads, "--threads", minimum=1)
+    check_threads(config.workers, "--workers", minimum=0)
     if not 0 <= config.seed < 2**32:
         raise EdgevisionError(f"--seed must be between 0 and 2**32 - 1, got {config.seed}")
     finite = {"--lr": config.lr, "--weight-decay": config.weight_decay, "--warmup-epochs": config.warmup_epochs,

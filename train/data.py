@@ -11,8 +11,10 @@ Specs: digits | mnist | fashion-mnist | cifar10 | idx:DIR | folder:PATH
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +24,8 @@ import torch
 from sklearn.model_selection import train_test_split
 from torch.utils.data import Dataset
 
-from deploy.errors import EdgevisionError
-from deploy.image_folder import class_folders, image_files
+from deploy.errors import EdgevisionError, first_line
+from deploy.image_folder import class_folders, image_files, tree_fingerprint
 
 SPECS = ("digits", "mnist", "fashion-mnist", "cifar10", "idx:DIR", "folder:PATH")
 DEFAULT_ROOT = Path(os.environ.get("EDGEVISION_DATA_ROOT", Path.home() / ".cache" / "edgevision" / "data"))
@@ -160,18 +162,59 @@ def load_digits_splits(seed: int = 0) -> DataSplits:
 # --- IDX files (MNIST format) -----------------------------------------------------------
 
 
+MAX_IDX_BYTES = 1 << 30  # 20 x MNIST's training images; a bigger set belongs in class folders
+IDX_CHUNK = 1 << 20
+
+
+def _check_idx_size(path: Path, shape: tuple[int, ...], size: int, handle) -> None:
+    """Read (and drop) the data after the header, at most one byte more than `size`: refuse a file
+    that holds less or more than its header declares before memory is committed to it."""
+    found = 0
+    while found <= size and (block := handle.read(IDX_CHUNK)):
+        found += len(block)
+    if found != size:
+        detail = f"found {found:,} of {size:,} values" if found < size else "holds more data than that"
+        raise EdgevisionError(f"{path} does not match its header {shape}: {detail}")
+
+
 def read_idx(path: Path) -> np.ndarray:
-    """An IDX file (gzip or not) -> numpy array, as described at yann.lecun.com/exdb/mnist."""
+    """An IDX file (gzip or not) -> numpy array, as described at yann.lecun.com/exdb/mnist.
+
+    The header's dimensions are checked against `MAX_IDX_BYTES` before anything is allocated, and the
+    data is streamed into the array: memory follows what the file really holds, not what its header
+    claims (a 3 MB gzip declaring a huge array once took 7 GB before failing).
+    """
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        data = handle.read()
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
-        raise EdgevisionError(f"{path} is not an unsigned-byte IDX file")
-    ndim = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    array = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    if array.size != int(np.prod(shape)):
-        raise EdgevisionError(f"{path} is truncated: header says {shape}, found {array.size} values")
+    try:
+        with opener(path, "rb") as handle:
+            magic = handle.read(4)
+            if len(magic) < 4 or magic[:3] != b"\0\0\x08":
+                raise EdgevisionError(f"{path} is not an unsigned-byte IDX file")
+            ndim = magic[3]
+            header = handle.read(4 * ndim)
+            if len(header) < 4 * ndim:
+                raise EdgevisionError(f"{path} is truncated: its header declares {ndim} dimensions")
+            shape = tuple(int.from_bytes(header[4 * i : 4 * i + 4], "big") for i in range(ndim))
+            size = math.prod(shape)
+            if size > MAX_IDX_BYTES:
+                raise EdgevisionError(
+                    f"{path} declares {shape}: {size:,} bytes, more than the {MAX_IDX_BYTES:,} an IDX file may hold"
+                )
+            if opener is gzip.open:  # a gzip can inflate to anything: measure it before allocating
+                _check_idx_size(path, shape, size, handle)
+                handle.seek(4 + 4 * ndim)
+            array = np.empty(size, np.uint8)
+            filled = 0
+            while filled < size and (block := handle.read(min(IDX_CHUNK, size - filled))):
+                array[filled : filled + len(block)] = np.frombuffer(block, np.uint8)
+                filled += len(block)
+            extra = handle.read(1)
+    except (OSError, EOFError, zlib.error) as exc:  # not gzip, a truncated gzip stream
+        raise EdgevisionError(f"cannot read IDX file {path}: {first_line(exc)}") from None
+    if filled < size:
+        raise EdgevisionError(f"{path} is truncated: header says {shape}, found {filled:,} of {size:,} values")
+    if extra:
+        raise EdgevisionError(f"{path} holds more data than its header's {shape}")
     return array.reshape(shape)
 
 
@@ -196,7 +239,7 @@ def load_idx_splits(root: Path, seed: int = 0, class_names: list[str] | None = N
 
     def load(images: Path, labels: Path) -> TensorImages:
         x, y = read_idx(images), read_idx(labels)
-        if x.ndim != 3 or len(x) != len(y):
+        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y) or min(x.shape, default=0) < 1:
             raise EdgevisionError(f"{images} and {labels} do not match: {x.shape} images, {y.shape} labels")
         return TensorImages(torch.from_numpy(x.copy())[:, None], torch.from_numpy(y.astype(np.int64)))
 
@@ -308,6 +351,35 @@ def load_folder_splits(root: Path, seed: int = 0) -> DataSplits:
             raise EdgevisionError(f"{root} needs train/ and val/ folders or at least two class folders")
         train, val, test = _split_three(drop_unreadable(_scan(root, class_names)), 0.15, 0.15, seed)
     return DataSplits(train, val, test, class_names, "RGB", None, "natural", f"folder:{root}")
+
+
+def data_root_of(spec: str) -> Path | None:
+    """The folder a `folder:` or `idx:` spec names, None for a built-in set."""
+    kind, _, path = spec.partition(":")
+    return Path(path).expanduser() if kind in ("folder", "idx") and path else None
+
+
+def portable_spec(spec: str) -> str:
+    """A spec by name only: `folder:/home/me/data/cats_vs_dogs` -> `folder:cats_vs_dogs` (a card
+    travels to other machines; the training machine's paths stay behind)."""
+    root = data_root_of(spec)
+    return spec if root is None else f"{spec.partition(':')[0]}:{root.resolve().name}"
+
+
+def dataset_info(data: DataSplits, seed: int) -> dict:
+    """What recognises `data` and the split a model was trained on, for its card (see `ModelCard.dataset_info`)."""
+    root = data_root_of(data.spec)
+    splits = {"train": data.train, "val": data.val, "test": data.test}
+    counts = np.zeros(len(data.class_names), np.int64)
+    for part in splits.values():
+        if part is not None:
+            counts += np.bincount(np.asarray(part.targets, np.int64), minlength=len(data.class_names))[: len(counts)]
+    return {
+        "sha256": tree_fingerprint(root) if root is not None else "",
+        "class_counts": {name: int(n) for name, n in zip(data.class_names, counts)},
+        "split_seed": seed,
+        "split_sizes": {name: len(part) for name, part in splits.items() if part is not None},
+    }
 
 
 def load_data(spec: str, data_root: str | os.PathLike | None = None, seed: int = 0) -> DataSplits:

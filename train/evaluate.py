@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from pathlib import Path
 
 import torch
 from torch.utils.data import ConcatDataset
 
+from deploy.atomic import check_writable
 from deploy.errors import EdgevisionError
+from deploy.image_folder import tree_fingerprint
 from train.checkpoint import load_model
-from train.data import load_data
+from train.data import data_root_of, load_data
 from train.engine import evaluate_loader
 from train.fit import metrics_dict, write_outputs
 from train.loaders import make_loader
@@ -21,6 +24,20 @@ from train.transforms import eval_transform
 logger = logging.getLogger("edgevision.train")
 
 
+def split_seed(model_path: str | os.PathLike, trained: int | None, asked: int | None, allow_other: bool) -> int:
+    """The seed that redraws the training run's split: the card's; another only when allowed."""
+    if asked is None or asked == trained:
+        return trained if trained is not None else 0
+    if trained is not None:
+        message = (f"--seed {asked} differs from the split seed {trained} {model_path} was trained with: "
+                   "the test split would hold images it trained on")
+        if not allow_other:
+            raise EdgevisionError(f"{message}; leave --seed out, or pass --allow-other-split to score it anyway")
+        warnings.warn(message, stacklevel=3)
+        logger.warning(message)
+    return asked
+
+
 def evaluate_checkpoint(
     model_path: str | os.PathLike,
     data_spec: str | None = None,
@@ -28,21 +45,40 @@ def evaluate_checkpoint(
     out: str | os.PathLike | None = None,
     data_root: str | None = None,
     batch_size: int = 128,
-    seed: int = 0,
+    seed: int | None = None,
+    allow_other_split: bool = False,
 ) -> dict:
     """Metrics of `model_path` on a split of `data_spec` (the card's data set by default).
 
+    The split is drawn with the seed the model was trained with (the card's `dataset_info`): another
+    `seed` would put training images in the test split, so it is refused unless `allow_other_split`
+    (then warned about). Data whose content differs from what the card recorded is warned about too.
     Writes eval_metrics.json and eval_confusion.png to `out` (default: the checkpoint's folder).
     """
+    folder = Path(out) if out else Path(model_path).parent
+    check_writable(folder / "eval_metrics.json", "--out")  # before the evaluation, not after it
     model, card = load_model(model_path)
+    seed = split_seed(model_path, card.dataset_info.get("split_seed"), seed, allow_other_split)
     spec = data_spec or card.dataset
     if not spec:
         raise EdgevisionError(f"{model_path} does not name its data set; pass --data SPEC")
+    root = data_root_of(spec)
+    if data_spec is None and root is not None and not root.is_dir():
+        raise EdgevisionError(
+            f"{model_path} was trained on {spec} (its card keeps the data's name, not where it lay); "
+            "pass --data with its path here"
+        )
     data = load_data(spec, data_root, seed)
     if data.class_names != card.class_names:
         raise EdgevisionError(
             f"{spec} has classes {data.class_names[:5]}..., the model was trained on {card.class_names[:5]}..."
         )
+    trained_on = card.dataset_info.get("sha256")
+    if trained_on and root is not None and tree_fingerprint(root) != trained_on:
+        message = (f"{spec} is not the data {model_path} was trained on (its files differ from the card's record): "
+                   "its splits are not the training run's, and may hold images the model trained on")
+        warnings.warn(message, stacklevel=2)
+        logger.warning(message)
     if split == "all":
         parts = [s for s in (data.train, data.val, data.test) if s is not None]
         dataset = parts[0] if len(parts) == 1 else ConcatDataset(parts)
@@ -55,7 +91,6 @@ def evaluate_checkpoint(
     result = evaluate_loader(model, loader, card.num_classes, torch.device("cpu"), quiet=False)
     metrics = metrics_dict(result, card.class_names, split, spec)
     metrics["checkpoint"] = str(model_path)
-    folder = Path(out) if out else Path(model_path).parent
     write_outputs(folder, metrics, card.class_names, None, prefix="eval_")
     logger.info(format_summary(metrics) + f"\nwrote {folder / 'eval_metrics.json'}")
     return metrics

@@ -24,7 +24,7 @@ from deploy.errors import EdgevisionError
 from train import ddp
 from train.checkpoint import load_checkpoint, save_checkpoint
 from train.config import TrainConfig, check_options, resolve
-from train.data import DataSplits, load_data
+from train.data import DataSplits, dataset_info, load_data, portable_spec
 from train.engine import EvalResult, Schedule, build_optimizer, evaluate_loader, train_one_epoch
 from train.features import cache_features, freeze_all_but
 from train.loaders import make_loader, set_epoch
@@ -89,7 +89,8 @@ def prepare(config: TrainConfig, data: DataSplits, info: ddp.Distributed) -> Run
         class_names=list(data.class_names),
         preprocessing=prep,
         model_options=dict(config.model_options),
-        dataset=data.spec,
+        dataset=portable_spec(data.spec),
+        dataset_info=dataset_info(data, config.seed),
     )
     workers = config.workers if config.workers is not None else (0 if data.in_memory else 1)
     evaluation = eval_transform(prep)

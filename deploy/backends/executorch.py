@@ -17,6 +17,7 @@ from deploy.backends import check_classifier_shapes, import_library
 from deploy.backends.cpu import default_threads
 from deploy.card import read_sidecar
 from deploy.errors import EdgevisionError, first_line
+from deploy.pte_scan import check_pte_file
 
 
 def size_threadpool(threads: int) -> int:
@@ -59,6 +60,7 @@ class ExecuTorchBackend:
         path = Path(path)
         if not path.is_file():
             raise EdgevisionError(f"model file not found: {path}")
+        check_pte_file(path)  # before ExecuTorch: a bad identifier aborts the process there
         torch = import_library("executorch", "torch")
         runtime = import_library("executorch", "executorch.runtime")
         threads = options.get("threads")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
-from deploy.atomic import output_lock
-from deploy.card import ModelCard, sidecar_path, write_sidecar
+from deploy.atomic import artifact_lock
+from deploy.card import ModelCard, publish_artifact, write_sidecar
 from deploy.errors import EdgevisionError
 from deploy.export import check_request, get_exporter, get_format
 from deploy.version import __version__
@@ -68,7 +68,7 @@ def export_model(
     check_request(fmt, precision, out)
     out = Path(out)
     new_card = artifact_card(card, fmt, precision, source_sha256)
-    with output_lock(out.parent, "--out", f".{out.name}.lock"), \
+    with artifact_lock(out, "--out"), \
             tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as staging:
         staged = Path(staging) / out.name
         get_exporter(fmt)(model, new_card, staged, precision=precision, data=data, **format_options)
@@ -80,17 +80,8 @@ def export_model(
         result = ExportResult(out, new_card)
         if not result.passed:
             result.path = out.with_name(f"{out.stem}.failed{out.suffix}")
-        publish(staged, result.path)
+        publish_artifact(staged, result.path)
     return result
-
-
-def publish(staged: Path, path: Path) -> None:
-    """Move a staged artifact and its sidecar card (if any) into place, the card first, so that a
-    reader of `path` never meets the new artifact with the old card."""
-    sidecar = sidecar_path(staged)
-    if sidecar.exists():
-        os.replace(sidecar, sidecar_path(path))
-    os.replace(staged, path)
 
 
 def export_checkpoint(checkpoint: str | os.PathLike, fmt: str, out: str | os.PathLike, **kwargs) -> ExportResult:

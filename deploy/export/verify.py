@@ -8,9 +8,11 @@ only when there is none. The result, a `deploy.card.Parity`, goes into the card'
 
 from __future__ import annotations
 
+import itertools
 import os
 import warnings
-from dataclasses import replace
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,7 @@ from deploy.preprocess import preprocess, read_image
 
 # top-1 agreement and max |logit difference| an artifact must reach, per precision
 TOLERANCES = {"fp32": (1.0, 1e-3), "fp16": (0.98, None), "int8": (0.90, None)}
+VERIFY_CHUNK = 32  # images read, preprocessed and compared at a time
 
 
 def data_folder(spec: str) -> Path:
@@ -46,27 +49,41 @@ def image_files(spec: str, limit: int) -> tuple[list[Path], str]:
     return [path for path, _ in items], str(class_root(root, "val"))
 
 
-def generated_images(count: int, seed: int = 0) -> list[np.ndarray]:
-    """Smooth colour images of varied sizes: only for when there is no data set at all."""
+def generated_images(count: int, seed: int = 0) -> Iterator[np.ndarray]:
+    """Smooth colour images of varied sizes, one at a time: only for when there is no data set at all."""
     rng = np.random.default_rng(seed)
-    images = []
     for _ in range(count):
         h, w = rng.integers(48, 320, size=2)
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
         channels = [np.sin(xx / rng.uniform(5, 40) + rng.uniform(0, 6)) + np.cos(yy / rng.uniform(5, 40)) for _ in range(3)]
         image = (np.stack(channels, axis=2) + 2) * 63 + rng.normal(0, 8, (h, w, 3))
-        images.append(np.clip(image, 0, 255).astype(np.uint8))
-    return images
+        yield np.clip(image, 0, 255).astype(np.uint8)
+
+
+def parity_images(data: str | None, count: int) -> tuple[Iterator[np.ndarray], str]:
+    """The parity check's images, read (or made) one at a time as they are consumed, and where they come from."""
+    if data:
+        files, source = image_files(data, count)
+        return (read_image(str(f)) for f in files), source
+    return generated_images(count), "generated"
+
+
+def parity_batches(card: ModelCard, data: str | None, count: int, chunk: int = VERIFY_CHUNK) -> tuple[Iterator[np.ndarray], str]:
+    """Preprocessed float32 NCHW batches of at most `chunk` images, so that memory does not grow with `count`."""
+    images, source = parity_images(data, count)
+
+    def batches() -> Iterator[np.ndarray]:
+        while block := list(itertools.islice(images, chunk)):
+            yield np.stack([preprocess(image, card.preprocessing) for image in block])
+
+    return batches(), source
 
 
 def parity_inputs(card: ModelCard, data: str | None, count: int) -> tuple[np.ndarray, str]:
-    """Preprocessed float32 NCHW batch for the parity check, and where it came from."""
-    if data:
-        files, source = image_files(data, count)
-        images = [read_image(str(f)) for f in files]
-    else:
-        images, source = generated_images(count), "generated"
-    return np.stack([preprocess(image, card.preprocessing) for image in images]), source
+    """Preprocessed float32 NCHW batch for the parity check, and where it came from (all in memory:
+    for a small set, such as TensorRT's calibration images)."""
+    batches, source = parity_batches(card, data, count)
+    return np.concatenate(list(batches)), source
 
 
 def torch_logits(model: torch.nn.Module, batch: np.ndarray, chunk: int = 16) -> np.ndarray:
@@ -79,23 +96,46 @@ def torch_logits(model: torch.nn.Module, batch: np.ndarray, chunk: int = 16) -> 
     return np.concatenate(out)
 
 
+@dataclass
+class Agreement:
+    """Running totals of how two models' logits agree, chunk by chunk (`add`), read out as a `Parity`."""
+
+    images: int = 0
+    same_top1: int = 0
+    values: int = 0
+    sum_abs_diff: float = 0.0
+    max_abs_diff: float = 0.0
+
+    def add(self, reference: np.ndarray, candidate: np.ndarray) -> None:
+        if reference.shape != candidate.shape:
+            raise EdgevisionError(f"artifact output shape {candidate.shape} differs from PyTorch's {reference.shape}")
+        diff = np.abs(reference.astype(np.float64) - candidate.astype(np.float64))
+        self.images += len(reference)
+        self.same_top1 += int(np.sum(reference.argmax(1) == candidate.argmax(1)))
+        self.values += diff.size
+        self.sum_abs_diff += float(diff.sum())
+        self.max_abs_diff = max(self.max_abs_diff, float(diff.max(initial=0.0)))
+
+    def parity(self, precision: str, source: str = "") -> Parity:
+        agreement = self.same_top1 / max(self.images, 1)
+        min_agreement, max_diff = TOLERANCES.get(precision, (0.0, None))
+        passed = self.images > 0 and agreement >= min_agreement and (max_diff is None or self.max_abs_diff <= max_diff)
+        return Parity(
+            passed=bool(passed),
+            images=self.images,
+            source=source,
+            top1_agreement=agreement,
+            max_abs_logit_diff=self.max_abs_diff,
+            mean_abs_logit_diff=self.sum_abs_diff / max(self.values, 1),
+            required_top1_agreement=min_agreement,
+            required_max_abs_logit_diff=max_diff,
+        )
+
+
 def compare(reference: np.ndarray, candidate: np.ndarray, precision: str, source: str = "") -> Parity:
-    if reference.shape != candidate.shape:
-        raise EdgevisionError(f"artifact output shape {candidate.shape} differs from PyTorch's {reference.shape}")
-    agreement = float(np.mean(reference.argmax(1) == candidate.argmax(1)))
-    diff = np.abs(reference.astype(np.float64) - candidate.astype(np.float64))
-    min_agreement, max_diff = TOLERANCES.get(precision, (0.0, None))
-    passed = agreement >= min_agreement and (max_diff is None or float(diff.max()) <= max_diff)
-    return Parity(
-        passed=bool(passed),
-        images=int(len(reference)),
-        source=source,
-        top1_agreement=agreement,
-        max_abs_logit_diff=float(diff.max()),
-        mean_abs_logit_diff=float(diff.mean()),
-        required_top1_agreement=min_agreement,
-        required_max_abs_logit_diff=max_diff,
-    )
+    agreement = Agreement()
+    agreement.add(reference, candidate)
+    return agreement.parity(precision, source)
 
 
 def verify_artifact(
@@ -107,14 +147,19 @@ def verify_artifact(
     backend: str = "auto",
     **options,
 ) -> Parity:
-    """Run `artifact` (through deploy.load) and `model` on the same images; return their parity."""
+    """Run `artifact` (through deploy.load) and `model` on the same images; return their parity.
+
+    The images are read and compared `VERIFY_CHUNK` at a time: `--verify-images 100000` once held
+    every image in memory (5.6 GB); now memory stays that of one chunk, whatever `count` is.
+    """
     import deploy
 
-    batch, source = parity_inputs(card, data, count)
-    reference = torch_logits(model, batch)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*unverified", category=UserWarning)  # this is the check
         classifier = deploy.load(artifact, backend=backend, **options)
-    candidate = classifier.run(batch)
-    parity = compare(reference, candidate, card.precision, source)
+    batches, source = parity_batches(card, data, count)
+    agreement = Agreement()
+    for batch in batches:
+        agreement.add(torch_logits(model, batch), classifier.run(batch))
+    parity = agreement.parity(card.precision, source)
     return replace(parity, backend=classifier.info["backend"], provider=classifier.info["provider"])

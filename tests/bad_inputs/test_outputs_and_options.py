@@ -225,3 +225,68 @@ def test_quantize_refuses_data_whose_classes_are_not_the_models(tiny_checkpoint,
     err = capsys.readouterr().err
     assert "the model was trained on ['a', 'b']" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "q.onnx").exists()
+
+
+@pytest.mark.parametrize("command", ["quantize", "prune"])
+def test_a_second_writer_to_one_quantize_or_prune_output_is_refused(tiny_checkpoint, tmp_path, capsys, command):
+    """Two runs to one -o once left one model's weights with the other's card: the second is refused
+    at once (the lock is the one `export` takes: `.<name>.lock` beside the output)."""
+    from deploy.atomic import artifact_lock
+    from edgevision import main
+
+    out = tmp_path / ("q.onnx" if command == "quantize" else "p.pt")
+    args = ["--data", "digits"] if command == "quantize" else ["--ratio", "0.5"]
+    with artifact_lock(out):
+        assert main([command, str(tiny_checkpoint), "-o", str(out), *args]) == 2
+    err = capsys.readouterr().err
+    assert f"another edgevision process is writing {out}" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_a_ratio_that_prunes_nothing_is_not_a_success(tiny_checkpoint, tmp_path, capsys):
+    from edgevision import main
+
+    out = tmp_path / "p.pt"
+    # the tiny model's 4-channel layers cannot keep a multiple of 8 channels and lose any
+    assert main(["prune", str(tiny_checkpoint), "-o", str(out), "--ratio", "0.99"]) == 2
+    err = capsys.readouterr().err
+    assert "--ratio 0.99 removed no channel" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["export", "quantize", "prune"])
+def test_an_unwritable_output_is_reported_before_the_work(tiny_checkpoint, tmp_path, capsys, command):
+    from edgevision import main
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    out = blocker / "sub" / ("m.pt" if command == "prune" else "m.onnx")
+    args = {
+        "export": ["export", "--model", str(tiny_checkpoint), "--format", "onnx", "--out", str(out)],
+        "quantize": ["quantize", str(tiny_checkpoint), "--data", "digits", "-o", str(out)],
+        "prune": ["prune", str(tiny_checkpoint), "-o", str(out), "--ratio", "0.5"],
+    }[command]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "cannot write the" in err and "Not a directory" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", ["quantize", "prune"])
+def test_an_unwritable_report_is_reported_before_the_work(tiny_checkpoint, tmp_path, capsys, command):
+    """--report is written last: it used to fail after the whole run, with a traceback."""
+    from edgevision import main
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    args = ["--data", "digits"] if command == "quantize" else ["--ratio", "0.5"]
+    out = tmp_path / ("q.onnx" if command == "quantize" else "p.pt")
+    assert main([command, str(tiny_checkpoint), "-o", str(out), *args, "--report", str(blocker / "r.json")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write the --report" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_an_atomic_write_into_an_impossible_folder_is_one_line(tmp_path):
+    (tmp_path / "a_file").write_text("not a folder")
+    with pytest.raises(EdgevisionError, match="cannot write .*a_file/x.json: "):
+        write_text_atomic(tmp_path / "a_file" / "x.json", "{}")

@@ -14,6 +14,7 @@ from benchmarks.runner import Row, Target, run_benchmark
 from benchmarks.schema import read_report, to_json
 from deploy.atomic import write_text_atomic
 from deploy.cli_util import run_cli
+from deploy.limits import check_threads
 
 logger = logging.getLogger("edgevision.benchmarks")
 
@@ -73,6 +74,8 @@ def write_reports(out: Path, rows: list[Row], fingerprint: dict, markdown: str, 
 
 
 def bench(args: argparse.Namespace) -> int:
+    for threads in args.threads:
+        check_threads(threads, minimum=1)
     targets = [Target.parse(text) for text in args.models]
     rows = run_benchmark(targets, args.threads, args.budget, args.data, args.split, args.limit, args.batch)
     fingerprint = with_peak(machine_fingerprint())

@@ -20,7 +20,7 @@ import numpy as np
 
 from benchmarks.model_stats import ModelStats, onnx_stats
 from benchmarks.worker import Scores, TargetFailed, TargetProcess
-from deploy.image_folder import has_split_folders, list_labelled_images
+from deploy.image_folder import has_split_folders, list_labelled_images, tree_fingerprint
 from deploy.preprocess import read_image
 from deploy.timing import LatencyStats, measure_rounds
 
@@ -84,14 +84,21 @@ def artifact_size_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in parts if p.is_file())
 
 
-def warn_if_trained_on(data: Path, datasets: dict[str, str]) -> None:
+def warn_if_trained_on(data: Path, trained: dict[str, tuple[str, str]]) -> None:
     """Say loudly when the images to score are the very tree a model was trained on: `edgevision
-    train` splits a plain class-folder tree 70/15/15, but bench scores a plain tree whole."""
+    train` splits a plain class-folder tree 70/15/15, but bench scores a plain tree whole.
+    `trained`: row name -> (the card's dataset, its tree fingerprint); the fingerprint recognises
+    the tree wherever it lies, the path is what older cards kept."""
     if has_split_folders(data):
         return
-    for name, dataset in datasets.items():
+    fingerprint = None
+    for name, (dataset, sha256) in trained.items():
         kind, _, trained_on = (dataset or "").partition(":")
-        if kind == "folder" and trained_on and Path(trained_on).resolve() == Path(data).resolve():
+        if sha256 and fingerprint is None:
+            fingerprint = tree_fingerprint(data)
+        same = (sha256 and sha256 == fingerprint) or (
+            kind == "folder" and Path(trained_on).is_absolute() and Path(trained_on).resolve() == Path(data).resolve())
+        if same:
             logger.warning(
                 "%s was trained on %s, which has no train/val/test folders: its top-1 here counts the "
                 "images it trained on (train split such a tree 70/15/15); score a folder it never saw",
@@ -169,7 +176,7 @@ def run_benchmark(
             row.backend, row.precision, row.load_s = process.info.backend, process.info.precision, process.info.load_s
             running[index] = process
         if data:
-            warn_if_trained_on(data, {rows[i].model: p.info.dataset for i, p in running.items()})
+            warn_if_trained_on(data, {rows[i].model: (p.info.dataset, p.info.dataset_sha256) for i, p in running.items()})
         logger.info("timing %d configuration(s) in interleaved rounds for %g s", len(running), budget_s)
         stats, failures = measure_rounds({i: _recording(p, samples.setdefault(i, [])) for i, p in running.items()},
                                          budget_s=budget_s)

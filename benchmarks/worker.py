@@ -32,6 +32,7 @@ class LoadedInfo:
     backend: str
     precision: str
     dataset: str
+    dataset_sha256: str  # the card's fingerprint of its training tree (deploy.image_folder.tree_fingerprint)
     load_s: float  # deploy.load in a fresh process: file read, graph optimisation, first allocation
 
 
@@ -101,7 +102,8 @@ def serve(conn, path: str, backend: str, options: dict, sample: np.ndarray, batc
         conn.send(("error", _reason(exc)))
         return
     card = classifier.card
-    conn.send(("ready", LoadedInfo(classifier.backend.name, card.precision, card.dataset, load_s)))
+    conn.send(("ready", LoadedInfo(classifier.backend.name, card.precision, card.dataset,
+                                 card.dataset_info.get("sha256", ""), load_s)))
     batch = np.repeat(preprocess(sample, card.preprocessing)[None], batch_size, axis=0)
     while True:
         command, argument = conn.recv()

@@ -46,5 +46,5 @@ def test_corrupt_pte(pte, tmp_path):
     _, path = pte
     truncated = tmp_path / "t.pte"
     truncated.write_bytes(path.read_bytes()[:200])
-    with pytest.raises(EdgevisionError, match="t.pte: ExecuTorch cannot load"):
+    with pytest.raises(EdgevisionError, match="t.pte: truncated or corrupt ExecuTorch program"):
         deploy.load(truncated, labels=None)

@@ -118,7 +118,7 @@ def test_guard_rejects_a_miss_and_writes_nothing(digits_checkpoint, tmp_path, ca
     assert rc == 2
     assert "no configuration met the budget of 0.50" in err and "nothing written" in err
     assert out.read_bytes() == b"previous artifact"
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".bad.onnx")]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".bad.onnx") and p.suffix != ".lock"]
     attempts = json.loads((tmp_path / "r.json").read_text())["attempts"]
     assert attempts[0]["name"] == "custom" and not attempts[0]["passed"] and attempts[0]["drop"] > 0.005
 
@@ -142,7 +142,7 @@ def test_bad_inputs_are_one_line_errors(digits_checkpoint, tmp_path, capsys):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1, err
-    assert not list(tmp_path.iterdir())
+    assert not [p for p in tmp_path.iterdir() if p.suffix != ".lock"]  # the lock file beside an -o stays
 
 
 @pytest.mark.slow
@@ -171,7 +171,7 @@ def test_prune_with_feature_distillation_and_glob_ignore(digits_checkpoint, tmp_
     pruned = tmp_path / "pruned.pt"
     rc = main(["prune", str(digits_checkpoint), "-o", str(pruned), "--ratio", "0.5", "--data", "digits",
                "--finetune-epochs", "2", "--batch-size", "64", "--distill", "features", "--ignore", "features.[0]",
-               "--importance", "bn-scale"])
+               "--importance", "lamp"])
     out = capsys.readouterr()
     assert rc == 0, out.err
     assert "fine-tune epoch 1/2" in out.err and "fine-tune epoch 2/2" in out.err

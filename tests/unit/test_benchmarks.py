@@ -14,7 +14,7 @@ from benchmarks.cli import main as bench_main
 from benchmarks.report import to_csv, to_markdown
 from benchmarks.runner import Target, run_benchmark
 from benchmarks.worker import score
-from deploy.image_folder import list_labelled_images
+from deploy.image_folder import list_labelled_images, tree_fingerprint
 from deploy.timing import LatencyStats, measure_interleaved
 from tests.runtime.onnx_models import make_onnx, tiny_card
 
@@ -113,8 +113,10 @@ def test_scoring_the_plain_tree_a_model_trained_on_says_so(tmp_path, labelled_fo
     card = tiny_card(classes=2)
     card.class_names = ["bright", "dark"]
     held_out = make_onnx(tmp_path / "held_out.onnx", classes=2, card=card, seed=0)
-    card.dataset = f"folder:{plain}"
+    card.dataset = f"folder:{plain}"  # an older card: the training machine's path
     trained_here = make_onnx(tmp_path / "trained_here.onnx", classes=2, card=card, seed=0)
+    card.dataset, card.dataset_info = "folder:val", {"sha256": tree_fingerprint(plain)}  # a new card: name + hash
+    trained_elsewhere = make_onnx(tmp_path / "trained_elsewhere.onnx", classes=2, card=card, seed=0)
     warnings: list[str] = []
     handler = logging.Handler(logging.WARNING)
     handler.emit = lambda record: warnings.append(record.getMessage())
@@ -123,16 +125,16 @@ def test_scoring_the_plain_tree_a_model_trained_on_says_so(tmp_path, labelled_fo
     try:
         run_benchmark([Target(held_out)], threads=[1], budget_s=0.0, data=plain)
         assert warnings == []
-        run_benchmark([Target(trained_here)], threads=[1], budget_s=0.0, data=plain)
+        run_benchmark([Target(trained_here), Target(trained_elsewhere)], threads=[1], budget_s=0.0, data=plain)
     finally:
         logger.removeHandler(handler)
-    assert len(warnings) == 1 and "counts the images it trained on" in warnings[0] and "trained_here.onnx" in warnings[0]
+    assert len(warnings) == 2 and all("counts the images it trained on" in w for w in warnings)
+    assert "trained_here.onnx" in warnings[0] and "trained_elsewhere.onnx" in warnings[1]
 
 
-def test_a_target_that_crashes_its_process_is_one_failed_row(tmp_path, labelled_folder, two_models):
-    """A runtime that aborts natively (here: ExecuTorch on a .pte whose header is noise) costs its
-    own row only; the other rows are timed and scored."""
-    pytest.importorskip("executorch")
+def test_a_bad_target_is_one_failed_row_and_the_others_are_kept(tmp_path, labelled_folder, two_models):
+    """A target that cannot run (here: a .pte whose header is noise) costs its own row only; the
+    other rows are timed and scored, each in its own process."""
     noise = tmp_path / "noise.pte"
     noise.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
     card = tiny_card(classes=2)
@@ -141,7 +143,23 @@ def test_a_target_that_crashes_its_process_is_one_failed_row(tmp_path, labelled_
     rows = run_benchmark([Target(two_models[0]), Target(noise), Target(two_models[1])], threads=[1], budget_s=0.2,
                          data=labelled_folder)
     assert [r.status for r in rows] == ["ok", "failed", "ok"], [r.error for r in rows]
-    assert "process" in rows[1].error
+    assert "noise.pte" in rows[1].error and len(rows[1].error.splitlines()) == 1
     assert rows[0].top1 is not None and rows[2].top1 is not None
     # each row's own process: a tiny ONNX model in onnxruntime, far below this test process with torch
     assert 10 * 2**20 < rows[0].peak_rss_bytes < 400 * 2**20
+
+
+def test_a_target_whose_process_dies_is_reported_not_fatal(two_models):
+    """A native abort in a runtime (as ExecuTorch did on a bad .pte) kills the target's process:
+    the parent says how it died instead of dying with it."""
+    import os
+    import signal
+
+    from benchmarks.worker import TargetFailed, TargetProcess
+
+    process = TargetProcess(two_models[0], "auto", {"threads": 1}, np.full((40, 50, 3), 127, np.uint8))
+    assert len(process.time(3)) == 3
+    os.kill(process._process.pid, signal.SIGABRT)
+    with pytest.raises(TargetFailed, match="died of SIGABRT"):
+        process.time(3)
+    assert process.close() is None

@@ -12,7 +12,7 @@ from benchmarks.report import emulation_note, machine_fingerprint, to_csv, to_ma
 from benchmarks.roofline import with_peak
 from benchmarks.runner import Row, Target, run_benchmark
 from benchmarks.schema import read_report, to_json
-from deploy.atomic import write_text_atomic
+from deploy.atomic import check_writable, write_text_atomic
 from deploy.cli_util import run_cli
 from deploy.limits import check_threads
 
@@ -76,6 +76,8 @@ def write_reports(out: Path, rows: list[Row], fingerprint: dict, markdown: str, 
 def bench(args: argparse.Namespace) -> int:
     for threads in args.threads:
         check_threads(threads, minimum=1)
+    if args.out:
+        check_writable(args.out / "report.json", "--out folder")  # before the run, not after it
     targets = [Target.parse(text) for text in args.models]
     rows = run_benchmark(targets, args.threads, args.budget, args.data, args.split, args.limit, args.batch)
     fingerprint = with_peak(machine_fingerprint())

@@ -24,6 +24,7 @@ from camera_app.outputs import FrameLog, Recorder, fourcc_for, write_report
 from camera_app.pipeline import PipelineOptions, PipelineResult, Sinks, run_pipeline, stage_stats
 from camera_app.serve import FrameServer, parse_bind
 from camera_app.sources import SourceOptions, open_source, parse_source
+from deploy.atomic import check_writable
 from deploy.errors import EdgevisionError
 
 log = logging.getLogger("edgevision.camera")
@@ -79,6 +80,9 @@ def check_config(config: AppConfig) -> None:
         raise EdgevisionError(f"--loop must be -1 (forever), 0 or more, got {config.loop}")
     if config.record:
         fourcc_for(config.record)
+    for flag, path in (("--log", config.log), ("--record", config.record), ("--report", config.report)):
+        if path:
+            check_writable(path, flag)
     if config.serve is not None:
         parse_bind(config.serve)
 

@@ -290,3 +290,27 @@ def test_an_atomic_write_into_an_impossible_folder_is_one_line(tmp_path):
     (tmp_path / "a_file").write_text("not a folder")
     with pytest.raises(EdgevisionError, match="cannot write .*a_file/x.json: "):
         write_text_atomic(tmp_path / "a_file" / "x.json", "{}")
+
+
+@pytest.mark.parametrize("command", [
+    ["bench", "{model}", "--budget", "0.1", "--out", "{bad}"],
+    ["camera", "--model", "{model}", "--source", "{video}", "--log", "{bad}/frames.jsonl"],
+    ["camera", "--model", "{model}", "--source", "{video}", "--report", "{bad}/report.json"],
+])
+def test_an_unwritable_output_is_reported_before_the_run(tmp_path, capsys, command):
+    import cv2
+    import numpy as np
+
+    from camera_app.video import write_video_from_images
+    from edgevision import main
+    from tests.runtime.onnx_models import make_onnx, tiny_card
+
+    model = make_onnx(tmp_path / "m.onnx", card=tiny_card())
+    cv2.imwrite(str(tmp_path / "i.png"), np.zeros((20, 20, 3), np.uint8))
+    write_video_from_images([tmp_path / "i.png"], tmp_path / "v.avi", 2, 30.0, (32, 32))
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    args = [a.format(model=model, video=tmp_path / "v.avi", bad=blocker) for a in command]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "cannot write the" in err and err.strip().splitlines()[-1].startswith("edgevision")

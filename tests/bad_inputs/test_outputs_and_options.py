@@ -199,6 +199,7 @@ def test_a_decompression_bomb_is_refused_before_it_is_decoded(tmp_path):
     error = [line for line in done.stderr.splitlines() if "error:" in line]
     assert len(error) == 1 and "more than 89,478,485 pixels" in error[0] and "EDGEVISION_MAX_IMAGE_PIXELS" in error[0]
     peak_mib = int(done.stderr.split("VmHWM")[-1].split()[0])
+    print(f"peak {peak_mib} MiB, exit {done.returncode}: {error[0][:150]}")
     assert peak_mib < 1024, peak_mib
 
 

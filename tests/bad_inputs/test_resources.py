@@ -31,7 +31,9 @@ def run_measured(code: str, timeout: int = 180) -> tuple[subprocess.CompletedPro
         "sys.exit(status)\n"
     )
     done = subprocess.run([sys.executable, "-c", wrapped], capture_output=True, text=True, timeout=timeout)
-    return done, int(done.stderr.split("VmHWM")[-1].split()[0])
+    peak = int(done.stderr.split("VmHWM")[-1].split()[0])
+    print(f"peak {peak} MiB, exit {done.returncode}: {done.stderr.splitlines()[0][:150] if done.stderr else ''}")
+    return done, peak
 
 
 def cli(*argv: str) -> str:

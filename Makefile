@@ -2,9 +2,10 @@
 PYTHON ?= python3
 VENV := .venv
 RUNTIME_VENV := .venv-runtime
+GUI_VENV := .venv-gui
 PIP_FLAGS := -q --disable-pip-version-check
 
-.PHONY: demo test install runtime clean
+.PHONY: demo test install runtime clean test-gui
 
 install: $(VENV)/.installed
 runtime: $(RUNTIME_VENV)/.installed
@@ -21,6 +22,12 @@ $(RUNTIME_VENV)/.installed: pyproject.toml
 	$(RUNTIME_VENV)/bin/python -m pip install $(PIP_FLAGS) -e '.[runtime,dev]'
 	touch $@
 
+# A laptop's install: `gui` (OpenCV with window support) instead of `runtime`, never both.
+$(GUI_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(GUI_VENV)
+	$(GUI_VENV)/bin/python -m pip install $(PIP_FLAGS) -e '.[gui,bench,dev]'
+	touch $@
+
 demo: install
 	$(VENV)/bin/edgevision demo
 
@@ -28,8 +35,13 @@ test: install runtime
 	$(VENV)/bin/lint-imports
 	EDGEVISION_RUNTIME_PYTHON=$(abspath $(RUNTIME_VENV))/bin/python $(VENV)/bin/python -m pytest
 
+# The camera app's window on the GUI build of OpenCV, under Xvfb (the other venvs are headless, where
+# these tests skip); and that with no display it still runs headless instead of aborting.
+test-gui: $(GUI_VENV)/.installed
+	$(GUI_VENV)/bin/python -m pytest -q tests/camera/test_display.py
+
 clean:
-	rm -rf $(VENV) $(RUNTIME_VENV) build runs
+	rm -rf $(VENV) $(RUNTIME_VENV) $(GUI_VENV) build runs
 
 # The Raspberry Pi path (Debian bookworm arm64) under qemu: the runtime tests, parity with x86 and a
 # bench report inside a cached arm64 root (tools/arm64/check.sh; needs root, prints SKIPPED without).

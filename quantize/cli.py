@@ -10,6 +10,7 @@ import sys
 from deploy.atomic import check_writable, write_text_atomic
 from deploy.cli_util import run_cli
 from quantize.guard import BudgetMissed
+from quantize.presets import DEFAULT, list_presets
 from quantize.quantize_pipeline import TARGETS
 
 
@@ -24,6 +25,10 @@ def prune_parser() -> argparse.ArgumentParser:
     amount.add_argument("--ratio", type=float, help="fraction of channels to remove, in (0, 1)")
     amount.add_argument("--target-macs", type=float, help="fraction of MACs to keep, in (0, 1), e.g. 0.5")
     how = parser.add_argument_group("how")
+    how.add_argument("--preset", metavar="NAME",
+                     help="a named recipe for the checkpoint's architecture (options given explicitly win): "
+                     f"{', '.join([DEFAULT, *list_presets()])}; '{DEFAULT}' picks the architecture's best "
+                     "known, if any")
     how.add_argument("--global", dest="global_pruning", action="store_true",
                      help="rank channels across the whole network (default: the same ratio per layer)")
     how.add_argument("--round-to", type=int, default=8, help="keep channel counts multiples of this (0: any)")
@@ -123,10 +128,23 @@ def _write_report(path: str | os.PathLike, report: dict) -> None:
     write_text_atomic(path, json.dumps(report, indent=2, default=str) + "\n")
 
 
+def _with_preset(parser: argparse.ArgumentParser, argv: list[str], args: argparse.Namespace) -> argparse.Namespace:
+    """`args` with `--preset`'s values filled in (checked against the checkpoint's architecture)."""
+    from quantize.presets import parse_with_preset, resolve_preset
+    from train.checkpoint import card_of, load_checkpoint
+
+    architecture = card_of(load_checkpoint(args.checkpoint), args.checkpoint).architecture
+    preset = resolve_preset(args.preset, architecture)
+    return parse_with_preset(parser, argv, preset) if preset else args
+
+
 def run_prune(argv: list[str]) -> int:
-    args = prune_parser().parse_args(argv)
+    parser = prune_parser()
+    args = parser.parse_args(argv)
     if args.report:
         check_writable(args.report, "--report")
+    if args.preset:
+        args = _with_preset(parser, argv, args)
     from quantize.prune_pipeline import FinetuneSpec, prune_checkpoint
 
     finetune = FinetuneSpec(

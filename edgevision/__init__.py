@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "camera": ("camera_app.cli", "classify camera, stream or video frames live (no torch needed)"),
     "bench": ("benchmarks.cli", "latency, top-1 and size of model files, side by side"),
     "report": ("benchmarks.cli", "merge bench reports of several devices into one comparison"),
+    "sweep": ("benchmarks.sweep", "build pruned x format x precision variants, bench them, recommend one"),
 }
 
 

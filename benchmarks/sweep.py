@@ -1,0 +1,284 @@
+"""`edgevision sweep`: build every variant of a checkpoint (pruned or not x format x precision),
+benchmark them in one run, mark the latency / top-1 Pareto front and recommend one.
+
+Variants come from the stages' own functions: `quantize.prune_pipeline.prune_checkpoint` (with the
+architecture's default preset, `quantize.presets`), `deploy.export.pipeline.export_checkpoint`
+(fp32) and `quantize.quantize_pipeline.quantize_checkpoint` (int8, under its accuracy guard).
+What was built is recorded in `OUT/sweep.json` (file name -> sha256 of the checkpoint it came from
+and the recipe); a second sweep into the same folder reuses every file whose record still matches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.pareto import pareto_front, per_image_ms
+from benchmarks.runner import Row, Target
+from deploy.atomic import check_writable, write_text_atomic
+from deploy.cli_util import run_cli
+from deploy.errors import EdgevisionError
+from deploy.limits import check_threads
+
+logger = logging.getLogger("edgevision.benchmarks")
+
+MANIFEST = "sweep.json"
+QUANTS = ("fp32", "int8")
+
+
+@dataclass(frozen=True)
+class SweepFormat:
+    export_format: str  # deploy.export format name, for fp32
+    int8_target: str  # quantize_pipeline target name, for int8
+    suffix: str
+
+
+SWEEP_FORMATS: dict[str, SweepFormat] = {
+    "onnx": SweepFormat("onnx", "onnx-int8", ".onnx"),
+    "pte": SweepFormat("executorch", "pte-int8", ".pte"),
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    prune: float  # fraction of the MACs removed (0: the checkpoint as it is)
+    fmt: str  # a SWEEP_FORMATS key
+    quant: str  # fp32 or int8
+
+    @property
+    def name(self) -> str:
+        return f"p{round(self.prune * 100)}-{self.fmt}-{self.quant}"
+
+
+@dataclass
+class Built:
+    variant: Variant
+    path: Path | None  # None when building it failed
+    reused: bool = False
+    error: str = ""
+
+
+def _choices(allowed):
+    def parse(text: str) -> list[str]:
+        values = [part.strip() for part in text.split(",") if part.strip()]
+        wrong = [v for v in values if v not in allowed]
+        if not values or wrong:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {', '.join(allowed)}, got {text!r}")
+        return values
+
+    return parse
+
+
+def _fractions(text: str) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated fractions such as 0,0.5, got {text!r}") from None
+    if not values or any(not 0.0 <= v < 1.0 for v in values):
+        raise argparse.ArgumentTypeError(f"--prune fractions of the MACs to remove must be in [0, 1), got {text!r}")
+    return values
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgevision sweep",
+        description="Build the variants of a checkpoint (pruned x format x precision), benchmark them in one run, "
+                    "mark the latency/top-1 Pareto front and recommend one.",
+    )
+    parser.add_argument("--model", required=True, type=Path, help="checkpoint (.pt from `edgevision train`)")
+    parser.add_argument("--data", required=True,
+                        help="data spec for pruning, calibration and the int8 guard (as in `edgevision train`)")
+    parser.add_argument("--bench-data", type=Path,
+                        help="class-folder tree scored by the benchmark (default: PATH of a folder:PATH --data)")
+    parser.add_argument("--out", required=True, type=Path, help="folder for the variants, sweep.json and the report")
+    grid = parser.add_argument_group("variants")
+    grid.add_argument("--prune", type=_fractions, default=[0.0],
+                      help="fractions of the MACs to remove, e.g. 0,0.5 (0: unpruned; default 0)")
+    grid.add_argument("--quant", type=_choices(QUANTS), default=["fp32"], help="fp32,int8 (default fp32)")
+    grid.add_argument("--formats", type=_choices(tuple(SWEEP_FORMATS)), default=["onnx"], help="onnx,pte (default onnx)")
+    grid.add_argument("--finetune-epochs", type=int, default=0, help="fine-tuning epochs after pruning (default 0)")
+    grid.add_argument("--quant-budget", type=float, default=1.0, help="max int8 top-1 drop vs fp32, in points")
+    bench = parser.add_argument_group("benchmark and choice")
+    bench.add_argument("--threads", type=int, default=2, help="intra-op threads per runtime (default 2)")
+    bench.add_argument("--seconds", type=float, default=20.0, help="seconds of timed rounds (default 20)")
+    bench.add_argument("--limit", type=int, help="score at most this many images, balanced over classes")
+    bench.add_argument("--latency-budget", type=float, metavar="MS",
+                       help="recommend the most accurate variant at most this many ms per image")
+    bench.add_argument("--min-top1", type=float, metavar="X",
+                       help="recommend the fastest variant with at least this top-1 (a fraction, 0.95)")
+    return parser
+
+
+def plan(prunes: list[float], formats: list[str], quants: list[str]) -> list[Variant]:
+    return [Variant(p, f, q) for p in dict.fromkeys(prunes) for f in dict.fromkeys(formats) for q in dict.fromkeys(quants)]
+
+
+def bench_folder(data: str, bench_data: Path | None) -> Path:
+    if bench_data is not None:
+        return bench_data
+    kind, _, path = data.partition(":")
+    if kind == "folder" and path:
+        return Path(path)
+    raise EdgevisionError(f"--data {data} is not a folder:PATH; give --bench-data FOLDER (class folders) for top-1")
+
+
+class Manifest:
+    """`OUT/sweep.json`: what each file in OUT was built from, so a later sweep can reuse it."""
+
+    def __init__(self, out: Path) -> None:
+        self.path = out / MANIFEST
+        self.entries: dict[str, dict] = {}
+        if self.path.is_file():
+            try:
+                self.entries = json.loads(self.path.read_text())["artifacts"]
+            except (ValueError, KeyError, TypeError):
+                logger.warning("%s is unreadable: every variant is rebuilt", self.path)
+
+    def matches(self, path: Path, record: dict) -> bool:
+        return path.is_file() and self.entries.get(path.name) == record
+
+    def record(self, path: Path, record: dict) -> None:
+        self.entries[path.name] = record
+        write_text_atomic(self.path, json.dumps({"artifacts": self.entries}, indent=2, sort_keys=True) + "\n")
+
+
+def _sha256(path: Path) -> str:
+    from train.checkpoint import sha256_file
+
+    return sha256_file(path)
+
+
+def pruned_checkpoint(args: argparse.Namespace, prune: float, manifest: Manifest) -> tuple[Path, bool]:
+    """(the checkpoint of a prune level, whether it was reused); level 0 is --model itself."""
+    if prune == 0:
+        return args.model, True
+    from quantize.presets import default_preset
+    from quantize.prune_pipeline import prune_checkpoint
+    from train.checkpoint import card_of, load_checkpoint
+
+    preset = default_preset(card_of(load_checkpoint(args.model), args.model).architecture)
+    options = dict(preset.options) if preset else {}
+    out = args.out / f"p{round(prune * 100)}.pt"
+    record = {"source_sha256": _sha256(args.model), "target_macs": round(1.0 - prune, 6),
+              "preset": preset.name if preset else None, "finetune_epochs": args.finetune_epochs, "data": args.data}
+    if manifest.matches(out, record):
+        return out, True
+    from quantize.prune_pipeline import FinetuneSpec
+
+    prune_checkpoint(
+        args.model, out, target_macs=1.0 - prune, round_to=options.get("round_to", 8),
+        ignored=tuple(options.get("ignore", ())), data=args.data, finetune_epochs=args.finetune_epochs,
+        finetune=FinetuneSpec(lr=options.get("lr", 1e-3)),
+    )
+    manifest.record(out, record)
+    return out, False
+
+
+def build_variant(args: argparse.Namespace, variant: Variant, checkpoint: Path, manifest: Manifest,
+                  images: Path) -> Built:
+    """Export (fp32, parity checked on the class-folder tree `images`) or quantize (int8, guarded on
+    --data) `checkpoint` into OUT, unless the file there still matches its record."""
+    fmt = SWEEP_FORMATS[variant.fmt]
+    out = args.out / f"{variant.name}{fmt.suffix}"
+    record = {"source_sha256": _sha256(checkpoint), "quant": variant.quant, "data": args.data}
+    if variant.quant == "int8":
+        record["budget"] = args.quant_budget
+    if manifest.matches(out, record):
+        return Built(variant, out, reused=True)
+    from quantize.guard import BudgetMissed
+
+    try:
+        if variant.quant == "fp32":
+            from deploy.export.pipeline import export_checkpoint
+
+            result = export_checkpoint(checkpoint, fmt.export_format, out, data=f"folder:{images}")
+            if not result.passed:
+                return Built(variant, None, error=f"parity check failed ({result.path.name} kept)")
+        else:
+            from quantize.quantize_pipeline import quantize_checkpoint
+
+            quantize_checkpoint(checkpoint, out, target=fmt.int8_target, data=args.data, budget=args.quant_budget,
+                                fp16_fallback=False, measure_latency=False, threads=args.threads)
+    except BudgetMissed as exc:
+        return Built(variant, None, error=str(exc).splitlines()[0])
+    manifest.record(out, record)
+    return Built(variant, out)
+
+
+def recommend(rows: list[Row], latency_budget: float | None, min_top1: float | None) -> Row | None:
+    """The most accurate row within the latency budget (and above the floor), or without a budget
+    the fastest above the floor, or without either the most accurate; None when no row qualifies."""
+    candidates = [r for r in rows if r.status == "ok" and r.latency and r.top1 is not None]
+    if latency_budget is not None:
+        candidates = [r for r in candidates if per_image_ms(r) <= latency_budget]
+    if min_top1 is not None:
+        candidates = [r for r in candidates if r.top1 >= min_top1]
+    if not candidates:
+        return None
+    if min_top1 is not None and latency_budget is None:
+        return min(candidates, key=lambda r: (per_image_ms(r), -r.top1))
+    return max(candidates, key=lambda r: (r.top1, -per_image_ms(r)))
+
+
+def sweep_markdown(built: list[Built], rows: list[Row], chosen: Row | None) -> str:
+    """One line per variant: its file, whether it was reused, latency, top-1, front, chosen."""
+    front = {id(r) for r in pareto_front(rows)}
+    by_path = {Path(r.path).name: r for r in rows}
+    lines = ["| variant | file | built | ms/image | top-1 % | Pareto front | chosen |", "|---|---|---|---|---|---|---|"]
+    for item in built:
+        row = by_path.get(item.path.name) if item.path else None
+        speed = f"{per_image_ms(row):.3f}" if row and row.latency else "-"
+        top1 = f"{row.top1 * 100:.2f}" if row and row.top1 is not None else "-"
+        lines.append(
+            f"| {item.variant.name} | {item.path.name if item.path else 'failed: ' + item.error} "
+            f"| {'reused' if item.reused else 'new'} | {speed} | {top1} | {'yes' if row and id(row) in front else ''} "
+            f"| {'**yes**' if row is not None and row is chosen else ''} |"
+        )
+    return "\n".join(lines)
+
+
+def sweep(args: argparse.Namespace) -> int:
+    check_threads(args.threads, minimum=1)
+    if not args.model.is_file():
+        raise EdgevisionError(f"checkpoint not found: {args.model}")
+    folder = bench_folder(args.data, args.bench_data)
+    os.makedirs(args.out, exist_ok=True)
+    check_writable(args.out / "report.json", "--out folder")
+    from benchmarks.cli import write_reports
+    from benchmarks.report import machine_fingerprint, to_markdown
+    from benchmarks.roofline import with_peak
+    from benchmarks.runner import run_benchmark
+
+    manifest = Manifest(args.out)
+    built: list[Built] = []
+    for prune in dict.fromkeys(args.prune):
+        checkpoint, _ = pruned_checkpoint(args, prune, manifest)
+        for variant in plan([prune], args.formats, args.quant):
+            item = build_variant(args, variant, checkpoint, manifest, folder)
+            logger.info("%s: %s", variant.name, item.error or ("reused" if item.reused else "built"))
+            built.append(item)
+    targets = [Target(item.path) for item in built if item.path]
+    if not targets:
+        raise EdgevisionError("no variant could be built: " + "; ".join(f"{b.variant.name}: {b.error}" for b in built))
+    rows = run_benchmark(targets, [args.threads], args.seconds, folder, "val", args.limit)
+    chosen = recommend(rows, args.latency_budget, args.min_top1)
+    fingerprint = with_peak(machine_fingerprint())
+    markdown = to_markdown(rows, None, fingerprint.get("peak")) + "\n\n" + sweep_markdown(built, rows, chosen)
+    print(markdown)
+    write_reports(args.out, rows, fingerprint, markdown)
+    if chosen is None:
+        print(f"no variant meets --latency-budget {args.latency_budget} / --min-top1 {args.min_top1}; "
+              f"report written to {args.out}/")
+        return 1
+    print(f"chosen: {chosen.path}")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """argv[0] is "sweep" (`edgevision sweep ...`)."""
+    args = build_parser().parse_args(argv[1:])
+    return run_cli(lambda: sweep(args), "edgevision sweep")

@@ -1,0 +1,112 @@
+"""`edgevision sweep` end to end on a tiny CNN trained on sklearn's digits: variants built, benched,
+the front marked, one chosen, and a second run reuses what the first built."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks.runner import Row
+from benchmarks.sweep import Variant, build_parser, plan, recommend
+from deploy.timing import LatencyStats
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnxruntime")
+pytest.importorskip("sklearn")
+pytest.importorskip("torch_pruning")
+cv2 = pytest.importorskip("cv2")
+
+
+def _row(name: str, ms: float, top1: float) -> Row:
+    row = Row(name, "auto", "fp32", 2, 1, 1, name, top1=top1)
+    row.latency = LatencyStats.from_samples([ms / 1000.0] * 5)
+    return row
+
+
+def test_plan_and_names():
+    assert [v.name for v in plan([0.0, 0.5], ["onnx"], ["fp32", "int8"])] == [
+        "p0-onnx-fp32", "p0-onnx-int8", "p50-onnx-fp32", "p50-onnx-int8"]
+    assert Variant(0.25, "pte", "int8").name == "p25-pte-int8"
+
+
+@pytest.mark.parametrize("argv", [["--prune", "1.0"], ["--quant", "int4"], ["--formats", "tflite"]])
+def test_bad_grid_values_are_usage_errors(argv, capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--model", "m.pt", "--data", "digits", "--out", "o", *argv])
+    assert f"argument {argv[0]}:" in capsys.readouterr().err
+
+
+def test_recommend_budget_floor_and_default():
+    rows = [_row("fast", 1.0, 0.90), _row("mid", 2.0, 0.95), _row("slow", 4.0, 0.97)]
+    assert recommend(rows, 2.5, None).model == "mid"
+    assert recommend(rows, None, 0.94).model == "mid"
+    assert recommend(rows, None, None).model == "slow"
+    assert recommend(rows, 0.5, None) is None
+    assert recommend(rows, 2.5, 0.96) is None
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    """A real `cnn` trained for a few seconds on digits, and the val split as a class-folder tree."""
+    from torch import nn
+
+    from deploy.card import ModelCard
+    from deploy.preprocess import Preprocessing
+    from quantize.calibration import load_split
+    from train.checkpoint import save_checkpoint
+    from train.data import load_digits_splits
+    from train.models import build_model
+
+    spec = Preprocessing(input_size=(8, 8), mean=(0.5,), std=(0.5,), color="GRAY")
+    torch.manual_seed(0)
+    images, labels, names = load_split("digits", "train", spec)
+    model = build_model("cnn", 10, 1, (8, 8), width=16)
+    optimizer = torch.optim.Adam(model.parameters(), 3e-3)
+    x, y = torch.from_numpy(images), torch.from_numpy(labels)
+    model.train()
+    for _ in range(12):
+        for index in torch.randperm(len(x)).split(64):
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(model(x[index]), y[index]).backward()
+            optimizer.step()
+    root = tmp_path_factory.mktemp("sweep")
+    checkpoint = root / "digits.pt"
+    card = ModelCard("cnn", names, spec, model_options={"width": 16}, dataset="digits")
+    save_checkpoint(checkpoint, card, model.eval().state_dict())
+    val = load_digits_splits(0).val
+    tree = root / "tree"
+    for i, (image, label) in enumerate(zip(val.images, val.labels)):
+        folder = tree / "val" / names[int(label)]
+        folder.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / f"{i}.png"), image.numpy().reshape(8, 8))
+    return checkpoint, tree
+
+
+def test_sweep_builds_benches_recommends_and_reuses(digits, tmp_path, capsys):
+    from benchmarks.sweep import main
+
+    checkpoint, tree = digits
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--model", str(checkpoint), "--data", "digits", "--bench-data", str(tree), "--out", str(out),
+            "--prune", "0,0.5", "--quant", "fp32,int8", "--formats", "onnx", "--seconds", "1", "--limit", "100",
+            "--threads", "1", "--min-top1", "0.5"]
+    assert main(argv) == 0
+    first = capsys.readouterr().out
+    names = ["p0-onnx-fp32", "p0-onnx-int8", "p50-onnx-fp32", "p50-onnx-int8"]
+    for name in names:
+        assert (out / f"{name}.onnx").is_file()
+        assert f"| {name} | {name}.onnx | new |" in first
+    assert (out / "p50.pt").is_file() and (out / "report.json").is_file()
+    rows = json.loads((out / "report.json").read_text())["rows"]
+    assert len(rows) == 4 and all(r["top1"] > 0.5 for r in rows)
+    chosen = first.strip().splitlines()[-1]
+    assert chosen.startswith("chosen: ") and chosen.endswith(".onnx")
+    assert "**yes**" in first and "| yes |" in first
+
+    stamps = {name: (out / f"{name}.onnx").stat().st_mtime_ns for name in names}
+    assert main(argv) == 0
+    second = capsys.readouterr().out
+    for name in names:
+        assert f"| {name} | {name}.onnx | reused |" in second
+        assert (out / f"{name}.onnx").stat().st_mtime_ns == stamps[name]

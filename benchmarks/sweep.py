@@ -99,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--prune", type=_fractions, default=[0.0],
                       help="fractions of the MACs to remove, e.g. 0,0.5 (0: unpruned; default 0)")
     grid.add_argument("--quant", type=_choices(QUANTS), default=["fp32"], help="fp32,int8 (default fp32)")
-    grid.add_argument("--formats", type=_choices(tuple(SWEEP_FORMATS)), default=["onnx"], help="onnx,pte (default onnx)")
+    grid.add_argument("--formats", type=_choices(tuple(SWEEP_FORMATS)), default=["onnx"],
+                      help="onnx,pte (default onnx)")
     grid.add_argument("--finetune-epochs", type=int, default=0, help="fine-tuning epochs after pruning (default 0)")
     grid.add_argument("--quant-budget", type=float, default=1.0, help="max int8 top-1 drop vs fp32, in points")
     bench = parser.add_argument_group("benchmark and choice")
@@ -114,7 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def plan(prunes: list[float], formats: list[str], quants: list[str]) -> list[Variant]:
-    return [Variant(p, f, q) for p in dict.fromkeys(prunes) for f in dict.fromkeys(formats) for q in dict.fromkeys(quants)]
+    """Every combination, in the order given, duplicates dropped."""
+    unique = dict.fromkeys
+    return [Variant(p, f, q) for p in unique(prunes) for f in unique(formats) for q in unique(quants)]
 
 
 def bench_folder(data: str, bench_data: Path | None) -> Path:

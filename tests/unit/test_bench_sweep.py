@@ -83,30 +83,31 @@ def digits(tmp_path_factory):
     return checkpoint, tree
 
 
-def test_sweep_builds_benches_recommends_and_reuses(digits, tmp_path, capsys):
+@pytest.mark.parametrize("formats", ["onnx", pytest.param("onnx,pte", marks=pytest.mark.slow)])  # about 10 s, 60 s
+def test_sweep_builds_benches_recommends_and_reuses(formats, digits, tmp_path, capsys):
     from benchmarks.sweep import main
 
     checkpoint, tree = digits
     out = tmp_path / "sweep"
     argv = ["sweep", "--model", str(checkpoint), "--data", "digits", "--bench-data", str(tree), "--out", str(out),
-            "--prune", "0,0.5", "--quant", "fp32,int8", "--formats", "onnx", "--seconds", "1", "--limit", "100",
+            "--prune", "0,0.5", "--quant", "fp32,int8", "--formats", formats, "--seconds", "1", "--limit", "100",
             "--threads", "1", "--min-top1", "0.5"]
     assert main(argv) == 0
     first = capsys.readouterr().out
-    names = ["p0-onnx-fp32", "p0-onnx-int8", "p50-onnx-fp32", "p50-onnx-int8"]
-    for name in names:
-        assert (out / f"{name}.onnx").is_file()
-        assert f"| {name} | {name}.onnx | new |" in first
+    files = [f"{v.name}.{v.fmt}" for v in plan([0, 0.5], formats.split(","), ["fp32", "int8"])]
+    for name in files:
+        assert (out / name).is_file()
+        assert f"| {name.rsplit('.', 1)[0]} | {name} | new |" in first
     assert (out / "p50.pt").is_file() and (out / "report.json").is_file()
     rows = json.loads((out / "report.json").read_text())["rows"]
-    assert len(rows) == 4 and all(r["top1"] > 0.5 for r in rows)
+    assert len(rows) == len(files) and all(r["top1"] > 0.5 for r in rows)
     chosen = first.strip().splitlines()[-1]
-    assert chosen.startswith("chosen: ") and chosen.endswith(".onnx")
+    assert chosen.startswith("chosen: ") and chosen.endswith((".onnx", ".pte"))
     assert "**yes**" in first and "| yes |" in first
 
-    stamps = {name: (out / f"{name}.onnx").stat().st_mtime_ns for name in names}
+    stamps = {name: (out / name).stat().st_mtime_ns for name in files}
     assert main(argv) == 0
     second = capsys.readouterr().out
-    for name in names:
-        assert f"| {name} | {name}.onnx | reused |" in second
-        assert (out / f"{name}.onnx").stat().st_mtime_ns == stamps[name]
+    for name in files:
+        assert f"| {name.rsplit('.', 1)[0]} | {name} | reused |" in second
+        assert (out / name).stat().st_mtime_ns == stamps[name]

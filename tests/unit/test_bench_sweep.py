@@ -8,14 +8,10 @@ import json
 import pytest
 
 from benchmarks.runner import Row
-from benchmarks.sweep import Variant, build_parser, plan, recommend
+from benchmarks.sweep import MANIFEST, Manifest, Variant, bench_folder, build_parser, plan, recommend
+from deploy.errors import EdgevisionError
 from deploy.timing import LatencyStats
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("onnxruntime")
-pytest.importorskip("sklearn")
-pytest.importorskip("torch_pruning")
-cv2 = pytest.importorskip("cv2")
 
 
 def _row(name: str, ms: float, top1: float) -> Row:
@@ -46,9 +42,34 @@ def test_recommend_budget_floor_and_default():
     assert recommend(rows, 2.5, 0.96) is None
 
 
+def test_manifest_reuses_only_a_file_built_from_the_same_source_and_recipe(tmp_path):
+    artifact = tmp_path / "p0-onnx-fp32.onnx"
+    record = {"source_sha256": "a" * 64, "quant": "fp32", "data": "digits"}
+    assert not Manifest(tmp_path).matches(artifact, record), "no file yet"
+    artifact.write_bytes(b"model")
+    Manifest(tmp_path).record(artifact, record)
+    reread = Manifest(tmp_path)  # from sweep.json
+    assert reread.matches(artifact, record)
+    assert not reread.matches(artifact, {**record, "source_sha256": "b" * 64}), "a retrained checkpoint"
+    assert not reread.matches(artifact, {**record, "data": "folder:x"})
+    (tmp_path / MANIFEST).write_text("{not json")
+    assert not Manifest(tmp_path).matches(artifact, record), "an unreadable record rebuilds"
+
+
+def test_top1_needs_a_folder_tree(tmp_path):
+    assert bench_folder(f"folder:{tmp_path}", None) == tmp_path
+    assert bench_folder("digits", tmp_path) == tmp_path
+    with pytest.raises(EdgevisionError, match="--data digits is not a folder:PATH; give --bench-data"):
+        bench_folder("digits", None)
+
+
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
     """A real `cnn` trained for a few seconds on digits, and the val split as a class-folder tree."""
+    torch = pytest.importorskip("torch")
+    for module in ("onnxruntime", "sklearn", "torch_pruning"):
+        pytest.importorskip(module)
+    import cv2
     from torch import nn
 
     from deploy.card import ModelCard

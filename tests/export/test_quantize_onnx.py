@@ -22,33 +22,13 @@ from quantize.ptq_onnx import ONNX_LADDER  # noqa: E402
 from train.checkpoint import load_model  # noqa: E402
 from train.pruned import STRUCTURE_KEY  # noqa: E402
 
-SPEC = Preprocessing(input_size=(8, 8), mean=(0.5,), std=(0.5,), color="GRAY")
-OPTIONS = {"width": 16}
+from tests.digits_cnn import SPEC, train_digits_cnn  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def digits_checkpoint(tmp_path_factory):
-    """A real `cnn` (train.models) trained for a few seconds on digits, saved by train.checkpoint."""
-    from torch import nn
-
-    from train.checkpoint import save_checkpoint
-    from train.models import build_model
-
-    torch.manual_seed(0)
-    images, labels, names = load_split("digits", "train", SPEC)
-    model = build_model("cnn", 10, 1, (8, 8), **OPTIONS)
-    optimizer = torch.optim.Adam(model.parameters(), 3e-3)
-    x, y = torch.from_numpy(images), torch.from_numpy(labels)
-    model.train()
-    for _ in range(12):
-        for index in torch.randperm(len(x)).split(64):
-            optimizer.zero_grad()
-            nn.functional.cross_entropy(model(x[index]), y[index]).backward()
-            optimizer.step()
-    path = tmp_path_factory.mktemp("ckpt") / "digits.pt"
-    card = ModelCard("cnn", names, SPEC, model_options=OPTIONS, dataset="digits")
-    save_checkpoint(path, card, model.eval().state_dict())
-    return path
+    """A real `cnn` trained for a few seconds on digits, saved by train.checkpoint."""
+    return train_digits_cnn(tmp_path_factory.mktemp("ckpt") / "digits.pt")
 
 
 def test_balanced_indices_take_an_equal_share():

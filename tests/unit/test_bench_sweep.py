@@ -66,35 +66,17 @@ def test_top1_needs_a_folder_tree(tmp_path):
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
     """A real `cnn` trained for a few seconds on digits, and the val split as a class-folder tree."""
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     for module in ("onnxruntime", "sklearn", "torch_pruning"):
         pytest.importorskip(module)
     import cv2
-    from torch import nn
 
-    from deploy.card import ModelCard
-    from deploy.preprocess import Preprocessing
-    from quantize.calibration import load_split
-    from train.checkpoint import save_checkpoint
+    from tests.digits_cnn import train_digits_cnn
     from train.data import load_digits_splits
-    from train.models import build_model
 
-    spec = Preprocessing(input_size=(8, 8), mean=(0.5,), std=(0.5,), color="GRAY")
-    torch.manual_seed(0)
-    images, labels, names = load_split("digits", "train", spec)
-    model = build_model("cnn", 10, 1, (8, 8), width=16)
-    optimizer = torch.optim.Adam(model.parameters(), 3e-3)
-    x, y = torch.from_numpy(images), torch.from_numpy(labels)
-    model.train()
-    for _ in range(12):
-        for index in torch.randperm(len(x)).split(64):
-            optimizer.zero_grad()
-            nn.functional.cross_entropy(model(x[index]), y[index]).backward()
-            optimizer.step()
     root = tmp_path_factory.mktemp("sweep")
-    checkpoint = root / "digits.pt"
-    card = ModelCard("cnn", names, spec, model_options={"width": 16}, dataset="digits")
-    save_checkpoint(checkpoint, card, model.eval().state_dict())
+    checkpoint = train_digits_cnn(root / "digits.pt")
+    names = [str(i) for i in range(10)]
     val = load_digits_splits(0).val
     tree = root / "tree"
     for i, (image, label) in enumerate(zip(val.images, val.labels)):

@@ -167,7 +167,7 @@ def run_benchmark(
             logger.info("loading %d/%d: %s, %d thread(s), batch %d", index + 1, len(configs), row.model,
                         config.threads, config.batch)
             try:
-                process = TargetProcess(config.target.path, config.target.backend, {"threads": config.threads},
+                process = TargetProcess(config.target.path, config.target.backend, {"threads": config.threads, "spin_wait": False},
                                         sample, config.batch)
             except TargetFailed as exc:
                 row.status, row.error = "failed", str(exc)

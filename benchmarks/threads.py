@@ -8,7 +8,9 @@ one after the other, and the settings are interleaved round after round (A B C A
 slow drift of a shared machine touches all of them alike. The table gives, per setting, the median
 over rounds of each round's p50 and p90, with the range over rounds.
 
-Settings: `default` (deploy.load with no options: what a user gets), `library` (threads=0 and,
+Settings: `default` (deploy.load with no options: what a user gets, tuned at load; the `used`
+column says which setting it chose in how many rounds), `camera default` (`spin_wait=False`, what
+the camera app asks for), `library` (threads=0 and,
 for onnxruntime, spin on: the runtime's own defaults), and explicit threads x spin for
 onnxruntime, threads x inference precision (f32, bf16) for OpenVINO. `--capture` adds a thread that
 decodes and resizes a 640x480 JPEG 30 times a second, like the camera app's capture loop.
@@ -24,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +39,8 @@ def settings_for(backend: str, cores: int) -> dict[str, dict]:
     counts = sorted({1, 2, cores})
     library = {"threads": 0, "spin_wait": True} if backend in SPIN_BACKENDS else {"threads": 0}
     found: dict[str, dict] = {"default": {}, "library": library}
+    if backend in SPIN_BACKENDS:
+        found["camera default"] = {"spin_wait": False}  # what camera_app asks for: threads timed, no spinning
     for threads in counts:
         if backend in SPIN_BACKENDS and threads > 1:
             found[f"t{threads} spin"] = {"threads": threads, "spin_wait": True}
@@ -90,7 +95,8 @@ def measure_one(model: str, backend: str, options: dict, seconds: float, capture
         samples.append(time.perf_counter() - t0)
     stop.set()
     stats = LatencyStats.from_samples(samples)
-    return {"p50": stats.p50_ms, "p90": stats.p90_ms, "samples": stats.samples, "info_threads": classifier.info.get("threads")}
+    setting = f"t{classifier.info.get('threads')}{' spin' if classifier.info.get('spin_wait') else ''}"
+    return {"p50": stats.p50_ms, "p90": stats.p90_ms, "samples": stats.samples, "setting": setting}
 
 
 def run_child(model: str, backend: str, options: dict, seconds: float, capture: bool) -> dict:
@@ -107,13 +113,13 @@ def summarize(rounds: list[dict]) -> dict:
     return {
         "p50": statistics.median(p50s), "p50_range": (min(p50s), max(p50s)),
         "p90": statistics.median(p90s), "p90_range": (min(p90s), max(p90s)),
-        "threads": rounds[0]["info_threads"],
+        "used": ", ".join(f"{name} x{count}" for name, count in Counter(r["setting"] for r in rounds).most_common()),
     }
 
 
 def to_markdown(table: dict[tuple[str, str, str], dict]) -> str:
     lines = [
-        "| model | backend | setting | threads | p50 ms (range) | p90 ms (range) | p50 / best p50 |",
+        "| model | backend | setting | used (rounds) | p50 ms (range) | p90 ms (range) | p50 / best p50 |",
         "|---|---|---|---|---|---|---|",
     ]
     best = {}
@@ -123,7 +129,7 @@ def to_markdown(table: dict[tuple[str, str, str], dict]) -> str:
         lo50, hi50 = row["p50_range"]
         lo90, hi90 = row["p90_range"]
         lines.append(
-            f"| {Path(model).name} | {backend} | {setting} | {row['threads']} | {row['p50']:.2f} ({lo50:.2f}–{hi50:.2f}) "
+            f"| {Path(model).name} | {backend} | {setting} | {row['used']} | {row['p50']:.2f} ({lo50:.2f}–{hi50:.2f}) "
             f"| {row['p90']:.2f} ({lo90:.2f}–{hi90:.2f}) | {row['p50'] / best[model, backend]:.2f} |"
         )
     return "\n".join(lines)

@@ -1,8 +1,9 @@
 """ONNX Runtime backend: `.onnx` files on the CPU, or on CUDA / TensorRT execution providers.
 
-Options: `threads` (intra-op threads; default `deploy.backends.cpu.default_threads()`, 0 for
-onnxruntime's own choice); `spin_wait` (idle pool threads spin, as onnxruntime does on its own;
-default False); `provider` (`auto`: CUDA when available, else CPU; or `cpu`, `cuda`,
+Options: `threads` (intra-op threads, 0 for onnxruntime's own choice) and `spin_wait` (idle pool
+threads spin, as onnxruntime does on its own): on the CPU, what the caller leaves open is chosen at
+load by timing the candidates on this device (`deploy.backends.tune`: 1 or
+`deploy.backends.cpu.default_threads()` threads, spinning or not; about 0.3 s); `provider` (`auto`: CUDA when available, else CPU; or `cpu`, `cuda`,
 `tensorrt`). The card is read from the model's metadata (`deploy.card.CARD_KEY`). External data
 that points outside the model's folder is refused before onnxruntime opens the file.
 """
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from deploy.backends import check_classifier_shapes, import_library
-from deploy.backends.cpu import default_threads
+from deploy.backends import tune
 from deploy.card import CARD_KEY, ModelCard
 from deploy.errors import EdgevisionError, first_line
 from deploy.onnx_scan import check_external_data
@@ -44,6 +45,45 @@ def choose_providers(ort, provider: str) -> list[str]:
     else:
         raise EdgevisionError(f"unknown provider {provider!r}; choose from auto, {', '.join(PROVIDERS)}")
     return [*wanted, "CPUExecutionProvider"] if "CPUExecutionProvider" not in wanted else wanted
+
+
+def open_session(ort, path: Path, setting: tune.Setting, providers: list[str]):
+    """An InferenceSession with `setting`'s intra-op threads and spin policy."""
+    session_options = ort.SessionOptions()
+    session_options.log_severity_level = 3
+    if setting.threads > 0:
+        session_options.intra_op_num_threads = setting.threads
+        session_options.inter_op_num_threads = 1
+    session_options.add_session_config_entry("session.intra_op.allow_spinning", "1" if setting.spin else "0")
+    try:
+        return ort.InferenceSession(str(path), sess_options=session_options, providers=providers)
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... for a bad file
+        raise EdgevisionError(f"{path}: onnxruntime cannot load this model: {first_line(exc)}") from None
+
+
+def timing_input(session, card: ModelCard | None) -> np.ndarray | None:
+    """A batch-1 input for timing `session`, or None when its size is unknown (no card and
+    dynamic height or width)."""
+    inp = session.get_inputs()[0]
+    shape = [_dim(v) for v in inp.shape]
+    if len(shape) == 4 and None in shape[2:] and card is not None:
+        shape[2:] = list(card.preprocessing.input_size)
+    shape[0] = 1
+    if None in shape:
+        return None
+    return np.random.default_rng(0).standard_normal(shape).astype(ORT_TYPES.get(inp.type, np.float32))
+
+
+def choose_session(sessions: dict, card: ModelCard | None, fallback: tune.Setting) -> tuple[tune.Setting, dict]:
+    """The setting of the fastest session on this device now (`deploy.backends.tune`), and the
+    timings it was chosen by; the rule's setting when there is nothing to time."""
+    first = next(iter(sessions.values()))
+    feed = timing_input(first, card)
+    if len(sessions) == 1 or feed is None:
+        return (next(iter(sessions)) if len(sessions) == 1 else fallback), {}
+    name = first.get_inputs()[0].name
+    calls = {setting: (lambda s=session: s.run(None, {name: feed})) for setting, session in sessions.items()}
+    return tune.tune(calls, fallback)
 
 
 class OnnxRuntimeBackend:
@@ -76,23 +116,13 @@ class OnnxRuntimeBackend:
         if not path.is_file():
             raise EdgevisionError(f"model file not found: {path}")
         check_external_data(path)
-        session_options = ort.SessionOptions()
-        session_options.log_severity_level = 3
-        threads = options.get("threads")
-        threads = default_threads() if threads is None else int(threads)
-        if threads > 0:
-            session_options.intra_op_num_threads = threads
-            session_options.inter_op_num_threads = 1
-        # Pool threads do not spin unless asked: on a core shared with anything else (a capture
-        # thread, another process) a spinning pool gave bimodal latency, fast or 4x slower; the
-        # numbers are in benchmarks/RESULTS.md, "The fastest CPU path (issue #11)".
-        spin = bool(options.get("spin_wait", False))
-        session_options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         providers = choose_providers(ort, options.get("provider", "auto"))
-        try:
-            session = ort.InferenceSession(str(path), sess_options=session_options, providers=providers)
-        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... for a bad file
-            raise EdgevisionError(f"{path}: onnxruntime cannot load this model: {first_line(exc)}") from None
+        threads = None if options.get("threads") is None else int(options["threads"])
+        spin = None if options.get("spin_wait") is None else bool(options["spin_wait"])
+        sessions = {setting: open_session(ort, path, setting, providers) for setting in
+                    (tune.candidates(threads, spin) if providers == ["CPUExecutionProvider"] else
+                     [tune.rule(threads, spin)])}
+        session = next(iter(sessions.values()))
         inputs, outputs = session.get_inputs(), session.get_outputs()
         if len(inputs) != 1:
             raise EdgevisionError(f"{path}: not an image classifier: it has {len(inputs)} inputs, expected 1")
@@ -104,7 +134,11 @@ class OnnxRuntimeBackend:
                 card = ModelCard.from_json(meta[CARD_KEY])
             except EdgevisionError as exc:
                 raise EdgevisionError(f"{path}: metadata {CARD_KEY}: {exc}") from None
-        return cls(path, session, card)
+        setting, timed = choose_session(sessions, card, tune.rule(threads, spin))
+        backend = cls(path, sessions[setting], card)
+        backend.info["spin_wait"] = setting.spin
+        backend.info["tuned"] = {s.label: round(st.p50_ms, 3) for s, st in timed.items()}
+        return backend
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         feed = np.ascontiguousarray(batch, dtype=self.input_dtype)

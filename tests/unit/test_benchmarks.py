@@ -99,11 +99,11 @@ def test_target_parse():
     assert Target.parse("m.pte").backend == "auto" and Target.parse("m.pte").name == "m.pte"
 
 
-def test_idle_onnxruntime_threads_sleep_unless_spinning_is_asked_for(two_models):
-    """Idle pools leave the cores free by default (deploy.backends.cpu's rule); spin_wait=True spins."""
+def test_spin_wait_reaches_the_onnxruntime_session(two_models):
+    """bench loads every row with spin_wait=False (idle pools leave the cores to the other rows)."""
     key = "session.intra_op.allow_spinning"
-    default = deploy.load(two_models[0], threads=2).backend.session.get_session_options()
-    assert default.get_session_config_entry(key) == "0"
+    sleeping = deploy.load(two_models[0], threads=2, spin_wait=False).backend.session.get_session_options()
+    assert sleeping.get_session_config_entry(key) == "0"
     spinning = deploy.load(two_models[0], threads=2, spin_wait=True).backend.session.get_session_options()
     assert spinning.get_session_config_entry(key) == "1"
 

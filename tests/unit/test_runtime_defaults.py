@@ -1,5 +1,5 @@
-"""Runtime defaults: threads from the cores this process may use, no spinning, and options that
-override them.
+"""Runtime defaults: threads from the cores this process may use, the onnxruntime setting chosen
+at load by timing what the caller left open, and options that override them.
 
 The sessions are real: a tiny ONNX model opened by onnxruntime (and OpenVINO when installed), and
 the settings read back from the runtime, not from our code.
@@ -14,7 +14,9 @@ import sys
 import pytest
 
 import deploy
+from deploy.backends import tune
 from deploy.backends.cpu import MAX_THREADS, cgroup_cpu_limit, default_threads, physical_cores
+from deploy.timing import LatencyStats
 from tests.runtime.onnx_models import make_onnx, tiny_card
 
 SPIN_KEY = "session.intra_op.allow_spinning"
@@ -64,13 +66,47 @@ def session_settings(classifier) -> tuple[int, str]:
     return options.intra_op_num_threads, options.get_session_config_entry(SPIN_KEY)
 
 
-def test_onnxruntime_defaults_and_overrides(tmp_path):
+def test_onnxruntime_overrides_are_kept_untimed(tmp_path):
     pytest.importorskip("onnx")
     path = make_onnx(tmp_path / "tiny.onnx", card=tiny_card())
-    assert session_settings(deploy.load(path)) == (default_threads(), "0")  # the rule: cores, no spinning
-    assert deploy.load(path).info["threads"] == default_threads()
-    assert session_settings(deploy.load(path, threads=1, spin_wait=True)) == (1, "1")
-    assert session_settings(deploy.load(path, threads=0))[0] == 0  # 0: onnxruntime picks
+    fixed = deploy.load(path, threads=1, spin_wait=True)
+    assert session_settings(fixed) == (1, "1") and fixed.info["tuned"] == {}
+    assert session_settings(deploy.load(path, threads=2, spin_wait=False)) == (2, "0")
+    assert session_settings(deploy.load(path, threads=0, spin_wait=False))[0] == 0  # 0: onnxruntime picks
+
+
+def test_onnxruntime_default_is_timed_among_the_candidates(tmp_path):
+    pytest.importorskip("onnx")
+    path = make_onnx(tmp_path / "tiny.onnx", card=tiny_card())
+    tried = tune.candidates(None, None)
+    chosen = deploy.load(path)
+    threads, spin = session_settings(chosen)
+    assert tune.Setting(threads, spin == "1") in tried
+    assert set(chosen.info["tuned"]) == ({s.label for s in tried} if len(tried) > 1 else set())
+    sleeping = deploy.load(path, spin_wait=False)  # the camera app's call: only the thread count is timed
+    assert session_settings(sleeping)[1] == "0"
+    assert all("spinning" not in label for label in sleeping.info["tuned"])
+
+
+def test_candidates_vary_only_what_the_caller_left_open():
+    assert tune.candidates(2, False) == [tune.Setting(2, False)]
+    assert tune.candidates(1, None) == [tune.Setting(1, False)]  # one thread: spinning means nothing
+    assert tune.candidates(4, None) == [tune.Setting(4, False), tune.Setting(4, True)]
+    assert [s.threads for s in tune.candidates(None, False)] == sorted({1, default_threads()})
+
+
+def stats(*ms: float) -> LatencyStats:
+    return LatencyStats.from_samples([m / 1000 for m in ms])
+
+
+def test_pick_prefers_the_cheaper_setting_unless_the_other_clearly_pays():
+    one, two, spin = tune.Setting(1, False), tune.Setting(2, False), tune.Setting(2, True)
+    assert tune.pick({one: stats(3.0, 3.1, 3.0), two: stats(2.9, 3.0, 2.95)}) == one  # within 5 %
+    assert tune.pick({one: stats(3.0, 3.1, 3.0), two: stats(2.0, 2.1, 2.0), spin: stats(1.5, 1.6, 1.5)}) == spin
+    # a fast median with a long tail (a descheduled spinning worker) loses to a stable setting
+    tail = stats(*[1.5] * 7, 8.0, 8.0, 8.0)
+    assert tune.pick({two: stats(2.0, 2.1, 2.0), spin: tail}) == two
+    assert tune.pick({two: stats(*[2.0] * 7, 9.0, 9.0, 9.0), spin: tail}) == spin  # none stable: the fastest
 
 
 def test_openvino_default_threads(tmp_path):

@@ -80,7 +80,7 @@ def bench(args: argparse.Namespace) -> int:
         check_writable(args.out / "report.json", "--out folder")  # before the run, not after it
     targets = [Target.parse(text) for text in args.models]
     rows = run_benchmark(targets, args.threads, args.budget, args.data, args.split, args.limit, args.batch)
-    fingerprint = with_peak(machine_fingerprint())
+    fingerprint = with_peak(machine_fingerprint(), rows)
     markdown = to_markdown(rows, args.baseline, fingerprint.get("peak"))
     if emulation_note(fingerprint):
         markdown += "\n" + emulation_note(fingerprint)

@@ -269,7 +269,7 @@ def sweep(args: argparse.Namespace) -> int:
         raise EdgevisionError("no variant could be built: " + "; ".join(f"{b.variant.name}: {b.error}" for b in built))
     rows = run_benchmark(targets, [args.threads], args.seconds, folder, "val", args.limit)
     chosen = recommend(rows, args.latency_budget, args.min_top1)
-    fingerprint = with_peak(machine_fingerprint())
+    fingerprint = with_peak(machine_fingerprint(), rows)
     markdown = to_markdown(rows, None, fingerprint.get("peak")) + "\n\n" + sweep_markdown(built, rows, chosen)
     print(markdown)
     write_reports(args.out, rows, fingerprint, markdown)

@@ -181,7 +181,7 @@ def bench_stage(state: DemoState) -> str:
     targets = [Target(state.artifacts[key]) for key in keys if key in state.artifacts]
     rows = run_benchmark(targets, threads=[1], budget_s=3.0, data=state.artifacts["images"], limit=100)
     table = to_markdown(rows)
-    html = write_reports(state.out / "bench", rows, with_peak(machine_fingerprint()), table)
+    html = write_reports(state.out / "bench", rows, with_peak(machine_fingerprint(), rows), table)
     state.artifacts["report"] = html or state.out / "bench" / "report.md"
     return "latency (batch 1, 1 thread) and top-1 on 100 held-out digits:\n" + table
 

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from benchmarks.model_stats import ModelStats, onnx_stats
 from benchmarks.worker import Scores, TargetFailed, TargetProcess
@@ -149,8 +153,10 @@ def run_benchmark(
 
     With several configurations, thread pools must not spin while they wait: a runtime whose idle
     threads busy-wait for their next job takes the cores from the one being timed (seen here:
-    onnxruntime fp32 at 15 ms instead of 5 ms next to four other sessions). onnxruntime's pools
-    sleep by default (`deploy.backends.cpu`); OpenMP (PyTorch eager) gets OMP_WAIT_POLICY=PASSIVE.
+    onnxruntime fp32 at 15 ms instead of 5 ms next to four other sessions). Every row loads
+    onnxruntime with `spin_wait=False`; OpenMP (PyTorch eager) gets OMP_WAIT_POLICY=PASSIVE.
+
+    On a terminal, progress bars show the loading, the timed seconds and the images scored.
     """
     configs = configurations(targets, list(threads), list(batches))
     if len(configs) > 1:
@@ -162,58 +168,62 @@ def run_benchmark(
     running: dict[int, TargetProcess] = {}
     samples: dict[int, list[float]] = {}
     finished: set[int] = set()
-    try:
-        for index, (config, row) in enumerate(zip(configs, rows)):
-            logger.info("loading %d/%d: %s, %d thread(s), batch %d", index + 1, len(configs), row.model,
-                        config.threads, config.batch)
-            try:
-                process = TargetProcess(config.target.path, config.target.backend, {"threads": config.threads, "spin_wait": False},
-                                        sample, config.batch)
-            except TargetFailed as exc:
-                row.status, row.error = "failed", str(exc)
-                finished.add(index)
-                continue
-            row.backend, row.precision, row.load_s = process.info.backend, process.info.precision, process.info.load_s
-            running[index] = process
-        if data:
-            warn_if_trained_on(data, {rows[i].model: (p.info.dataset, p.info.dataset_sha256) for i, p in running.items()})
-        logger.info("timing %d configuration(s) in interleaved rounds for %g s", len(running), budget_s)
-        stats, failures = measure_rounds({i: _recording(p, samples.setdefault(i, [])) for i, p in running.items()},
-                                         budget_s=budget_s)
-        for index in stats:
-            rows[index].latency = LatencyStats.from_samples(samples[index])
-            rows[index].samples_ms = kept_values(samples[index])
-        for index, exc in failures.items():
-            rows[index].status, rows[index].error = "failed", str(exc)
-            running.pop(index).close()
-            finished.add(index)
-        scores: dict[int, Scores] = {}
-        scored: dict[Target, Scores] = {}
-        for index, process in running.items():
-            target = configs[index].target
-            if items and target not in scored:
-                logger.info("scoring %s on %d images", rows[index].model, len(items))
+    with logging_redirect_tqdm(loggers=[logging.getLogger("edgevision")]):  # log lines above the bars
+        try:
+            for index, (config, row) in enumerate(progress(list(zip(configs, rows)), desc="loading", unit="config")):
+                logger.info("loading %d/%d: %s, %d thread(s), batch %d", index + 1, len(configs), row.model,
+                            config.threads, config.batch)
                 try:
-                    scored[target] = process.score(items, class_names)
+                    process = TargetProcess(config.target.path, config.target.backend, {"threads": config.threads, "spin_wait": False},
+                                            sample, config.batch)
                 except TargetFailed as exc:
-                    rows[index].status, rows[index].error = "failed", str(exc)
-            if target in scored:
-                scores[index] = scored[target]
-                rows[index].top1, rows[index].top5 = scored[target].top1, scored[target].top5
-                rows[index].images = len(items)
-            finished.add(index)
-        _agreement(scores, rows)
-    except KeyboardInterrupt:
-        logger.warning("interrupted: keeping the %d finished row(s)", len(finished))
-        for index, row in enumerate(rows):
-            if index not in finished:
-                row.status, row.error = "interrupted", "Ctrl-C before this row was finished"
-                if samples.get(index) and row.latency is None:
-                    row.latency = LatencyStats.from_samples(samples[index])
-                    row.samples_ms = kept_values(samples[index])
-    finally:
-        for index, process in running.items():
-            rows[index].peak_rss_bytes = process.close()
+                    row.status, row.error = "failed", str(exc)
+                    finished.add(index)
+                    continue
+                row.backend, row.precision, row.load_s = process.info.backend, process.info.precision, process.info.load_s
+                running[index] = process
+            if data:
+                warn_if_trained_on(data, {rows[i].model: (p.info.dataset, p.info.dataset_sha256) for i, p in running.items()})
+            logger.info("timing %d configuration(s) in interleaved rounds for %g s", len(running), budget_s)
+            with progress(total=round(budget_s), desc="timing", bar_format="{l_bar}{bar}| {n:.0f}/{total} s") as clock:
+                stats, failures = measure_rounds(
+                    {i: _recording(p, samples.setdefault(i, []), clock) for i, p in running.items()}, budget_s=budget_s)
+            for index in stats:
+                rows[index].latency = LatencyStats.from_samples(samples[index])
+                rows[index].samples_ms = kept_values(samples[index])
+            for index, exc in failures.items():
+                rows[index].status, rows[index].error = "failed", str(exc)
+                running.pop(index).close()
+                finished.add(index)
+            scores: dict[int, Scores] = {}
+            scored: dict[Target, Scores] = {}
+            to_score = len({configs[i].target for i in running}) * len(items)
+            with progress(total=to_score, desc="scoring", unit="image") as counter:
+                for index, process in running.items():
+                    target = configs[index].target
+                    if items and target not in scored:
+                        logger.info("scoring %s on %d images", rows[index].model, len(items))
+                        try:
+                            scored[target] = score_in_chunks(process, items, class_names, counter)
+                        except TargetFailed as exc:
+                            rows[index].status, rows[index].error = "failed", str(exc)
+                    if target in scored:
+                        scores[index] = scored[target]
+                        rows[index].top1, rows[index].top5 = scored[target].top1, scored[target].top5
+                        rows[index].images = len(items)
+                    finished.add(index)
+            _agreement(scores, rows)
+        except KeyboardInterrupt:
+            logger.warning("interrupted: keeping the %d finished row(s)", len(finished))
+            for index, row in enumerate(rows):
+                if index not in finished:
+                    row.status, row.error = "interrupted", "Ctrl-C before this row was finished"
+                    if samples.get(index) and row.latency is None:
+                        row.latency = LatencyStats.from_samples(samples[index])
+                        row.samples_ms = kept_values(samples[index])
+        finally:
+            for index, process in running.items():
+                rows[index].peak_rss_bytes = process.close()
     return rows
 
 
@@ -226,17 +236,38 @@ def kept_values(seconds: list[float]) -> list[float]:
     return [round(1000 * s, 4) for s in seconds[::step]]
 
 
-def _recording(process: TargetProcess, kept: list[float]):
+def _recording(process: TargetProcess, kept: list[float], clock):
     """The process's timer for `measure_rounds`, keeping every timed call after the first request
-    (measure_rounds' first request to each timer is its warm-up)."""
+    (measure_rounds' first request to each timer is its warm-up); `clock`, a progress bar in
+    seconds, advances by the time each request took."""
     warmed = False
 
     def timer(count: int) -> list[float]:
         nonlocal warmed
+        start = time.perf_counter()
         durations = process.time(count)
         if warmed:
             kept.extend(durations)
+            clock.update(min(time.perf_counter() - start, max(0.0, clock.total - clock.n)))
         warmed = True
         return durations
 
     return timer
+
+
+SCORE_CHUNK = 50  # images per request to a target's process: the bar moves, a slow model cannot time out
+
+
+def score_in_chunks(process: TargetProcess, items: list[tuple[Path, int]], class_names: list[str], counter) -> Scores:
+    parts = []
+    for start in range(0, len(items), SCORE_CHUNK):
+        chunk = items[start : start + SCORE_CHUNK]
+        parts.append((process.score(chunk, class_names), len(chunk)))
+        counter.update(len(chunk))
+    return Scores.merge(parts)
+
+
+def progress(iterable=None, **options):
+    """A tqdm bar on stderr when it is a terminal (nothing in logs and pipes, where the log lines
+    say what runs)."""
+    return tqdm(iterable, leave=False, disable=not sys.stderr.isatty(), **options)

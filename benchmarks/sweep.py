@@ -17,8 +17,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from tqdm.contrib.logging import logging_redirect_tqdm
+
 from benchmarks.pareto import pareto_front, per_image_ms
-from benchmarks.runner import Row, Target
+from benchmarks.runner import Row, Target, progress
 from deploy.atomic import check_writable, write_text_atomic
 from deploy.cli_util import run_cli
 from deploy.errors import EdgevisionError
@@ -258,12 +260,16 @@ def sweep(args: argparse.Namespace) -> int:
 
     manifest = Manifest(args.out)
     built: list[Built] = []
-    for prune in dict.fromkeys(args.prune):
-        checkpoint, _ = pruned_checkpoint(args, prune, manifest)
-        for variant in plan([prune], args.formats, args.quant):
-            item = build_variant(args, variant, checkpoint, manifest, folder)
-            logger.info("%s: %s", variant.name, item.error or ("reused" if item.reused else "built"))
-            built.append(item)
+    variants = plan(args.prune, args.formats, args.quant)
+    with logging_redirect_tqdm(loggers=[logging.getLogger("edgevision")]), \
+            progress(total=len(variants), desc="variants", unit="file") as bar:
+        for prune in dict.fromkeys(args.prune):
+            checkpoint, _ = pruned_checkpoint(args, prune, manifest)
+            for variant in plan([prune], args.formats, args.quant):
+                item = build_variant(args, variant, checkpoint, manifest, folder)
+                logger.info("%s: %s", variant.name, item.error or ("reused" if item.reused else "built"))
+                built.append(item)
+                bar.update()
     targets = [Target(item.path) for item in built if item.path]
     if not targets:
         raise EdgevisionError("no variant could be built: " + "; ".join(f"{b.variant.name}: {b.error}" for b in built))

@@ -44,6 +44,14 @@ class Scores:
     top5: float
     labels: list[str]
 
+    @classmethod
+    def merge(cls, parts: list[tuple[Scores, int]]) -> Scores:
+        """One Scores for consecutive chunks (each with its image count), in order."""
+        count = sum(n for _, n in parts)
+        hits1 = sum(round(s.top1 * n) for s, n in parts)
+        hits5 = sum(round(s.top5 * n) for s, n in parts)
+        return cls(hits1 / count, hits5 / count, [label for s, _ in parts for label in s.labels])
+
 
 def score(classifier, items: list[tuple[Path, int]], class_names: list[str]) -> Scores:
     """End to end, one image at a time: read, preprocess, run, rank. An image counts for top-5

@@ -13,7 +13,7 @@ import deploy
 from benchmarks.cli import main as bench_main
 from benchmarks.report import to_csv, to_markdown
 from benchmarks.runner import Target, run_benchmark
-from benchmarks.worker import score
+from benchmarks.worker import Scores, score
 from deploy.image_folder import list_labelled_images, tree_fingerprint
 from deploy.timing import LatencyStats, measure_interleaved
 from tests.runtime.onnx_models import make_onnx, tiny_card
@@ -163,3 +163,10 @@ def test_a_target_whose_process_dies_is_reported_not_fatal(two_models):
     with pytest.raises(TargetFailed, match="died of SIGABRT"):
         process.time(3)
     assert process.close() is None
+
+
+def test_scores_of_chunks_merge_to_the_whole():
+    first = Scores(top1=2 / 3, top5=1.0, labels=["a", "b", "b"])
+    second = Scores(top1=0.0, top5=0.5, labels=["a", "a"])
+    merged = Scores.merge([(first, 3), (second, 2)])
+    assert merged == Scores(top1=2 / 5, top5=4 / 5, labels=["a", "b", "b", "a", "a"])

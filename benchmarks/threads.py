@@ -83,8 +83,7 @@ def measure_one(model: str, backend: str, options: dict, seconds: float, capture
     spec = classifier.card.preprocessing
     batch = np.random.default_rng(0).normal(0, 1, (1, spec.channels, *spec.input_size)).astype(np.float32)
     stop = threading.Event()
-    if capture:
-        start_capture_load(stop)
+    capturing = start_capture_load(stop) if capture else None
     for _ in range(20):
         classifier.backend.run(batch)
     samples = []
@@ -94,6 +93,8 @@ def measure_one(model: str, backend: str, options: dict, seconds: float, capture
         classifier.backend.run(batch)
         samples.append(time.perf_counter() - t0)
     stop.set()
+    if capturing is not None:
+        capturing.join()  # a daemon thread still inside OpenCV at exit aborts the interpreter
     stats = LatencyStats.from_samples(samples)
     setting = f"t{classifier.info.get('threads')}{' spin' if classifier.info.get('spin_wait') else ''}"
     return {"p50": stats.p50_ms, "p90": stats.p90_ms, "samples": stats.samples, "setting": setting}

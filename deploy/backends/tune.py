@@ -9,8 +9,8 @@ the conditions the model starts in.
 
 Only what the caller left open is tuned: `threads=N` fixes the thread count, `spin_wait=False`
 (the camera app, whose capture thread shares the cores) fixes the spin policy; both fixed means no
-timing at all. Candidates are listed cheapest first (fewer threads, no spinning), and a cheaper one
-within `TIE` of the fastest median wins, so spinning is chosen only when it clearly pays.
+timing at all. Candidates are listed cheapest first (fewer threads, no spinning); a cheaper one
+within `TIE` of the fastest median wins, and spinning is chosen only when it clearly pays (`pick`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from deploy.backends.cpu import default_threads
 from deploy.timing import LatencyStats, measure_interleaved
 
 TIE = 0.05  # a cheaper setting within 5 % of the fastest median wins
-STABLE_P90 = 1.5  # a setting whose p90 exceeds 1.5x its p50 is not chosen while a stable one exists
 BUDGET_S = 0.3  # seconds of timed rounds per load
 SLOW_S = 0.05  # a model slower than this per call keeps the rule (a pool's wake-ups hardly count)
 
@@ -56,11 +55,21 @@ def candidates(threads: int | None, spin: bool | None) -> list[Setting]:
 
 
 def pick(stats: Mapping[Setting, LatencyStats]) -> Setting:
-    """The cheapest stable setting within `TIE` of the fastest stable median (`stats` in
-    candidates' order); unstable settings only when every one is."""
-    stable = {s: st for s, st in stats.items() if st.p90_ms <= STABLE_P90 * st.p50_ms} or dict(stats)
-    fastest = min(st.p50_ms for st in stable.values())
-    return next(s for s, st in stable.items() if st.p50_ms <= fastest * (1 + TIE))
+    """Among sleeping pools, the cheapest within `TIE` of the fastest median (`stats` in
+    candidates' order); a spinning pool instead only when its p90 beats that one's median.
+
+    Spinning is bimodal on shared cores: fast while they are free, a scheduler tick per run once
+    something else wants them, and that state lasts for seconds. Asking its slow tail to beat the
+    sleeping pool's median keeps it out whenever the timing at load saw any of that.
+    """
+    sleeping = {s: st for s, st in stats.items() if not s.spin} or dict(stats)
+    fastest = min(st.p50_ms for st in sleeping.values())
+    chosen = next(s for s, st in sleeping.items() if st.p50_ms <= fastest * (1 + TIE))
+    spinning = [s for s in stats if s.spin and s not in sleeping]
+    winner = min(spinning, key=lambda s: stats[s].p90_ms, default=None)
+    if winner is not None and stats[winner].p90_ms < stats[chosen].p50_ms:
+        return winner
+    return chosen
 
 
 def _seconds(call: Callable[[], object]) -> float:

@@ -99,36 +99,13 @@ def stats(*ms: float) -> LatencyStats:
     return LatencyStats.from_samples([m / 1000 for m in ms])
 
 
-def test_pick_prefers_the_cheaper_setting_unless_the_other_clearly_pays():
+def test_pick_prefers_the_cheaper_setting_and_spins_only_when_its_tail_beats_sleeping():
     one, two, spin = tune.Setting(1, False), tune.Setting(2, False), tune.Setting(2, True)
     assert tune.pick({one: stats(3.0, 3.1, 3.0), two: stats(2.9, 3.0, 2.95)}) == one  # within 5 %
-    assert tune.pick({one: stats(3.0, 3.1, 3.0), two: stats(2.0, 2.1, 2.0), spin: stats(1.5, 1.6, 1.5)}) == spin
-    # a fast median with a long tail (a descheduled spinning worker) loses to a stable setting
+    assert tune.pick({one: stats(3.0, 3.1, 3.0), two: stats(2.0, 2.1, 2.0)}) == two
+    quiet = stats(*[1.5] * 9, 1.8)  # the second core free: spinning is faster, its p90 included
+    assert tune.pick({one: stats(3.0, 3.1, 3.0), two: stats(2.0, 2.1, 2.0), spin: quiet}) == spin
+    # a faster median with a slow tail (a descheduled spinning worker) does not displace sleeping
     tail = stats(*[1.5] * 7, 8.0, 8.0, 8.0)
     assert tune.pick({two: stats(2.0, 2.1, 2.0), spin: tail}) == two
-    assert tune.pick({two: stats(*[2.0] * 7, 9.0, 9.0, 9.0), spin: tail}) == spin  # none stable: the fastest
-
-
-def test_openvino_default_threads(tmp_path):
-    pytest.importorskip("onnx")
-    pytest.importorskip("openvino", reason="the openvino extra is not installed")
-    path = make_onnx(tmp_path / "tiny.onnx", card=tiny_card())
-    compiled = deploy.load(path, backend="openvino").backend.compiled
-    assert compiled.get_property("INFERENCE_NUM_THREADS") == default_threads()
-    assert str(compiled.get_property("PERFORMANCE_HINT")).endswith("LATENCY")
-    assert deploy.load(path, backend="openvino", threads=1).backend.compiled.get_property("INFERENCE_NUM_THREADS") == 1
-
-
-@pytest.mark.slow
-def test_executorch_pool_follows_the_rule(tmp_path):
-    torch = pytest.importorskip("torch")
-    pytest.importorskip("executorch")
-    from executorch.extension.pybindings import portable_lib
-
-    from deploy.export.torch2pte import torch2pte
-
-    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
-                                torch.nn.Linear(4, 3)).eval()
-    path = torch2pte(model, tiny_card().evolve(artifact_format="executorch"), tmp_path / "m.pte")
-    assert deploy.load(path, threads=1).info["threads"] == 1 == portable_lib._threadpool_get_thread_count()
-    assert deploy.load(path).info["threads"] == default_threads() == portable_lib._threadpool_get_thread_count()
+    assert tune.pick({spin: tail}) == spin  # nothing else to choose

@@ -9,8 +9,7 @@ slow drift of a shared machine touches all of them alike. The table gives, per s
 over rounds of each round's p50 and p90, with the range over rounds.
 
 Settings: `default` (deploy.load with no options: what a user gets, tuned at load; the `used`
-column says which setting it chose in how many rounds), `camera default` (`spin_wait=False`, what
-the camera app asks for), `library` (threads=0 and,
+column says which setting it chose in how many rounds), `library` (threads=0 and,
 for onnxruntime, spin on: the runtime's own defaults), and explicit threads x spin for
 onnxruntime, threads x inference precision (f32, bf16) for OpenVINO. `--capture` adds a thread that
 decodes and resizes a 640x480 JPEG 30 times a second, like the camera app's capture loop.
@@ -39,8 +38,6 @@ def settings_for(backend: str, cores: int) -> dict[str, dict]:
     counts = sorted({1, 2, cores})
     library = {"threads": 0, "spin_wait": True} if backend in SPIN_BACKENDS else {"threads": 0}
     found: dict[str, dict] = {"default": {}, "library": library}
-    if backend in SPIN_BACKENDS:
-        found["camera default"] = {"spin_wait": False}  # what camera_app asks for: threads timed, no spinning
     for threads in counts:
         if backend in SPIN_BACKENDS and threads > 1:
             found[f"t{threads} spin"] = {"threads": threads, "spin_wait": True}

@@ -110,9 +110,7 @@ def stop_on_signals(stop: threading.Event) -> Iterator[list[str]]:
 def load_classifier(config: AppConfig):
     import deploy
 
-    # The capture thread shares the cores: a spinning pool beside it was 2x slower at the median
-    # (benchmarks/RESULTS.md, "Beside a capture thread"), so only the thread count is tuned.
-    options = {"spin_wait": False, **({"threads": config.threads} if config.threads else {})}
+    options = {"threads": config.threads} if config.threads else {}
     return deploy.load(config.model, backend=config.backend, labels=config.labels, **options)
 
 

@@ -7,9 +7,8 @@ else wanted it; one thread beat two for a short int8 run. No fixed setting was w
 best in both conditions; a few hundred milliseconds of timing at load finds the one that is, for
 the conditions the model starts in.
 
-Only what the caller left open is tuned: `threads=N` fixes the thread count, `spin_wait=False`
-(the camera app, whose capture thread shares the cores) fixes the spin policy; both fixed means no
-timing at all. Candidates are listed cheapest first (fewer threads, no spinning); a cheaper one
+Only what the caller left open is tuned: `threads=N` fixes the thread count, `spin_wait=False|True`
+the spin policy; both fixed means no timing at all. Candidates are listed cheapest first (fewer threads, no spinning); a cheaper one
 within `TIE` of the fastest median wins, and spinning is chosen only when it clearly pays (`pick`).
 """
 

@@ -83,7 +83,7 @@ def test_onnxruntime_default_is_timed_among_the_candidates(tmp_path):
     threads, spin = session_settings(chosen)
     assert tune.Setting(threads, spin == "1") in tried
     assert set(chosen.info["tuned"]) == ({s.label for s in tried} if len(tried) > 1 else set())
-    sleeping = deploy.load(path, spin_wait=False)  # the camera app's call: only the thread count is timed
+    sleeping = deploy.load(path, spin_wait=False)  # only the thread count is timed
     assert session_settings(sleeping)[1] == "0"
     assert all("spinning" not in label for label in sleeping.info["tuned"])
 

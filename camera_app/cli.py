@@ -37,7 +37,9 @@ def camera_parser() -> argparse.ArgumentParser:
     model = parser.add_argument_group("model")
     model.add_argument("--backend", default="auto", help="auto (by suffix) or one of: " + ", ".join(list_backends()))
     model.add_argument("--labels", help="one class name per line (needed for a model without a card)")
-    model.add_argument("--threads", type=int, help="inference threads (default: the backend's choice)")
+    model.add_argument("--threads", type=int,
+                       help="inference threads (default: one per physical core, at most 4; onnxruntime "
+                            "times that against 1 thread and a spinning pool at load)")
     model.add_argument("--top-k", type=int, default=3, help="labels shown and logged per frame (default 3)")
     model.add_argument("--smooth", type=int, default=1, metavar="N",
                        help="average probabilities over the last N frames (default 1: off)")

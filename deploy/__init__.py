@@ -77,7 +77,8 @@ def load(path: str | os.PathLike, backend: str = "auto", labels: str | os.PathLi
 
     backend: a registered name (`deploy.backends.list_backends()`) or `auto` (by suffix).
     labels: a file with one class name per line; replaces the card's names, and is required for a
-    model without a card. options: passed to the backend (`threads`, `provider`, `device`).
+    model without a card. options: passed to the backend (`threads`, `spin_wait`, `provider`,
+    `device`); onnxruntime on the CPU times what `threads`/`spin_wait` leave open (`deploy.backends.tune`).
     """
     from deploy.backends import backend_for_path, get_backend
     from deploy.classifier import Classifier

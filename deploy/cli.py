@@ -19,7 +19,9 @@ def predict_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", default="auto", help="auto (by suffix) or one of: " + ", ".join(list_backends()))
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--labels", help="one class name per line (needed for a model without a card)")
-    parser.add_argument("--threads", type=int, help="inference threads")
+    parser.add_argument("--threads", type=int,
+                        help="inference threads (default: one per physical core, at most 4; onnxruntime "
+                             "times that against 1 thread and a spinning pool at load)")
     parser.add_argument("--json", action="store_true", help="one JSON object per image")
     parser.add_argument("images", nargs="+", metavar="IMAGE")
     return parser

@@ -19,6 +19,7 @@ from deploy.backends import tune
 from deploy.card import CARD_KEY, ModelCard
 from deploy.errors import EdgevisionError, first_line
 from deploy.onnx_scan import check_external_data
+from deploy.preprocess import MAX_INPUT_SIDE
 
 PROVIDERS = {
     "cpu": "CPUExecutionProvider",
@@ -63,13 +64,14 @@ def open_session(ort, path: Path, setting: tune.Setting, providers: list[str]):
 
 def timing_input(session, card: ModelCard | None) -> np.ndarray | None:
     """A batch-1 input for timing `session`, or None when its size is unknown (no card and
-    dynamic height or width)."""
+    dynamic height or width) or no image network's (a side over `MAX_INPUT_SIDE`: refused with
+    its reason after loading, never run)."""
     inp = session.get_inputs()[0]
     shape = [_dim(v) for v in inp.shape]
     if len(shape) == 4 and None in shape[2:] and card is not None:
         shape[2:] = list(card.preprocessing.input_size)
     shape[0] = 1
-    if None in shape:
+    if None in shape or max(shape[2:], default=0) > MAX_INPUT_SIDE:
         return None
     return np.random.default_rng(0).standard_normal(shape).astype(ORT_TYPES.get(inp.type, np.float32))
 

@@ -10,6 +10,7 @@ batch size do not change the predictions).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -168,7 +169,7 @@ def run_benchmark(
     running: dict[int, TargetProcess] = {}
     samples: dict[int, list[float]] = {}
     finished: set[int] = set()
-    with logging_redirect_tqdm(loggers=[logging.getLogger("edgevision")]):  # log lines above the bars
+    with logging_above_bars():
         try:
             for index, (config, row) in enumerate(progress(list(zip(configs, rows)), desc="loading", unit="config")):
                 logger.info("loading %d/%d: %s, %d thread(s), batch %d", index + 1, len(configs), row.model,
@@ -248,7 +249,7 @@ def _recording(process: TargetProcess, kept: list[float], clock):
         durations = process.time(count)
         if warmed:
             kept.extend(durations)
-            clock.update(min(time.perf_counter() - start, max(0.0, clock.total - clock.n)))
+            clock.update(time.perf_counter() - start)
         warmed = True
         return durations
 
@@ -267,7 +268,28 @@ def score_in_chunks(process: TargetProcess, items: list[tuple[Path, int]], class
     return Scores.merge(parts)
 
 
+class _NoBar:
+    def update(self, n: float = 1) -> None:
+        pass
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
 def progress(iterable=None, **options):
-    """A tqdm bar on stderr when it is a terminal (nothing in logs and pipes, where the log lines
-    say what runs)."""
-    return tqdm(iterable, leave=False, disable=not sys.stderr.isatty(), **options)
+    """A tqdm bar on stderr when it is a terminal; elsewhere (logs, pipes, CI, where the log lines
+    say what runs) no tqdm object at all: tqdm takes a process-wide lock even for a disabled bar,
+    and a Ctrl-C landing inside it once left a piped bench hanging."""
+    if not sys.stderr.isatty():
+        return iterable if iterable is not None else _NoBar()
+    return tqdm(iterable, leave=False, **options)
+
+
+def logging_above_bars():
+    """While bars are shown, the `edgevision` log lines go through tqdm so they print above them."""
+    if not sys.stderr.isatty():
+        return contextlib.nullcontext()
+    return logging_redirect_tqdm(loggers=[logging.getLogger("edgevision")])

@@ -17,10 +17,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm.contrib.logging import logging_redirect_tqdm
-
 from benchmarks.pareto import pareto_front, per_image_ms
-from benchmarks.runner import Row, Target, progress
+from benchmarks.runner import Row, Target, logging_above_bars, progress
 from deploy.atomic import check_writable, write_text_atomic
 from deploy.cli_util import run_cli
 from deploy.errors import EdgevisionError
@@ -261,8 +259,7 @@ def sweep(args: argparse.Namespace) -> int:
     manifest = Manifest(args.out)
     built: list[Built] = []
     variants = plan(args.prune, args.formats, args.quant)
-    with logging_redirect_tqdm(loggers=[logging.getLogger("edgevision")]), \
-            progress(total=len(variants), desc="variants", unit="file") as bar:
+    with logging_above_bars(), progress(total=len(variants), desc="variants", unit="file") as bar:
         for prune in dict.fromkeys(args.prune):
             checkpoint, _ = pruned_checkpoint(args, prune, manifest)
             for variant in plan([prune], args.formats, args.quant):

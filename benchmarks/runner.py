@@ -281,8 +281,8 @@ class _NoBar:
 
 def progress(iterable=None, **options):
     """A tqdm bar on stderr when it is a terminal; elsewhere (logs, pipes, CI, where the log lines
-    say what runs) no tqdm object at all: tqdm takes a process-wide lock even for a disabled bar,
-    and a Ctrl-C landing inside it once left a piped bench hanging."""
+    say what runs) no tqdm object at all, so nothing of tqdm's (its process-wide lock, taken even
+    for a disabled bar) sits between a Ctrl-C and the rows it must write."""
     if not sys.stderr.isatty():
         return iterable if iterable is not None else _NoBar()
     return tqdm(iterable, leave=False, **options)

@@ -109,13 +109,20 @@ def test_ctrl_c_writes_the_rows_finished_so_far(tmp_path):
         [sys.executable, "-m", "benchmarks", "bench", str(good), str(broken), "--budget", "120", "--out", str(out)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True,
+        # a terminal's job gets SIGINT's default action; one started from a process that ignores it
+        # (as a full test run's pytest came to) would inherit the ignoring and never see the Ctrl-C
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         for line in process.stderr:
             if line.startswith("timing"):
                 break
         os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole group, the targets too
-        code = process.wait(timeout=60)
+        try:
+            code = process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            pytest.fail(f"bench still ran 60 s after SIGINT; its stderr: {process.stderr.read()[-2000:]}")
     finally:
         process.kill()
     assert code == 130, process.stderr.read()

@@ -175,8 +175,8 @@ def run_benchmark(
                 logger.info("loading %d/%d: %s, %d thread(s), batch %d", index + 1, len(configs), row.model,
                             config.threads, config.batch)
                 try:
-                    process = TargetProcess(config.target.path, config.target.backend, {"threads": config.threads, "spin_wait": False},
-                                            sample, config.batch)
+                    options = {"threads": config.threads, "spin_wait": False}
+                    process = TargetProcess(config.target.path, config.target.backend, options, sample, config.batch)
                 except TargetFailed as exc:
                     row.status, row.error = "failed", str(exc)
                     finished.add(index)
@@ -263,7 +263,7 @@ def score_in_chunks(process: TargetProcess, items: list[tuple[Path, int]], class
     parts = []
     for start in range(0, len(items), SCORE_CHUNK):
         chunk = items[start : start + SCORE_CHUNK]
-        parts.append((process.score(chunk, class_names), len(chunk)))
+        parts.append(process.score(chunk, class_names))
         counter.update(len(chunk))
     return Scores.merge(parts)
 

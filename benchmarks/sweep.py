@@ -258,15 +258,14 @@ def sweep(args: argparse.Namespace) -> int:
 
     manifest = Manifest(args.out)
     built: list[Built] = []
-    variants = plan(args.prune, args.formats, args.quant)
-    with logging_above_bars(), progress(total=len(variants), desc="variants", unit="file") as bar:
-        for prune in dict.fromkeys(args.prune):
-            checkpoint, _ = pruned_checkpoint(args, prune, manifest)
-            for variant in plan([prune], args.formats, args.quant):
-                item = build_variant(args, variant, checkpoint, manifest, folder)
-                logger.info("%s: %s", variant.name, item.error or ("reused" if item.reused else "built"))
-                built.append(item)
-                bar.update()
+    checkpoints: dict[float, Path] = {}
+    with logging_above_bars():
+        for variant in progress(plan(args.prune, args.formats, args.quant), desc="variants", unit="file"):
+            if variant.prune not in checkpoints:
+                checkpoints[variant.prune], _ = pruned_checkpoint(args, variant.prune, manifest)
+            item = build_variant(args, variant, checkpoints[variant.prune], manifest, folder)
+            logger.info("%s: %s", variant.name, item.error or ("reused" if item.reused else "built"))
+            built.append(item)
     targets = [Target(item.path) for item in built if item.path]
     if not targets:
         raise EdgevisionError("no variant could be built: " + "; ".join(f"{b.variant.name}: {b.error}" for b in built))

@@ -45,12 +45,12 @@ class Scores:
     labels: list[str]
 
     @classmethod
-    def merge(cls, parts: list[tuple[Scores, int]]) -> Scores:
-        """One Scores for consecutive chunks (each with its image count), in order."""
-        count = sum(n for _, n in parts)
-        hits1 = sum(round(s.top1 * n) for s, n in parts)
-        hits5 = sum(round(s.top5 * n) for s, n in parts)
-        return cls(hits1 / count, hits5 / count, [label for s, _ in parts for label in s.labels])
+    def merge(cls, parts: list[Scores]) -> Scores:
+        """One Scores for consecutive chunks, in order (a chunk's image count is its labels')."""
+        labels = [label for part in parts for label in part.labels]
+        hits1 = sum(round(part.top1 * len(part.labels)) for part in parts)
+        hits5 = sum(round(part.top5 * len(part.labels)) for part in parts)
+        return cls(hits1 / len(labels), hits5 / len(labels), labels)
 
 
 def score(classifier, items: list[tuple[Path, int]], class_names: list[str]) -> Scores:

@@ -3,8 +3,8 @@
 Options: `threads` (intra-op threads, 0 for onnxruntime's own choice) and `spin_wait` (idle pool
 threads spin, as onnxruntime does on its own): on the CPU, what the caller leaves open is chosen at
 load by timing the candidates on this device (`deploy.backends.tune`: 1 or
-`deploy.backends.cpu.default_threads()` threads, spinning or not; about 0.3 s); `provider` (`auto`: CUDA when available, else CPU; or `cpu`, `cuda`,
-`tensorrt`). The card is read from the model's metadata (`deploy.card.CARD_KEY`). External data
+`deploy.backends.cpu.default_threads()` threads, spinning or not; about 0.3 s); `provider`
+(`auto`: CUDA when available, else CPU; or `cpu`, `cuda`, `tensorrt`). The card is read from the model's metadata (`deploy.card.CARD_KEY`). External data
 that points outside the model's folder is refused before onnxruntime opens the file.
 """
 
@@ -76,16 +76,19 @@ def timing_input(session, card: ModelCard | None) -> np.ndarray | None:
     return np.random.default_rng(0).standard_normal(shape).astype(ORT_TYPES.get(inp.type, np.float32))
 
 
-def choose_session(sessions: dict, card: ModelCard | None, fallback: tune.Setting) -> tuple[tune.Setting, dict]:
-    """The setting of the fastest session on this device now (`deploy.backends.tune`), and the
-    timings it was chosen by; the rule's setting when there is nothing to time."""
-    first = next(iter(sessions.values()))
+def choose_session(ort, path: Path, providers: list[str], first, card: ModelCard | None,
+                   candidates: list[tune.Setting], rule: tune.Setting):
+    """(setting, session, the timings it was chosen by) for the fastest candidate on this device now
+    (`deploy.backends.tune`). `first` is the rule's session, already checked; the other candidates
+    are opened only when there is something to time."""
     feed = timing_input(first, card)
-    if len(sessions) == 1 or feed is None:
-        return (next(iter(sessions)) if len(sessions) == 1 else fallback), {}
+    if feed is None or candidates == [rule]:
+        return rule, first, {}
+    sessions = {s: first if s == rule else open_session(ort, path, s, providers) for s in candidates}
     name = first.get_inputs()[0].name
     calls = {setting: (lambda s=session: s.run(None, {name: feed})) for setting, session in sessions.items()}
-    return tune.tune(calls, fallback)
+    setting, timed = tune.tune(calls, rule)
+    return setting, sessions[setting], timed
 
 
 class OnnxRuntimeBackend:
@@ -121,10 +124,8 @@ class OnnxRuntimeBackend:
         providers = choose_providers(ort, options.get("provider", "auto"))
         threads = None if options.get("threads") is None else int(options["threads"])
         spin = None if options.get("spin_wait") is None else bool(options["spin_wait"])
-        sessions = {setting: open_session(ort, path, setting, providers) for setting in
-                    (tune.candidates(threads, spin) if providers == ["CPUExecutionProvider"] else
-                     [tune.rule(threads, spin)])}
-        session = next(iter(sessions.values()))
+        rule = tune.rule(threads, spin)
+        session = open_session(ort, path, rule, providers)
         inputs, outputs = session.get_inputs(), session.get_outputs()
         if len(inputs) != 1:
             raise EdgevisionError(f"{path}: not an image classifier: it has {len(inputs)} inputs, expected 1")
@@ -136,8 +137,11 @@ class OnnxRuntimeBackend:
                 card = ModelCard.from_json(meta[CARD_KEY])
             except EdgevisionError as exc:
                 raise EdgevisionError(f"{path}: metadata {CARD_KEY}: {exc}") from None
-        setting, timed = choose_session(sessions, card, tune.rule(threads, spin))
-        backend = cls(path, sessions[setting], card)
+        setting, timed = rule, {}
+        if providers == ["CPUExecutionProvider"]:
+            setting, session, timed = choose_session(ort, path, providers, session, card,
+                                                     tune.candidates(threads, spin), rule)
+        backend = cls(path, session, card)
         backend.info["spin_wait"] = setting.spin
         backend.info["tuned"] = {s.label: round(st.p50_ms, 3) for s, st in timed.items()}
         return backend

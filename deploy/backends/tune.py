@@ -8,8 +8,9 @@ best in both conditions; a few hundred milliseconds of timing at load finds the 
 the conditions the model starts in.
 
 Only what the caller left open is tuned: `threads=N` fixes the thread count, `spin_wait=False|True`
-the spin policy; both fixed means no timing at all. Candidates are listed cheapest first (fewer threads, no spinning); a cheaper one
-within `TIE` of the fastest median wins, and spinning is chosen only when it clearly pays (`pick`).
+the spin policy; both fixed means no timing at all. Candidates are listed cheapest first (fewer
+threads, no spinning); a cheaper one within `TIE` of the fastest median wins, and spinning is
+chosen only when it clearly pays (`pick`).
 """
 
 from __future__ import annotations
@@ -80,10 +81,8 @@ def _seconds(call: Callable[[], object]) -> float:
 def tune(calls: Mapping[Setting, Callable[[], object]], fallback: Setting,
          budget_s: float = BUDGET_S) -> tuple[Setting, dict[Setting, LatencyStats]]:
     """Time each setting's call in interleaved rounds (`deploy.timing`) and pick one; returns the
-    setting and the statistics it was chosen by. With one setting, or a model slower than
-    `SLOW_S` a call, nothing is timed and `fallback` (the rule) is kept."""
-    if len(calls) == 1:
-        return next(iter(calls)), {}
+    setting and the statistics it was chosen by. With a model slower than `SLOW_S` a call, nothing
+    more is timed and `fallback` (the rule) is kept."""
     per_call = statistics.median(_seconds(call) for call in calls.values() for _ in range(2))  # also warms up
     if per_call > SLOW_S:
         return fallback, {}

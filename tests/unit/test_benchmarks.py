@@ -168,5 +168,5 @@ def test_a_target_whose_process_dies_is_reported_not_fatal(two_models):
 def test_scores_of_chunks_merge_to_the_whole():
     first = Scores(top1=2 / 3, top5=1.0, labels=["a", "b", "b"])
     second = Scores(top1=0.0, top5=0.5, labels=["a", "a"])
-    merged = Scores.merge([(first, 3), (second, 2)])
+    merged = Scores.merge([first, second])
     assert merged == Scores(top1=2 / 5, top5=4 / 5, labels=["a", "b", "b", "a", "a"])

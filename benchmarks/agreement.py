@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, required=True, help="a model.pt written by edgevision train")
     parser.add_argument("--data", type=Path, required=True, help="class-folder tree of images (BGR/colour files)")
     parser.add_argument("--split", default="val")
-    parser.add_argument("--limit", type=positive_int(MAX_IMAGES), help="at most this many images, balanced over classes")
+    parser.add_argument("--limit", type=positive_int(MAX_IMAGES),
+                        help="at most this many images, balanced over classes")
     args = parser.parse_args(argv)
     return run_cli(lambda: print(json.dumps(agreement(args.model, args.data, args.split, args.limit), indent=2)), "agreement")
 

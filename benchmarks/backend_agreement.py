@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("second", metavar="MODEL[@BACKEND]")
     parser.add_argument("--data", type=Path, required=True, help="class-folder tree of labelled images")
     parser.add_argument("--split", default="val")
-    parser.add_argument("--limit", type=positive_int(MAX_IMAGES), help="at most this many images, balanced over classes")
+    parser.add_argument("--limit", type=positive_int(MAX_IMAGES),
+                        help="at most this many images, balanced over classes")
     parser.add_argument("--second-options", type=json.loads, default={}, metavar="JSON",
                         help='deploy.load options for the second model, e.g. \'{"inference_precision": "bf16"}\'')
     args = parser.parse_args(argv)

@@ -8,7 +8,7 @@ import importlib.util
 import logging
 from pathlib import Path
 
-from benchmarks.report import emulation_note, machine_fingerprint, to_csv, to_markdown
+from benchmarks.report import baseline_row, emulation_note, machine_fingerprint, to_csv, to_markdown
 from benchmarks.options import MAX_BATCH, MAX_IMAGES, MAX_SECONDS, int_list, positive_float, positive_int
 from benchmarks.roofline import with_peak
 from benchmarks.runner import Row, Target, artifact_files, run_benchmark
@@ -88,6 +88,10 @@ def bench(args: argparse.Namespace) -> int:
         check_writable(args.out / "report.json", "--out folder")
     rows = run_benchmark(targets, args.threads, args.budget, args.data, args.split, args.limit, args.batch)
     fingerprint = with_peak(machine_fingerprint(), rows)
+    base = baseline_row(rows, args.baseline)
+    if args.baseline and base is not None and base.model != args.baseline:
+        logger.warning("--baseline %s names no timed row (rows: %s); speed-ups are relative to %s", args.baseline,
+                       ", ".join(dict.fromkeys(r.model for r in rows)), base.model)
     markdown = to_markdown(rows, args.baseline, fingerprint.get("peak"))
     if emulation_note(fingerprint):
         markdown += "\n" + emulation_note(fingerprint)

@@ -203,7 +203,8 @@ def to_markdown(rows: list[Row], baseline: str | None = None, peak: dict | None 
         speed = (f"{per_image_ms(base) / per_image_ms(row):.2f}x" if row.latency and base else "-")
         status = row.status if not row.error else f"{row.status}: {row.error}"
         cells = [
-            md_cell(row.model), md_cell(row.backend), md_cell(row.precision), str(row.threads), str(row.batch), _mib(row.size_bytes),
+            md_cell(row.model), md_cell(row.backend), md_cell(row.precision), str(row.threads), str(row.batch),
+            _mib(row.size_bytes),
             f"{row.load_s:.2f}" if row.load_s is not None else "-",
             _ms(row, "p50"), _ms(row, "p90"), _ms(row, "p99"),
             f"{row.throughput_ips:.1f}" if row.throughput_ips else "-",

@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks import report_fields as f
+from benchmarks import report_fields as fields
 from benchmarks.roofline import achieved_gmacs
 from benchmarks.runner import Row
 from deploy.errors import EdgevisionError, first_line
@@ -91,63 +91,64 @@ def to_json(rows: list[Row], fingerprint: dict) -> str:
 def _latency(data: object, where: str) -> LatencyStats | None:
     if data is None:
         return None
-    lat = f.mapping(data, where.rstrip("."))
-    values = {name: f.number(lat, name, where) for name in STATS}
+    lat = fields.mapping(data, where.rstrip("."))
+    values = {name: fields.number(lat, name, where) for name in STATS}
     for name in ("p50", "mean"):  # per-image figures and images per second divide by them
         if values[name] <= 0:
-            raise f.wrong(f"{where}{name}", "a number > 0", values[name])
-    return LatencyStats(samples=f.integer(lat, "samples", where, minimum=1, default=None),
+            raise fields.wrong(f"{where}{name}", "a number > 0", values[name])
+    return LatencyStats(samples=fields.integer(lat, "samples", where, minimum=1, default=None),
                         **{f"{name}_ms": value for name, value in values.items()})
 
 
 def row_from_dict(data: object, where: str = "") -> Row:
     """One row, every field's type and range checked; `where` prefixes the field names in errors."""
-    row = f.mapping(data, where.rstrip(".") or "row")
-    status = f.text(row, "status", where, default="ok")
+    row = fields.mapping(data, where.rstrip(".") or "row")
+    status = fields.text(row, "status", where, default="ok")
     if status not in STATUSES:
-        raise f.wrong(f"{where}status", " or ".join(STATUSES), status)
+        raise fields.wrong(f"{where}status", " or ".join(STATUSES), status)
     out = Row(
-        f.text(row, "model", where), f.text(row, "backend", where), f.text(row, "precision", where),
-        f.integer(row, "threads", where, minimum=1), f.integer(row, "batch", where, minimum=1),
-        f.integer(row, "size_bytes", where), path=f.text(row, "path", where, default=""), status=status,
-        error=f.text(row, "error", where, default=""),
-        top1=f.number(row, "top1", where, maximum=1.0, optional=True),
-        top5=f.number(row, "top5", where, maximum=1.0, optional=True),
-        images=f.integer(row, "images", where, default=0),
-        agreement=f.number(row, "agreement", where, maximum=1.0, optional=True),
-        peak_rss_bytes=f.integer(row, "peak_rss_bytes", where, optional=True),
-        load_s=f.number(row, "load_s", where, optional=True),
-        macs=f.integer(row, "macs", where, optional=True), params=f.integer(row, "params", where, optional=True),
+        fields.text(row, "model", where), fields.text(row, "backend", where), fields.text(row, "precision", where),
+        fields.integer(row, "threads", where, minimum=1), fields.integer(row, "batch", where, minimum=1),
+        fields.integer(row, "size_bytes", where), path=fields.text(row, "path", where, default=""), status=status,
+        error=fields.text(row, "error", where, default=""),
+        top1=fields.number(row, "top1", where, maximum=1.0, optional=True),
+        top5=fields.number(row, "top5", where, maximum=1.0, optional=True),
+        images=fields.integer(row, "images", where, default=0),
+        agreement=fields.number(row, "agreement", where, maximum=1.0, optional=True),
+        peak_rss_bytes=fields.integer(row, "peak_rss_bytes", where, optional=True),
+        load_s=fields.number(row, "load_s", where, optional=True),
+        macs=fields.integer(row, "macs", where, optional=True),
+        params=fields.integer(row, "params", where, optional=True),
     )
     for name in ("size_bytes", "peak_rss_bytes", "macs", "params", "images"):
         if (getattr(out, name) or 0) > MAX_COUNT:
-            raise f.wrong(f"{where}{name}", f"at most {MAX_COUNT}", getattr(out, name))
+            raise fields.wrong(f"{where}{name}", f"at most {MAX_COUNT}", getattr(out, name))
     out.latency = _latency(row.get("latency_ms"), f"{where}latency_ms.")
     if out.latency is not None:
-        samples = f.array(row["latency_ms"].get("values", []), f"{where}latency_ms.values")
-        if not all(f.is_number(v) and math.isfinite(v) and v >= 0 for v in samples):
-            raise f.wrong(f"{where}latency_ms.values", "a list of finite numbers >= 0", samples)
+        samples = fields.array(row["latency_ms"].get("values", []), f"{where}latency_ms.values")
+        if not all(fields.is_number(v) and math.isfinite(v) and v >= 0 for v in samples):
+            raise fields.wrong(f"{where}latency_ms.values", "a list of finite numbers >= 0", samples)
         out.samples_ms = [float(v) for v in samples]
     return out
 
 
 def machine_from_dict(data: object) -> dict:
     """The fingerprint: free-form, but the keys the merge and the plots read have their types."""
-    machine = f.mapping(data, "machine")
+    machine = fields.mapping(data, "machine")
     for key in ("machine", "cpu", "host_cpu", "processor", "emulation"):
         if key in machine:
-            f.text(machine, key, "machine.")
+            fields.text(machine, key, "machine.")
     if "emulated" in machine and not isinstance(machine["emulated"], bool):
-        raise f.wrong("machine.emulated", "true or false", machine["emulated"])
-    f.strings(machine, "isa", "machine.")
-    f.strings(machine, "host_isa", "machine.")
-    f.integer(machine, "cpu_count", "machine.", minimum=1, optional=True)
+        raise fields.wrong("machine.emulated", "true or false", machine["emulated"])
+    fields.strings(machine, "isa", "machine.")
+    fields.strings(machine, "host_isa", "machine.")
+    fields.integer(machine, "cpu_count", "machine.", minimum=1, optional=True)
     if machine.get("peak") is not None:
-        peak = f.mapping(machine["peak"], "machine.peak")
+        peak = fields.mapping(machine["peak"], "machine.peak")
         for kind in ("fp32", "int8"):
-            if f.number(peak, f"{kind}_gmacs", "machine.peak.") <= 0:
-                raise f.wrong(f"machine.peak.{kind}_gmacs", "a number > 0", peak[f"{kind}_gmacs"])
-            f.integer(peak, f"{kind}_threads", "machine.peak.", minimum=1)
+            if fields.number(peak, f"{kind}_gmacs", "machine.peak.") <= 0:
+                raise fields.wrong(f"machine.peak.{kind}_gmacs", "a number > 0", peak[f"{kind}_gmacs"])
+            fields.integer(peak, f"{kind}_threads", "machine.peak.", minimum=1)
     return machine
 
 
@@ -172,7 +173,7 @@ def _check_schema(found: object) -> None:
                                   "upgrade edgevision to merge it")
     if found is None:
         raise EdgevisionError(f"no schema key (written before reports were versioned?); this edgevision reads {SCHEMA}")
-    raise EdgevisionError(f"schema {repr(found)[:f.MAX_SHOWN]}; this edgevision reads {SCHEMA}")
+    raise EdgevisionError(f"schema {repr(found)[:fields.MAX_SHOWN]}; this edgevision reads {SCHEMA}")
 
 
 def read_text_bounded(path: Path) -> bytes:
@@ -190,7 +191,8 @@ def read_text_bounded(path: Path) -> bytes:
     except OSError as exc:
         raise EdgevisionError(f"cannot read {path}: {exc.strerror or exc}") from None
     if len(data) > limit:  # it grew after the stat
-        raise EdgevisionError(f"{path}: over the {limit}-byte limit for a report (EDGEVISION_MAX_REPORT_BYTES raises it)")
+        raise EdgevisionError(f"{path}: over the {limit}-byte limit for a report "
+                              "(EDGEVISION_MAX_REPORT_BYTES raises it)")
     return data
 
 
@@ -212,10 +214,10 @@ def parse_report(raw: bytes, source: str = "") -> Report:
         _check_schema(data.get("schema") if isinstance(data, dict) else None)
         run_id = data.get("run_id")
         if run_id is not None and not isinstance(run_id, str):
-            raise f.wrong("run_id", "a string", run_id)
+            raise fields.wrong("run_id", "a string", run_id)
         machine = machine_from_dict(data.get("machine"))
-        rows = [row_from_dict(r, f"rows[{i}].") for i, r in enumerate(f.array(data.get("rows"), "rows"))]
-    except f.FieldError as exc:
+        rows = [row_from_dict(r, f"rows[{i}].") for i, r in enumerate(fields.array(data.get("rows"), "rows"))]
+    except fields.FieldError as exc:
         raise EdgevisionError(f"{source}: a malformed {SCHEMA} report: {exc}") from None
     except EdgevisionError as exc:
         raise EdgevisionError(f"{source}: {exc}") from None

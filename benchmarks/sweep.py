@@ -271,9 +271,14 @@ def sweep(args: argparse.Namespace) -> int:
     if not args.model.is_file():
         raise EdgevisionError(f"checkpoint not found: {args.model}")
     folder = bench_folder(args.data, args.bench_data)
+    from benchmarks.cli import BENCH_OUTPUTS, refuse_overwriting_inputs, write_reports
+
+    variants = plan(args.prune, args.formats, args.quant)
+    outputs = (*BENCH_OUTPUTS, MANIFEST, *(f"p{percent(p)}.pt" for p in args.prune if p),
+               *(f"{v.name}{SWEEP_FORMATS[v.fmt].suffix}" for v in variants))
+    refuse_overwriting_inputs(args.out, outputs, [args.model])  # p50.pt as --model would be pruned over itself
     os.makedirs(args.out, exist_ok=True)
     check_writable(args.out / "report.json", "--out folder")
-    from benchmarks.cli import write_reports
     from benchmarks.report import machine_fingerprint, to_markdown
     from benchmarks.roofline import with_peak
     from benchmarks.runner import run_benchmark
@@ -282,7 +287,7 @@ def sweep(args: argparse.Namespace) -> int:
     built: list[Built] = []
     checkpoints: dict[float, Path] = {}
     with logging_above_bars():
-        for variant in progress(plan(args.prune, args.formats, args.quant), desc="variants", unit="file"):
+        for variant in progress(variants, desc="variants", unit="file"):
             if variant.prune not in checkpoints:
                 checkpoints[variant.prune], _ = pruned_checkpoint(args, variant.prune, manifest)
             item = build_variant(args, variant, checkpoints[variant.prune], manifest, folder)

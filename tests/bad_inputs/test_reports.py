@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -143,7 +142,7 @@ def test_deeply_nested_arrays_are_refused():
 def test_a_malformed_field_is_named_with_its_row():
     data = json.loads(json.dumps(GOOD))
     data["rows"][1]["latency_ms"]["p50"] = "fast"
-    with pytest.raises(EdgevisionError, match=r"r.json: a malformed .* field rows\[1\].latency_ms.p50 must be a finite"):
+    with pytest.raises(EdgevisionError, match=r"r.json: a malformed .* rows\[1\].latency_ms.p50 must be a finite"):
         parse_report(json.dumps(data).encode(), "r.json")
     del data["rows"][0]["batch"]
     with pytest.raises(EdgevisionError, match=r"field rows\[0\].batch must be an integer >= 1, got NoneType"):
@@ -399,3 +398,39 @@ def test_a_report_with_a_wrong_field_is_one_line_naming_file_and_field(tmp_path,
     assert main(["report", str(path)]) == 2
     line = one_error_line(capsys, "edgevision report")
     assert f"{path}: a malformed edgevision.bench/1 report: field rows[0].threads must be an integer" in line
+
+
+def test_data_that_is_a_fifo_is_refused_and_a_fifo_among_images_is_skipped(tmp_path, capsys):
+    from benchmarks.cli import main
+    from deploy.image_folder import image_files
+    from tests.runtime.onnx_models import make_onnx, tiny_card
+
+    model = make_onnx(tmp_path / "m.onnx", classes=2, card=tiny_card(classes=2))
+    os.mkfifo(tmp_path / "data")
+    assert main(["bench", str(model), "--data", str(tmp_path / "data")]) == 2
+    assert "image folder not found" in one_error_line(capsys, "edgevision bench")
+    (tmp_path / "tree" / "a").mkdir(parents=True)
+    os.mkfifo(tmp_path / "tree" / "a" / "x.png")  # reading it would wait for a writer forever
+    assert image_files(tmp_path / "tree" / "a") == []
+
+
+def test_a_baseline_that_names_no_row_is_said(tmp_path, capsys):
+    from benchmarks.cli import main
+    from tests.runtime.onnx_models import make_onnx, tiny_card
+
+    model = make_onnx(tmp_path / "m.onnx", classes=2, card=tiny_card(classes=2))
+    assert main(["bench", str(model), "--threads", "1", "--budget", "0.05", "--baseline", "other.onnx"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("--baseline")]
+    assert warnings == ["--baseline other.onnx names no timed row (rows: m.onnx); speed-ups are relative to m.onnx"]
+
+
+def test_sweep_out_where_a_variant_would_replace_the_checkpoint_is_refused(tmp_path, capsys):
+    from benchmarks.sweep import main
+
+    checkpoint = tmp_path / "p50.pt"
+    checkpoint.write_bytes(b"checkpoint")  # refused before it is read
+    argv = ["sweep", "--model", str(checkpoint), "--data", f"folder:{tmp_path}", "--out", str(tmp_path),
+            "--prune", "0,0.5"]
+    assert main(argv) == 2
+    assert "would overwrite the input" in one_error_line(capsys, "edgevision sweep")
+    assert checkpoint.read_bytes() == b"checkpoint"

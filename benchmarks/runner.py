@@ -47,7 +47,7 @@ class Target:
         registered backend. Anything else is refused, saying which reading failed."""
         from deploy.backends import list_backends
 
-        if Path(text).is_file():
+        if Path(text).exists():
             return cls(Path(text))
         path, at, backend = text.rpartition("@")
         if not at:
@@ -55,7 +55,7 @@ class Target:
         if backend not in list_backends():
             raise EdgevisionError(f"model file not found: {text} (and {backend!r} after its last @ is not a backend; "
                                   f"MODEL@BACKEND takes one of {', '.join(list_backends())})")
-        if not Path(path).is_file():
+        if not Path(path).exists():
             raise EdgevisionError(f"model file not found: {path} (read {text} as MODEL@BACKEND)")
         return cls(Path(path), backend)
 

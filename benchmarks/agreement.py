@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.options import MAX_IMAGES, positive_int
 from deploy.cli_util import run_cli
 from deploy.image_folder import list_labelled_images
 from deploy.preprocess import preprocess, read_image
@@ -52,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, required=True, help="a model.pt written by edgevision train")
     parser.add_argument("--data", type=Path, required=True, help="class-folder tree of images (BGR/colour files)")
     parser.add_argument("--split", default="val")
-    parser.add_argument("--limit", type=int, help="at most this many images, balanced over classes")
+    parser.add_argument("--limit", type=positive_int(MAX_IMAGES),
+                        help="at most this many images, balanced over classes")
     args = parser.parse_args(argv)
     return run_cli(lambda: print(json.dumps(agreement(args.model, args.data, args.split, args.limit), indent=2)), "agreement")
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 import deploy
+from benchmarks.options import MAX_IMAGES, positive_int
 from deploy.cli_util import run_cli
 from deploy.image_folder import list_labelled_images
 from deploy.preprocess import preprocess, read_image
@@ -59,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("second", metavar="MODEL[@BACKEND]")
     parser.add_argument("--data", type=Path, required=True, help="class-folder tree of labelled images")
     parser.add_argument("--split", default="val")
-    parser.add_argument("--limit", type=int, help="at most this many images, balanced over classes")
+    parser.add_argument("--limit", type=positive_int(MAX_IMAGES),
+                        help="at most this many images, balanced over classes")
     parser.add_argument("--second-options", type=json.loads, default={}, metavar="JSON",
                         help='deploy.load options for the second model, e.g. \'{"inference_precision": "bf16"}\'')
     args = parser.parse_args(argv)

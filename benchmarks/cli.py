@@ -8,28 +8,19 @@ import importlib.util
 import logging
 from pathlib import Path
 
-from benchmarks.report import emulation_note, machine_fingerprint, to_csv, to_markdown
+from benchmarks.report import baseline_row, emulation_note, machine_fingerprint, to_csv, to_markdown
+from benchmarks.options import MAX_BATCH, MAX_IMAGES, MAX_SECONDS, int_list, positive_float, positive_int
 from benchmarks.roofline import with_peak
-from benchmarks.runner import Row, Target, run_benchmark
-from benchmarks.schema import read_report, to_json
+from benchmarks.runner import Row, Target, artifact_files, run_benchmark
+from benchmarks.schema import Report, read_report, to_json
 from deploy.atomic import check_writable, write_text_atomic
 from deploy.cli_util import run_cli
-from deploy.limits import check_threads
+from deploy.errors import EdgevisionError
+from deploy.limits import max_threads
 
 logger = logging.getLogger("edgevision.benchmarks")
 
 INTERRUPTED_EXIT = 130  # the shell's code for a Ctrl-C
-
-
-def int_list(text: str) -> list[int]:
-    """`1,2,4` -> [1, 2, 4]; every value a positive integer."""
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 1,2,4, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers such as 1,2,4, got {text!r}")
-    return values
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,18 +33,35 @@ def build_parser() -> argparse.ArgumentParser:
         "models", nargs="+", metavar="MODEL[@BACKEND]",
         help="model files (.pt, .onnx, .pte, .engine); @BACKEND picks a backend other than the default",
     )
-    parser.add_argument("--threads", type=int_list, default=[2],
+    parser.add_argument("--threads", type=int_list(max_threads()), default=[2],
                         help="intra-op threads per runtime, one value or a list to sweep: 1,2,4 (default 2)")
-    parser.add_argument("--batch", type=int_list, default=[1],
+    parser.add_argument("--batch", type=int_list(MAX_BATCH), default=[1],
                         help="images per timed call, one value or a list to sweep: 1,8 (default 1)")
-    parser.add_argument("--budget", type=float, default=20.0, help="seconds of timed rounds (default 20)")
+    parser.add_argument("--budget", type=positive_float(MAX_SECONDS), default=20.0,
+                        help="seconds of timed rounds (default 20)")
     parser.add_argument("--data", type=Path, help="class-folder tree of labelled images for top-1")
     parser.add_argument("--split", default="val", help="split folder inside --data (default val)")
-    parser.add_argument("--limit", type=int, help="at most this many images, balanced over classes")
+    parser.add_argument("--limit", type=positive_int(MAX_IMAGES), help="at most this many images, balanced over classes")
     parser.add_argument("--baseline", help="model name that speed-ups are relative to (default: the first row)")
     parser.add_argument("--out", type=Path,
                         help="folder for report.md, report.json, report.csv, tradeoff.png and report.html")
     return parser
+
+
+BENCH_OUTPUTS = ("report.md", "report.json", "report.csv", "tradeoff.png", "report.html")
+REPORT_OUTPUTS = ("report.md", "report.html")
+
+
+def refuse_overwriting_inputs(out: Path, names: tuple[str, ...], inputs: list[Path]) -> None:
+    """Refuse an --out folder where a report file would replace one of the command's own inputs
+    (a model named report.json, `report out/report.md --out out`), before any work."""
+    if out.exists() and not out.is_dir():
+        raise EdgevisionError(f"--out {out} is a file, not a folder")
+    given = {path.resolve(): path for path in inputs if path.exists()}
+    for name in names:
+        hit = given.get((out / name).resolve())
+        if hit is not None:
+            raise EdgevisionError(f"--out {out} would overwrite the input {hit} with its {name}; choose another folder")
 
 
 def write_reports(out: Path, rows: list[Row], fingerprint: dict, markdown: str, baseline: str | None = None) -> Path | None:
@@ -74,13 +82,16 @@ def write_reports(out: Path, rows: list[Row], fingerprint: dict, markdown: str, 
 
 
 def bench(args: argparse.Namespace) -> int:
-    for threads in args.threads:
-        check_threads(threads, minimum=1)
-    if args.out:
-        check_writable(args.out / "report.json", "--out folder")  # before the run, not after it
     targets = [Target.parse(text) for text in args.models]
+    if args.out:  # before the run, not after it
+        refuse_overwriting_inputs(args.out, BENCH_OUTPUTS, [path for t in targets for path in artifact_files(t.path)])
+        check_writable(args.out / "report.json", "--out folder")
     rows = run_benchmark(targets, args.threads, args.budget, args.data, args.split, args.limit, args.batch)
     fingerprint = with_peak(machine_fingerprint(), rows)
+    base = baseline_row(rows, args.baseline)
+    if args.baseline and base is not None and base.model != args.baseline:
+        logger.warning("--baseline %s names no timed row (rows: %s); speed-ups are relative to %s", args.baseline,
+                       ", ".join(dict.fromkeys(r.model for r in rows)), base.model)
     markdown = to_markdown(rows, args.baseline, fingerprint.get("peak"))
     if emulation_note(fingerprint):
         markdown += "\n" + emulation_note(fingerprint)
@@ -104,10 +115,37 @@ def build_report_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def read_reports(paths: list[Path]) -> list[Report]:
+    """Each report once: a path given twice, or a copy of a run under another name (the same
+    run id, or for older reports the same JSON values), is read once and said on one line."""
+    reports: list[Report] = []
+    seen_paths: dict[Path, Path] = {}
+    seen_runs: dict[str, Report] = {}
+    skipped: list[str] = []
+    for path in paths:
+        resolved = path.resolve()
+        if resolved in seen_paths:
+            skipped.append(f"{path} (given twice)")
+            continue
+        seen_paths[resolved] = path
+        report = read_report(path)
+        first = seen_runs.setdefault(report.identity, report)
+        if first is not report:
+            skipped.append(f"{path} (the same run as {first.source})")
+            continue
+        reports.append(report)
+    if skipped:
+        logger.warning("counted once: %s", "; ".join(skipped))
+    return reports
+
+
 def report(args: argparse.Namespace) -> int:
     from benchmarks.merge import group_by_device, merged_markdown
 
-    devices = group_by_device([read_report(path) for path in args.reports])
+    if args.out:
+        refuse_overwriting_inputs(args.out, REPORT_OUTPUTS, args.reports)
+        check_writable(args.out / "report.md", "--out folder")
+    devices = group_by_device(read_reports(args.reports))
     markdown = merged_markdown(devices)
     print(markdown)
     if args.out:

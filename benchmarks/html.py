@@ -14,7 +14,7 @@ from html import escape
 from benchmarks.merge import Device, best_per_artifact, merged_markdown
 from benchmarks.pareto import pareto_front, per_image_ms
 from benchmarks.plots import devices_png, distribution_png, latency_top1_png, roofline_png, size_top1_png
-from benchmarks.report import emulation_note, to_markdown
+from benchmarks.report import emulation_note, md_cells, md_unescape, to_markdown
 from benchmarks.runner import Row
 from deploy.errors import EdgevisionError
 
@@ -34,7 +34,7 @@ def image(png: bytes, alt: str) -> str:
 
 
 def _cells(line: str) -> list[str]:
-    return [escape(cell.strip()) for cell in line.strip().strip("|").split(" | ")]
+    return [escape(cell.strip()) for cell in md_cells(line)]
 
 
 def markdown_html(markdown: str, row_classes: list[str] | None = None) -> str:
@@ -50,7 +50,7 @@ def markdown_html(markdown: str, row_classes: list[str] | None = None) -> str:
         out.append("<table><tr>" + "".join(f"<th>{c}</th>" for c in _cells(table[0])) + "</tr>")
         for line in table[2:]:
             css = classes.pop(0) if classes else ""
-            out.append(f'<tr class="{css}">' + "".join(f"<td>{c}</td>" for c in _cells(line)) + "</tr>")
+            out.append(f'<tr class="{escape(css)}">' + "".join(f"<td>{c}</td>" for c in _cells(line)) + "</tr>")
         out.append("</table>")
         table.clear()
 
@@ -62,7 +62,7 @@ def markdown_html(markdown: str, row_classes: list[str] | None = None) -> str:
         if line.startswith("## "):
             out.append(f"<h2>{escape(line[3:])}</h2>")
         elif line.strip():
-            out.append(f"<p>{escape(line)}</p>")
+            out.append(f"<p>{escape(md_unescape(line))}</p>")
     flush()
     return "\n".join(out)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from benchmarks.pareto import per_image_ms
+from benchmarks.report import md_cell
 from benchmarks.runner import Row
 from benchmarks.schema import Report
 from deploy.errors import EdgevisionError
@@ -78,17 +79,13 @@ def spread(rows: list[Row], best: Row) -> str:
     return f"{min(same):.2f}-{max(same):.2f} ({len(same)} runs)" if len(same) > 1 else "1 run"
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "/")
-
-
 def merged_markdown(devices: list[Device]) -> str:
     if not devices:
         raise EdgevisionError("no reports to merge")
     lines = ["## Devices", "", "| device | emulated | reports | rows | ISA | onnxruntime |", "|---|---|---|---|---|---|"]
     for d in devices:
-        lines.append(f"| {_cell(d.label)} | {'EMULATED' if d.emulated else 'no'} | {len(d.sources)} | {len(d.rows)} "
-                     f"| {isa_text(d.machine)} | {d.machine.get('onnxruntime', '-')} |")
+        lines.append(f"| {md_cell(d.label)} | {'EMULATED' if d.emulated else 'no'} | {len(d.sources)} | {len(d.rows)} "
+                     f"| {md_cell(isa_text(d.machine))} | {md_cell(d.machine.get('onnxruntime', '-'))} |")
     lines += ["", "## Best configuration per device", "",
               "| device | model | backend | precision | threads | batch | p50 ms / image | p50 over runs | p90 ms | img/s "
               "| top-1 % |", "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -96,11 +93,12 @@ def merged_markdown(devices: list[Device]) -> str:
         for row in best_per_artifact(d.rows).values():
             scored = next((r for r in d.rows if artifact_key(r) == artifact_key(row) and r.top1 is not None), None)
             top1 = f"{100 * scored.top1:.2f} ({scored.images})" if scored else "-"  # from any run that scored it
-            lines.append(f"| {_cell(d.label)} | {row.model} | {row.backend} | {row.precision} | {row.threads} "
+            lines.append(f"| {md_cell(d.label)} | {md_cell(row.model)} | {md_cell(row.backend)} "
+                         f"| {md_cell(row.precision)} | {row.threads} "
                          f"| {row.batch} | {per_image_ms(row):.2f} | {spread(d.rows, row)} | {row.latency.p90_ms:.2f} "
                          f"| {row.throughput_ips:.1f} | {top1} |")
     lines += ["", "## The same model file across devices (best median ms per image; threads x batch)", ""]
-    lines.append("| model | backend | MiB | " + " | ".join(_cell(d.label) for d in devices) + " |")
+    lines.append("| model | backend | MiB | " + " | ".join(md_cell(d.label) for d in devices) + " |")
     lines.append("|---|---|---|" + "---|" * len(devices))
     bests = [best_per_artifact(d.rows) for d in devices]
     for key in dict.fromkeys(k for best in bests for k in best):
@@ -109,7 +107,7 @@ def merged_markdown(devices: list[Device]) -> str:
             row = best.get(key)
             text = f"{per_image_ms(row):.2f} ({row.threads}x{row.batch})" if row else "-"
             cells.append(f"{text} emulated" if row and d.emulated else text)
-        lines.append(f"| {key[0]} | {key[1]} | {key[2] / 2**20:.1f} | " + " | ".join(cells) + " |")
+        lines.append(f"| {md_cell(key[0])} | {md_cell(key[1])} | {key[2] / 2**20:.1f} | " + " | ".join(cells) + " |")
     if any(d.emulated for d in devices):
         lines += ["", "EMULATED columns time an emulator (qemu) on the host named, not the device it imitates: "
                       "they check that the artifacts run there, not how fast."]

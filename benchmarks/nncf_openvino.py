@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from benchmarks.options import MAX_IMAGES, positive_int
 from deploy.card import CARD_KEY
 from deploy.cli_util import run_cli
 from deploy.errors import EdgevisionError
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.nncf_openvino", description=__doc__.split("\n\n")[0])
     parser.add_argument("model", type=Path, help="an fp32 .onnx with an edgevision card")
     parser.add_argument("--data", type=Path, required=True, help="class-folder tree; calibrates on its train split")
-    parser.add_argument("--subset", type=int, default=300, help="calibration images (default 300)")
+    parser.add_argument("--subset", type=positive_int(MAX_IMAGES), default=300, help="calibration images (default 300)")
     parser.add_argument("--preset", choices=("performance", "mixed"), default="performance",
                         help="NNCF preset: symmetric (performance) or asymmetric (mixed) activations")
     parser.add_argument("--out", type=Path, required=True, help="the OpenVINO IR to write (.xml, with its .bin)")

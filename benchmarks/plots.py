@@ -22,6 +22,7 @@ def _pyplot():
         import matplotlib
 
         matplotlib.use("Agg")
+        matplotlib.rcParams["text.parse_math"] = False  # a file named a$x^$b.onnx is a label, not a formula
         import matplotlib.pyplot as plt
     except ImportError:
         raise EdgevisionError("plots need matplotlib: pip install edgevision[train]") from None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import platform
+import re
 
 from benchmarks.pareto import per_image_ms
 from benchmarks.roofline import achieved_gmacs, peak_for
@@ -135,6 +136,31 @@ def machine_fingerprint() -> dict:
     }
 
 
+MD_SPECIAL = re.compile(r"([\\|`<>*\[\]_])")
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def md_cell(value: object) -> str:
+    """`value` as the text of one Markdown table cell: `|`, backticks, `<` and the other characters
+    Markdown acts on backslash-escaped, line breaks and other control characters shown as `\\xNN`,
+    so that a model file named `a | b.onnx` stays in its column. `md_unescape` reverses it."""
+    text = MD_SPECIAL.sub(r"\\\1", str(value))
+    return CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+MD_ESCAPED = re.compile(r"\\([\\|`<>*\[\]_])")
+
+
+def md_unescape(text: str) -> str:
+    return MD_ESCAPED.sub(r"\1", text)
+
+
+def md_cells(line: str) -> list[str]:
+    """The cells of one table row written with `md_cell`: every `|` inside a cell is escaped, so
+    the row splits at its bare ` | `."""
+    return [md_unescape(cell) for cell in line.strip()[1:-1].strip().split(" | ")]
+
+
 def _num(value: float) -> str:
     """Two decimals, or three significant digits below 1 (a tiny model's 0.0123 ms)."""
     return f"{value:.2f}" if abs(value) >= 1 else f"{value:.3g}"
@@ -177,7 +203,8 @@ def to_markdown(rows: list[Row], baseline: str | None = None, peak: dict | None 
         speed = (f"{per_image_ms(base) / per_image_ms(row):.2f}x" if row.latency and base else "-")
         status = row.status if not row.error else f"{row.status}: {row.error}"
         cells = [
-            row.model, row.backend, row.precision, str(row.threads), str(row.batch), _mib(row.size_bytes),
+            md_cell(row.model), md_cell(row.backend), md_cell(row.precision), str(row.threads), str(row.batch),
+            _mib(row.size_bytes),
             f"{row.load_s:.2f}" if row.load_s is not None else "-",
             _ms(row, "p50"), _ms(row, "p90"), _ms(row, "p99"),
             f"{row.throughput_ips:.1f}" if row.throughput_ips else "-",
@@ -187,11 +214,11 @@ def to_markdown(rows: list[Row], baseline: str | None = None, peak: dict | None 
             _num(row.macs / 1e6) if row.macs else "-",
             _gmacs(row, peak),
             _mib(row.peak_rss_bytes),
-            status,
+            md_cell(status),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     if base:
-        lines.append(f"\nspeed-up: median latency per image of `{base.model}` ({base.threads} thread(s), batch "
+        lines.append(f"\nspeed-up: median latency per image of {md_cell(base.model)} ({base.threads} thread(s), batch "
                      f"{base.batch}) divided by the row's. agree: top-1 agreement with the first scored row. "
                      "top-1 is scored once per model file and backend.")
     if peak:

@@ -25,6 +25,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from benchmarks.model_stats import ModelStats, onnx_stats
 from benchmarks.worker import Scores, TargetFailed, TargetProcess
+from deploy.errors import EdgevisionError
 from deploy.image_folder import has_split_folders, list_labelled_images, tree_fingerprint
 from deploy.preprocess import read_image
 from deploy.timing import LatencyStats, measure_rounds
@@ -41,9 +42,22 @@ class Target:
 
     @classmethod
     def parse(cls, text: str) -> Target:
-        """`model.onnx` or `model.onnx@onnxruntime`."""
-        path, _, backend = text.partition("@")
-        return cls(Path(path), backend or "auto")
+        """`model.onnx` or `model.onnx@onnxruntime`. A file that exists is taken as named, `@` and
+        all (`runs@2/m.onnx`); otherwise the text is split at its last `@` when what follows is a
+        registered backend. Anything else is refused, saying which reading failed."""
+        from deploy.backends import list_backends
+
+        if Path(text).exists():
+            return cls(Path(text))
+        path, at, backend = text.rpartition("@")
+        if not at:
+            raise EdgevisionError(f"model file not found: {text}")
+        if backend not in list_backends():
+            raise EdgevisionError(f"model file not found: {text} (and {backend!r} after its last @ is not a backend; "
+                                  f"MODEL@BACKEND takes one of {', '.join(list_backends())})")
+        if not Path(path).exists():
+            raise EdgevisionError(f"model file not found: {path} (read {text} as MODEL@BACKEND)")
+        return cls(Path(path), backend)
 
     @property
     def name(self) -> str:
@@ -80,13 +94,17 @@ class Row:
         return 1000.0 * self.batch / self.latency.mean_ms if self.latency else None
 
 
-def artifact_size_bytes(path: Path) -> int:
-    """Size of the model file plus the files its weights live in (ONNX external data, an
-    OpenVINO IR's .bin)."""
+def artifact_files(path: Path) -> list[Path]:
+    """The model file and the files its weights may live in (ONNX external data, an OpenVINO IR's .bin)."""
     parts = [path, path.parent / f"{path.name}.data"]
     if path.suffix == ".xml":
         parts.append(path.with_suffix(".bin"))
-    return sum(p.stat().st_size for p in parts if p.is_file())
+    return parts
+
+
+def artifact_size_bytes(path: Path) -> int:
+    """Size of the model file plus the files its weights live in."""
+    return sum(p.stat().st_size for p in artifact_files(path) if p.is_file())
 
 
 def warn_if_trained_on(data: Path, trained: dict[str, tuple[str, str]]) -> None:

@@ -17,12 +17,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.options import MAX_EPOCHS, MAX_IMAGES, MAX_SECONDS, positive_float, positive_int
 from benchmarks.pareto import pareto_front, per_image_ms
+from benchmarks.report import md_cell
 from benchmarks.runner import Row, Target, logging_above_bars, progress
 from deploy.atomic import check_writable, write_text_atomic
 from deploy.cli_util import run_cli
 from deploy.errors import EdgevisionError
-from deploy.limits import check_threads
+from deploy.limits import max_threads
 
 logger = logging.getLogger("edgevision.benchmarks")
 
@@ -51,7 +53,7 @@ class Variant:
 
     @property
     def name(self) -> str:
-        return f"p{round(self.prune * 100)}-{self.fmt}-{self.quant}"
+        return f"p{percent(self.prune)}-{self.fmt}-{self.quant}"
 
 
 @dataclass
@@ -73,13 +75,29 @@ def _choices(allowed):
     return parse
 
 
+def percent(prune: float) -> int:
+    """The prune level as the whole percent its files are named by (p50-onnx-fp32.onnx, p50.pt)."""
+    return round(prune * 100)
+
+
 def _fractions(text: str) -> list[float]:
+    """Prune levels; two that would share a file name (0.501 and 0.504 are both p50) are refused,
+    and so is a level above 0 that would be named p0, the unpruned checkpoint's name."""
     try:
         values = [float(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated fractions such as 0,0.5, got {text!r}") from None
     if not values or any(not 0.0 <= v < 1.0 for v in values):
         raise argparse.ArgumentTypeError(f"--prune fractions of the MACs to remove must be in [0, 1), got {text!r}")
+    named: dict[int, float] = {}
+    for value in dict.fromkeys(values):
+        if value > 0 and percent(value) == 0:
+            raise argparse.ArgumentTypeError(f"--prune {value:g} would be named p0, as the unpruned checkpoint: "
+                                             "prune at least 0.005, or 0 for none")
+        if named.setdefault(percent(value), value) != value:
+            raise argparse.ArgumentTypeError(
+                f"--prune {named[percent(value)]:g} and {value:g} both round to p{percent(value)}, one file name: "
+                "give levels at least 0.01 apart")
     return values
 
 
@@ -101,15 +119,20 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--quant", type=_choices(QUANTS), default=["fp32"], help="fp32,int8 (default fp32)")
     grid.add_argument("--formats", type=_choices(tuple(SWEEP_FORMATS)), default=["onnx"],
                       help="onnx,pte (default onnx)")
-    grid.add_argument("--finetune-epochs", type=int, default=0, help="fine-tuning epochs after pruning (default 0)")
-    grid.add_argument("--quant-budget", type=float, default=1.0, help="max int8 top-1 drop vs fp32, in points")
+    grid.add_argument("--finetune-epochs", type=positive_int(MAX_EPOCHS, minimum=0), default=0,
+                      help="fine-tuning epochs after pruning (default 0)")
+    grid.add_argument("--quant-budget", type=positive_float(100.0, inclusive=True), default=1.0,
+                      help="max int8 top-1 drop vs fp32, in points")
     bench = parser.add_argument_group("benchmark and choice")
-    bench.add_argument("--threads", type=int, default=2, help="intra-op threads per runtime (default 2)")
-    bench.add_argument("--seconds", type=float, default=20.0, help="seconds of timed rounds (default 20)")
-    bench.add_argument("--limit", type=int, help="score at most this many images, balanced over classes")
-    bench.add_argument("--latency-budget", type=float, metavar="MS",
+    bench.add_argument("--threads", type=positive_int(max_threads()), default=2,
+                       help="intra-op threads per runtime (default 2)")
+    bench.add_argument("--seconds", type=positive_float(MAX_SECONDS), default=20.0,
+                       help="seconds of timed rounds (default 20)")
+    bench.add_argument("--limit", type=positive_int(MAX_IMAGES),
+                       help="score at most this many images, balanced over classes")
+    bench.add_argument("--latency-budget", type=positive_float(MAX_SECONDS * 1000), metavar="MS",
                        help="recommend the most accurate variant at most this many ms per image")
-    bench.add_argument("--min-top1", type=float, metavar="X",
+    bench.add_argument("--min-top1", type=positive_float(1.0), metavar="X",
                        help="recommend the fastest variant with at least this top-1 (a fraction, 0.95)")
     return parser
 
@@ -165,7 +188,7 @@ def pruned_checkpoint(args: argparse.Namespace, prune: float, manifest: Manifest
 
     preset = default_preset(card_of(load_checkpoint(args.model), args.model).architecture)
     options = dict(preset.options) if preset else {}
-    out = args.out / f"p{round(prune * 100)}.pt"
+    out = args.out / f"p{percent(prune)}.pt"
     record = {"source_sha256": _sha256(args.model), "target_macs": round(1.0 - prune, 6),
               "preset": preset.name if preset else None, "finetune_epochs": args.finetune_epochs, "data": args.data}
     if manifest.matches(out, record):
@@ -237,7 +260,7 @@ def sweep_markdown(built: list[Built], rows: list[Row], chosen: Row | None) -> s
         speed = f"{per_image_ms(row):.3f}" if row and row.latency else "-"
         top1 = f"{row.top1 * 100:.2f}" if row and row.top1 is not None else "-"
         lines.append(
-            f"| {item.variant.name} | {item.path.name if item.path else 'failed: ' + item.error} "
+            f"| {item.variant.name} | {md_cell(item.path.name if item.path else 'failed: ' + item.error)} "
             f"| {'reused' if item.reused else 'new'} | {speed} | {top1} | {'yes' if row and id(row) in front else ''} "
             f"| {'**yes**' if row is not None and row is chosen else ''} |"
         )
@@ -245,13 +268,17 @@ def sweep_markdown(built: list[Built], rows: list[Row], chosen: Row | None) -> s
 
 
 def sweep(args: argparse.Namespace) -> int:
-    check_threads(args.threads, minimum=1)
     if not args.model.is_file():
         raise EdgevisionError(f"checkpoint not found: {args.model}")
     folder = bench_folder(args.data, args.bench_data)
+    from benchmarks.cli import BENCH_OUTPUTS, refuse_overwriting_inputs, write_reports
+
+    variants = plan(args.prune, args.formats, args.quant)
+    outputs = (*BENCH_OUTPUTS, MANIFEST, *(f"p{percent(p)}.pt" for p in args.prune if p),
+               *(f"{v.name}{SWEEP_FORMATS[v.fmt].suffix}" for v in variants))
+    refuse_overwriting_inputs(args.out, outputs, [args.model])  # p50.pt as --model would be pruned over itself
     os.makedirs(args.out, exist_ok=True)
     check_writable(args.out / "report.json", "--out folder")
-    from benchmarks.cli import write_reports
     from benchmarks.report import machine_fingerprint, to_markdown
     from benchmarks.roofline import with_peak
     from benchmarks.runner import run_benchmark
@@ -260,7 +287,7 @@ def sweep(args: argparse.Namespace) -> int:
     built: list[Built] = []
     checkpoints: dict[float, Path] = {}
     with logging_above_bars():
-        for variant in progress(plan(args.prune, args.formats, args.quant), desc="variants", unit="file"):
+        for variant in progress(variants, desc="variants", unit="file"):
             if variant.prune not in checkpoints:
                 checkpoints[variant.prune], _ = pruned_checkpoint(args, variant.prune, manifest)
             item = build_variant(args, variant, checkpoints[variant.prune], manifest, folder)

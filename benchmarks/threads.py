@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.options import MAX_SECONDS, positive_float, positive_int
+
 SPIN_BACKENDS = ("onnxruntime",)  # backends with a spin option (`spin_wait`)
 
 
@@ -136,8 +138,9 @@ def to_markdown(table: dict[tuple[str, str, str], dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.threads", description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", metavar="MODEL[@BACKEND]")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds over all settings (default 3)")
-    parser.add_argument("--seconds", type=float, default=4.0, help="timed seconds per setting and round (default 4)")
+    parser.add_argument("--rounds", type=positive_int(10_000), default=3, help="rounds over all settings (default 3)")
+    parser.add_argument("--seconds", type=positive_float(MAX_SECONDS), default=4.0,
+                        help="timed seconds per setting and round (default 4)")
     parser.add_argument("--capture", action="store_true", help="time beside a 30 fps JPEG decode+resize thread")
     parser.add_argument("--only", nargs="+", help="run only these setting names")
     parser.add_argument("--child", help=argparse.SUPPRESS)

@@ -20,8 +20,9 @@ def host_report(tmp_path_factory):
 
 
 def variant(source, target, machine: dict, threads: int, scale: float):
-    """The same report as another run: another machine and thread count, latencies scaled."""
+    """The same report as another run: another run id, machine and thread count, latencies scaled."""
     data = json.loads(source.read_text())
+    data["run_id"] = target.stem
     data["machine"] = {k: v for k, v in {**data["machine"], **machine}.items() if v is not None}
     for row in data["rows"]:
         row["threads"] = threads

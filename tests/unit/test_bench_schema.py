@@ -93,7 +93,8 @@ def test_read_report_refuses_another_schema_in_one_line(tmp_path):
         read_report(old)
     newer = tmp_path / "newer.json"
     newer.write_text(json.dumps({"schema": "edgevision.bench/2", "machine": {}, "rows": []}))
-    with pytest.raises(EdgevisionError, match="'edgevision.bench/2'; this edgevision reads edgevision.bench/1"):
+    with pytest.raises(EdgevisionError, match="'edgevision.bench/2' was written by a newer edgevision; this one reads "
+                                              "edgevision.bench/1: upgrade"):
         read_report(newer)
     assert "\n" not in str(info.value)
     with pytest.raises(EdgevisionError, match="cannot read"):

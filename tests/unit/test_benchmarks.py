@@ -94,9 +94,12 @@ def test_markdown_speed_up_is_baseline_over_row(labelled_folder, two_models):
     assert to_csv(rows).splitlines()[0].startswith("model,backend,precision")
 
 
-def test_target_parse():
-    assert Target.parse("m.onnx@onnxruntime").backend == "onnxruntime"
-    assert Target.parse("m.pte").backend == "auto" and Target.parse("m.pte").name == "m.pte"
+def test_target_parse(tmp_path):
+    for name in ("m.onnx", "m.pte"):
+        (tmp_path / name).write_bytes(b"model")
+    assert Target.parse(f"{tmp_path}/m.onnx@onnxruntime").backend == "onnxruntime"
+    pte = Target.parse(f"{tmp_path}/m.pte")
+    assert pte.backend == "auto" and pte.name == "m.pte"
 
 
 def test_spin_wait_reaches_the_onnxruntime_session(two_models):

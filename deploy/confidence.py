@@ -90,7 +90,8 @@ class ConfidenceHistogram:
             check_number(value, f"confidence.threshold_share[{key!r}]")
             if not 0 <= value <= 1:
                 raise EdgevisionError(f"card field confidence.threshold_share[{key!r}] must be a fraction, got {value}")
-        return cls([float(e) for e in edges], counts, images, check_str(data["split"], "confidence.split"), dict(shares))
+        split = check_str(data["split"], "confidence.split")
+        return cls([float(e) for e in edges], counts, images, split, dict(shares))
 
 
 class ConfidenceCounter:

@@ -252,7 +252,7 @@ def train_loop(config: TrainConfig, run: Run, info: ddp.Distributed, out: Path, 
         run.train_loader.generator.set_state(state["rng"]["loader"])
         log(info, config, f"resuming after epoch {first_epoch} (best val top1 {best_top1:.4f})")
     if state is None and config.init:
-        val = evaluate_loader(run.trainee, run.val_loader, len(run.card.class_names), info.device, config.amp, quiet=True)
+        val = evaluate_loader(run.trainee, run.val_loader, run.card.num_classes, info.device, config.amp, quiet=True)
         run.start = {"checkpoint": Path(config.init).name, "val_loss": val.loss, "val_top1": val.top1}
         log(info, config, f"starting from {config.init}: val loss {val.loss:.4f} top1 {val.top1:.4f}")
     stale = 0 if best_epoch < 0 else first_epoch - 1 - best_epoch

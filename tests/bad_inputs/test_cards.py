@@ -69,7 +69,8 @@ BAD_CARDS = {
                                  "confidence.counts must hold 1 to 1000 bins"),
     "confidence.threshold_share over 1": (edited(confidence={**CONFIDENCE, "threshold_share": {"0.5": 2}}),
                                           r"confidence.threshold_share\['0.5'\] must be a fraction"),
-    "confidence.split is a number": (edited(confidence={**CONFIDENCE, "split": 3}), "confidence.split must be a string"),
+    "confidence.split is a number": (edited(confidence={**CONFIDENCE, "split": 3}),
+                                     "confidence.split must be a string"),
 }
 
 

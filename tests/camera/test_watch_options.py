@@ -38,4 +38,5 @@ def test_the_options_reach_the_config():
     assert (config.watch_window, config.drift_alert, config.margin) == (120, 0.1, 0.05)
     assert (config.save_uncertain, config.save_every, config.save_max) == ("d", 2.0, 9)
     defaults = config_from_args(camera_parser().parse_args(["--model", "m.onnx", "--source", "0"]))
-    assert (defaults.watch_window, defaults.drift_alert, defaults.save_uncertain, defaults.save_max) == (300, 0.25, None, 500)
+    assert (defaults.watch_window, defaults.drift_alert, defaults.save_uncertain, defaults.save_max) == \
+        (300, 0.25, None, 500)

@@ -97,3 +97,14 @@ def test_quantized_card_keeps_the_chosen_attempts_confidence():
     assert confidence.counts[-1] == 2 and confidence.threshold_share["0.8"] == 0.5
     assert "confidence" not in chosen.to_dict()  # the report stays as it was
     assert ModelCard.from_json(card.evolve(confidence=confidence).to_json()).confidence == confidence
+
+
+@pytest.mark.slow  # a quantize run: about 20 s on 2 shared cores
+def test_quantize_records_the_artifacts_confidence(digits_checkpoint, tmp_path):
+    from quantize.quantize_pipeline import quantize_checkpoint
+
+    out = tmp_path / "digits.fp16.onnx"
+    result = quantize_checkpoint(digits_checkpoint, out, target="onnx-fp16", data="digits", calib_size=16)
+    confidence = deploy.load(out).card.confidence
+    assert confidence == result.card.confidence and confidence.split == "val split of digits"
+    assert sum(confidence.counts) == confidence.images == result.card.parity.images == result.report["eval_images"]

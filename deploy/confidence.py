@@ -7,7 +7,6 @@ frames against it (`camera_app.watch`). Kept small: counts over `BINS` equal bin
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -79,7 +78,8 @@ class ConfidenceHistogram:
         if not 1 <= len(counts) <= MAX_BINS:
             raise EdgevisionError(f"card field confidence.counts must hold 1 to {MAX_BINS} bins, got {len(counts)}")
         edges = check_list(data["edges"], "confidence.edges", "number", length=len(counts) + 1)
-        if not all(math.isfinite(e) for e in edges) or edges[0] != 0 or edges[-1] != 1 \
+        # comparisons, not float(): NaN fails them and an integer of 400 digits cannot overflow them
+        if not all(0 <= e <= 1 for e in edges) or edges[0] != 0 or edges[-1] != 1 \
                 or any(b <= a for a, b in zip(edges, edges[1:])):
             raise EdgevisionError("card field confidence.edges must rise strictly from 0 to 1")
         images = check_int(data["images"], "confidence.images")

@@ -63,6 +63,8 @@ BAD_CARDS = {
                               "confidence.edges must rise strictly from 0 to 1"),
     "confidence.edges NaN": (edited(confidence={**CONFIDENCE, "edges": [0.0, float("nan"), 1.0]}),
                              "confidence.edges must rise"),
+    "confidence.edges a huge integer": (edited(confidence={**CONFIDENCE, "edges": [0, 10**400, 1]}),
+                                        "confidence.edges must rise"),
     "confidence.edges one short": (edited(confidence={**CONFIDENCE, "edges": [0.0, 1.0]}),
                                    "confidence.edges must be a list of 3 numbers"),
     "confidence.bins too many": (edited(confidence={**CONFIDENCE, "counts": [0] * 1001, "edges": [0.0] * 1002}),

@@ -62,6 +62,23 @@ class AppConfig:
     max_frames: int | None = None
     duration: float | None = None
     snapshot_dir: str = "."
+    # --- confidence watch and uncertain frames (camera_app.watch, camera_app.uncertain) ---
+    watch_window: int = 300
+    drift_alert: float = 0.25
+    margin: float = 0.0
+    save_uncertain: str | None = None
+    save_every: float = 1.0
+    save_max: int = 500
+
+
+def check_watch_options(config: AppConfig) -> None:
+    """The confidence watch's and --save-uncertain's options, checked by their own dataclasses."""
+    from camera_app.uncertain import SaveOptions
+    from camera_app.watch import WatchOptions
+
+    WatchOptions(config.watch_window, config.drift_alert, config.margin)
+    if config.save_uncertain:
+        SaveOptions(config.save_uncertain, config.threshold, config.margin, config.save_every, config.save_max)
 
 
 def check_config(config: AppConfig) -> None:
@@ -85,6 +102,7 @@ def check_config(config: AppConfig) -> None:
             check_writable(path, flag)
     if config.serve is not None:
         parse_bind(config.serve)
+    check_watch_options(config)
 
 
 @contextlib.contextmanager

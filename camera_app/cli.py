@@ -80,7 +80,30 @@ def camera_parser() -> argparse.ArgumentParser:
     out.add_argument("--max-frames", type=int, help="stop after this many classified frames")
     out.add_argument("--duration", type=float, metavar="S", help="stop after this many seconds")
     out.add_argument("--quiet", action="store_true", help="no summary at exit, warnings only")
+    add_watch_options(parser)
     return parser
+
+
+# --- confidence watch and uncertain frames (camera_app.watch, camera_app.uncertain) -------------
+def add_watch_options(parser: argparse.ArgumentParser) -> None:
+    """The options of the confidence watch and of --save-uncertain (checked by WatchOptions, SaveOptions)."""
+    watch = parser.add_argument_group("confidence watch and uncertain frames (see docs/camera.md)")
+    watch.add_argument("--watch-window", type=int, default=300, metavar="N",
+                       help="frames in the rolling window of mean confidence, uncertain share and drift (default 300)")
+    watch.add_argument("--drift-alert", type=float, default=0.25, metavar="PSI",
+                       help="log a drift_alert event when the drift score (PSI of live top-1 probabilities against "
+                       "the card's) rises above this; 0: never (default 0.25)")
+    watch.add_argument("--margin", type=float, default=0.0,
+                       help="a frame whose two best probabilities are closer than this is uncertain too "
+                       "(0-1, default 0: off)")
+    watch.add_argument("--save-uncertain", metavar="DIR",
+                       help="save uncertain frames (under --threshold or --margin) as DIR/<label>/*.jpg with "
+                       "DIR/uncertain.jsonl, for fine-tuning with edgevision train --init")
+    watch.add_argument("--save-every", type=float, default=1.0, metavar="S",
+                       help="save at most one uncertain frame per S seconds (default 1)")
+    watch.add_argument("--save-max", type=int, default=500, metavar="N",
+                       help="save at most N uncertain frames in all (default 500)")
+# --- end of the confidence watch options -------------------------------------------------------
 
 
 def config_from_args(args: argparse.Namespace) -> AppConfig:

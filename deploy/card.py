@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from deploy.atomic import write_text_atomic
+from deploy.confidence import ConfidenceHistogram
 from deploy.errors import EdgevisionError
 from deploy.fields import check_bool, check_int, check_list, check_mapping, check_number, check_str
 from deploy.preprocess import Preprocessing
@@ -109,6 +110,8 @@ class ModelCard:
     source_sha256: sha256 of the checkpoint an artifact was exported from.
     metrics: evaluation results (top1, top5, ... as fractions).
     parity: how closely the artifact reproduces its source (`Parity`), None for a checkpoint.
+    confidence: the artifact's top-1 probability on held-out images (`deploy.confidence.ConfidenceHistogram`),
+        written by export and quantize; None in a checkpoint and in cards written before it existed.
     """
 
     architecture: str
@@ -122,6 +125,7 @@ class ModelCard:
     source_sha256: str = ""
     metrics: dict = field(default_factory=dict)
     parity: Parity | None = None
+    confidence: ConfidenceHistogram | None = None
     toolkit_version: str = __version__
     schema: int = CARD_SCHEMA
 
@@ -151,6 +155,7 @@ class ModelCard:
             class_names=names,
             preprocessing=Preprocessing.from_dict(data["preprocessing"]),
             parity=Parity.from_dict(data.get("parity")),
+            confidence=ConfidenceHistogram.from_dict(data.get("confidence")),
         )
         for name in ("model_options", "metrics", "dataset_info"):
             if name in data:

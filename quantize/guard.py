@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from deploy.confidence import ConfidenceCounter, ConfidenceHistogram
 from deploy.errors import EdgevisionError
 
 DEFAULT_BUDGET = 1.0  # top-1 points
@@ -38,7 +39,10 @@ def top1(logits: np.ndarray, labels: np.ndarray) -> float:
 
 @dataclass
 class Attempt:
-    """One configuration tried: what it was and how it scored (top1, drop, agreement as fractions)."""
+    """One configuration tried: what it was and how it scored (top1, drop, agreement as fractions).
+
+    confidence: its top-1 probability histogram on the guard's images (the card's record when it is
+    chosen; left out of the report)."""
 
     name: str
     precision: str
@@ -50,10 +54,12 @@ class Attempt:
     passed: bool = False
     error: str | None = None
     path: Path | None = None
+    confidence: ConfidenceHistogram | None = None
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["path"] = None if self.path is None else str(self.path)
+        del data["confidence"]
         return data
 
     def line(self) -> str:
@@ -84,6 +90,9 @@ class Guard:
         attempt.drop = self.fp32_top1 - attempt.top1
         attempt.agreement = float(np.mean(np.argmax(logits, axis=1) == self.fp32_pred))
         attempt.passed = attempt.drop * 100.0 <= self.budget + 1e-9
+        counter = ConfidenceCounter()
+        counter.add(logits)
+        attempt.confidence = counter.histogram("")
         self.attempts.append(attempt)
         return attempt
 

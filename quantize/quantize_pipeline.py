@@ -18,7 +18,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +26,7 @@ import numpy as np
 
 from deploy.atomic import artifact_lock
 from deploy.card import ModelCard, Parity
+from deploy.confidence import split_label
 from deploy.errors import EdgevisionError, first_line
 from deploy.limits import check_threads
 from quantize import ptq_onnx
@@ -109,7 +110,8 @@ def quantized_card(
     card: ModelCard, guard: Guard, chosen: Attempt, fmt: str, reference: str, source: str = ""
 ) -> ModelCard:
     """The card of a quantized artifact: its precision and format, `metrics.top1` and the chosen
-    configuration (`metrics.quantization`), and the guard's check as its `parity`."""
+    configuration (`metrics.quantization`), the guard's check as its `parity` and the chosen
+    attempt's top-1 probabilities on the guard's images (`source`) as its `confidence`."""
     metrics = {k: v for k, v in card.metrics.items() if k != "pruning"}
     metrics.update(top1=chosen.top1, quantization={"name": chosen.name, **chosen.config})
     parity = Parity(
@@ -122,7 +124,9 @@ def quantized_card(
         reference_top1=guard.fp32_top1,
         allowed_top1_drop=guard.budget / 100.0,
     )
-    return card.evolve(precision=chosen.precision, artifact_format=fmt, metrics=metrics, parity=parity)
+    confidence = None if chosen.confidence is None else replace(chosen.confidence, split=source)
+    return card.evolve(precision=chosen.precision, artifact_format=fmt, metrics=metrics, parity=parity,
+                       confidence=confidence)
 
 
 def _write_onnx(src: Path, out: Path, card: ModelCard) -> None:
@@ -391,7 +395,7 @@ def quantize_checkpoint(
                                         split_seed=training_split_seed(card),
                                         class_names=card.class_names)
         check_calibration_set(val_labels, minimum=8, what="evaluation")
-        source = f"{eval_split} split of {data}"
+        source = split_label(eval_split, data)
         if target == "onnx-int8":
             return quantize_to_onnx(
                 model, card, out, calib, val, val_labels, budget=budget, ladder=onnx_ladder, exhaustive=exhaustive,

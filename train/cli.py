@@ -45,6 +45,9 @@ def build_train_parser() -> argparse.ArgumentParser:
     model = parser.add_argument_group("model")
     model.add_argument("--model", help=f"architecture: {', '.join(list_models())}")
     model.add_argument("--weights", help="DEFAULT (torchvision ImageNet weights) or a state_dict file")
+    model.add_argument("--init", metavar="MODEL.pt",
+                       help="fine-tune a checkpoint of edgevision train: its architecture, preprocessing, classes "
+                       "and weights (fresh optimizer and schedule; the data's classes must be its classes)")
     model.add_argument("--model-options", type=_json_dict, default={}, help="JSON options for the builder")
     model.add_argument("--freeze", choices=("none", "backbone"), default="none", help="train only the head")
     model.add_argument("--backbone-lr-scale", type=float, default=1.0, help="backbone lr = lr x this")
@@ -94,8 +97,10 @@ def train_command(argv: list[str]) -> int:
     from train.fit import fit
 
     args = build_train_parser().parse_args(argv)
-    if not args.resume and (not args.data or not args.model):
-        raise EdgevisionError("--data and --model are required (unless --resume)")
+    if args.resume and args.init:
+        raise EdgevisionError("--resume continues OUT/last.pt; --init starts a new run from a checkpoint: give one")
+    if not args.resume and (not args.data or not (args.model or args.init)):
+        raise EdgevisionError("--data and --model (or --init) are required (unless --resume)")
     options = vars(args).copy()
     resume = options.pop("resume")
     overwrite = options.pop("overwrite")

@@ -25,6 +25,7 @@ class TrainConfig:
     out: str = "runs/train"
     data_root: str | None = None
     weights: str | None = None
+    init: str | None = None
     epochs: int | None = None
     batch_size: int | None = None
     lr: float | None = None
@@ -86,7 +87,7 @@ def resolve(config: TrainConfig, data_augment: str) -> TrainConfig:
         raise EdgevisionError(f"--amp must be one of {', '.join(AMP)}, got {config.amp!r}")
     if config.freeze == "backbone" and config.schedule == "two-phase":
         raise EdgevisionError("--schedule two-phase unfreezes the backbone; it cannot go with --freeze backbone")
-    name = recipe_name(config.model, bool(config.weights), config.freeze)
+    name = recipe_name(config.model, bool(config.weights or config.init), config.freeze)
     recipe = RECIPES[name]
     values = {}
     for f in fields(recipe):

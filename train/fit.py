@@ -21,12 +21,14 @@ from torch import nn
 from deploy.atomic import output_lock
 from deploy.card import ModelCard
 from deploy.errors import EdgevisionError
+from deploy.preprocess import Preprocessing
 from train import ddp
-from train.checkpoint import load_checkpoint, save_checkpoint
+from train.checkpoint import load_checkpoint, load_model, save_checkpoint
 from train.config import TrainConfig, check_options, resolve
 from train.data import DataSplits, dataset_info, load_data, portable_spec
 from train.engine import EvalResult, Schedule, build_optimizer, evaluate_loader, train_one_epoch
 from train.features import cache_features, freeze_all_but
+from train.init import apply_init, check_classes, check_init, init_card
 from train.loaders import make_loader, set_epoch
 from train.models import backbone_and_head, build_model, parameter_groups
 from train.recipes import default_preprocessing
@@ -69,15 +71,31 @@ class Run:
     val_loader: torch.utils.data.DataLoader
     card: ModelCard
     frozen_features: bool
+    start: dict | None = None  # with --init: how the starting model scores on this run's val split
 
 
-def prepare(config: TrainConfig, data: DataSplits, info: ddp.Distributed) -> Run:
-    """Build the model, its card and the loaders (images, or cached backbone features)."""
-    prep = default_preprocessing(config.model, data, bool(config.weights), config.input_size)
-    model = build_model(
-        config.model, len(data.class_names), prep.channels, prep.input_size, config.weights, **config.model_options
-    ).to(info.device)
-    if not config.weights:
+def start_model(path: str | os.PathLike, data: DataSplits) -> tuple[nn.Module, Preprocessing]:
+    """The network and preprocessing of an `--init` checkpoint, for data with the same classes."""
+    card = init_card(path)
+    check_classes(card, list(data.class_names), path)
+    model, _ = load_model(path)
+    return model.train(), card.preprocessing
+
+
+def prepare(config: TrainConfig, data: DataSplits, info: ddp.Distributed, initial: Path | None = None) -> Run:
+    """Build the model, its card and the loaders (images, or cached backbone features).
+
+    initial: where an `--init` run's network comes from when it is not `config.init` (a resumed
+    run's last.pt, so that resuming does not need the original checkpoint any more)."""
+    if config.init:
+        model, prep = start_model(initial or config.init, data)
+        model = model.to(info.device)
+    else:
+        prep = default_preprocessing(config.model, data, bool(config.weights), config.input_size)
+        model = build_model(
+            config.model, len(data.class_names), prep.channels, prep.input_size, config.weights, **config.model_options
+        ).to(info.device)
+    if not config.weights and not config.init:
         # torchvision's MobileNetV3/EfficientNet keep BatchNorm running stats with momentum 0.01,
         # tuned for ImageNet's 1,000s of steps per epoch; from scratch on a small set the stats
         # lag so far behind that eval-mode accuracy sat at chance for 19 epochs on digits.
@@ -185,6 +203,8 @@ def fit(config: TrainConfig, resume: bool = False, overwrite: bool = False) -> d
     try:
         with output_lock(out, "--out") if info.is_main else nullcontext():
             if info.is_main:
+                if config.init and not resume:
+                    check_init(config.init, out, RUN_OUTPUTS)
                 check_run_folder(out, resume, overwrite)
             return _fit(config, resume, info, out, start)
     finally:
@@ -199,12 +219,15 @@ def _fit(config: TrainConfig, resume: bool, info: ddp.Distributed, out: Path, st
         saved.epochs = config.epochs or saved.epochs
         saved.quiet, saved.device, saved.workers, saved.threads = config.quiet, config.device, config.workers, config.threads
         config = saved
+    initial = out / "last.pt" if resume and config.init else None  # a resumed --init run needs no other file
+    if config.init:
+        config = apply_init(config, init_card(initial or config.init))
     data = load_data(config.data, config.data_root, config.seed)
     config = resolve(config, data.augment)
     if info.device.type == "cpu":
         torch.set_num_threads(cpu_threads(config, info))
     torch.manual_seed(config.seed)
-    run = prepare(config, data, info)
+    run = prepare(config, data, info, initial)
     log(info, config, f"{config.model} on {data.spec}: {len(data.train)} train / {len(data.val)} val images, "
         f"recipe {config.recipe}, {config.epochs} epochs, input {run.card.preprocessing.input_size}")
     with sigterm_as_interrupt():
@@ -228,6 +251,10 @@ def train_loop(config: TrainConfig, run: Run, info: ddp.Distributed, out: Path, 
         torch.set_rng_state(state["rng"]["torch"])
         run.train_loader.generator.set_state(state["rng"]["loader"])
         log(info, config, f"resuming after epoch {first_epoch} (best val top1 {best_top1:.4f})")
+    if state is None and config.init:
+        val = evaluate_loader(run.trainee, run.val_loader, run.card.num_classes, info.device, config.amp, quiet=True)
+        run.start = {"checkpoint": Path(config.init).name, "val_loss": val.loss, "val_top1": val.top1}
+        log(info, config, f"starting from {config.init}: val loss {val.loss:.4f} top1 {val.top1:.4f}")
     stale = 0 if best_epoch < 0 else first_epoch - 1 - best_epoch
     phase, trainee = None, None
     for epoch in range(first_epoch, config.epochs):
@@ -301,6 +328,8 @@ def finish(
         epochs=len(history), best_epoch=best_epoch + 1, wall_time_s=round(wall_time, 2), history=history,
         recipe=config.recipe, model=config.model,
     )
+    if run.start is not None:
+        metrics["init"] = run.start
     card = run.card.evolve(metrics={k: metrics[k] for k in ("split", "top1", "top5", "topk", "count")})
     save_checkpoint(out / "model.pt", card, run.model.state_dict())
     write_outputs(out, metrics, data.class_names, config.to_dict())

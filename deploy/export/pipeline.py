@@ -34,6 +34,7 @@ def artifact_card(card: ModelCard, fmt: str, precision: str, source_sha256: str)
         source_sha256=source_sha256 or card.source_sha256,
         toolkit_version=__version__,
         parity=None,
+        confidence=None,
     )
 
 
@@ -75,7 +76,8 @@ def export_model(
         if verify_images > 0:
             from deploy.export.verify import verify_artifact
 
-            new_card = new_card.evolve(parity=verify_artifact(model, staged, new_card, data=data, count=verify_images))
+            parity, confidence = verify_artifact(model, staged, new_card, data=data, count=verify_images)
+            new_card = new_card.evolve(parity=parity, confidence=confidence)
             write_card(staged, fmt, new_card)
         result = ExportResult(out, new_card)
         if not result.passed:

@@ -3,7 +3,9 @@
 Both run on the SAME preprocessed tensors (the card's preprocessing, `deploy.preprocess`): the
 artifact through its own runtime (`deploy.load`), the model in PyTorch eager on the CPU. Images are
 real ones from a data set's validation split when one is given (`folder:PATH`), generated ones
-only when there is none. The result, a `deploy.card.Parity`, goes into the card's `parity`.
+only when there is none. The result, a `deploy.card.Parity`, goes into the card's `parity`; on real
+images the artifact's own top-1 probabilities, counted as they go by, become the card's
+`confidence` (the reference the camera app's drift score compares live frames with).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 import torch
 
 from deploy.card import ModelCard, Parity
+from deploy.confidence import ConfidenceCounter, ConfidenceHistogram, split_label
 from deploy.errors import EdgevisionError
 from deploy.image_folder import class_root, list_labelled_images
 from deploy.preprocess import preprocess, read_image
@@ -146,8 +149,10 @@ def verify_artifact(
     count: int = 64,
     backend: str = "auto",
     **options,
-) -> Parity:
-    """Run `artifact` (through deploy.load) and `model` on the same images; return their parity.
+) -> tuple[Parity, ConfidenceHistogram | None]:
+    """Run `artifact` (through deploy.load) and `model` on the same images; return their parity and
+    the artifact's top-1 probability histogram (None on generated images: they say nothing about
+    how sure the model is on real ones).
 
     The images are read and compared `VERIFY_CHUNK` at a time: `--verify-images 100000` once held
     every image in memory (5.6 GB); now memory stays that of one chunk, whatever `count` is.
@@ -159,7 +164,11 @@ def verify_artifact(
         classifier = deploy.load(artifact, backend=backend, **options)
     batches, source = parity_batches(card, data, count)
     agreement = Agreement()
+    confidence = ConfidenceCounter()
     for batch in batches:
-        agreement.add(torch_logits(model, batch), classifier.run(batch))
+        logits = classifier.run(batch)
+        agreement.add(torch_logits(model, batch), logits)
+        confidence.add(logits)
     parity = agreement.parity(card.precision, source)
-    return replace(parity, backend=classifier.info["backend"], provider=classifier.info["provider"])
+    histogram = confidence.histogram(split_label("val", data)) if data else None  # parity_images reads val
+    return replace(parity, backend=classifier.info["backend"], provider=classifier.info["provider"]), histogram

@@ -16,6 +16,7 @@ from deploy.errors import EdgevisionError
 from deploy.preprocess import Preprocessing
 
 GOOD = ModelCard("cnn", ["a", "b", "c"], Preprocessing((32, 32), 40), model_options={"width": 4}).to_dict()
+CONFIDENCE = {"edges": [0.0, 0.5, 1.0], "counts": [1, 3], "images": 4, "split": "val", "threshold_share": {"0.5": 0.25}}
 
 
 def edited(**changes) -> dict:
@@ -49,6 +50,29 @@ BAD_CARDS = {
     "metrics is a list": (edited(metrics=[0.9]), "metrics must be a mapping"),
     "model_options is text": (edited(model_options="width=4"), "model_options must be a mapping"),
     "precision is a number": (edited(precision=8), "precision must be a string"),
+    "confidence is a list": (edited(confidence=[1, 3]), "confidence must be a mapping"),
+    "confidence without edges": (edited(confidence={k: v for k, v in CONFIDENCE.items() if k != "edges"}),
+                                 "confidence.edges is missing"),
+    "confidence.counts hold text": (edited(confidence={**CONFIDENCE, "counts": ["1", 3]}),
+                                    "confidence.counts must be a list of ints"),
+    "confidence.counts negative": (edited(confidence={**CONFIDENCE, "counts": [-1, 5]}),
+                                   "confidence.counts must be >= 0 and sum to confidence.images"),
+    "confidence.counts off images": (edited(confidence={**CONFIDENCE, "images": 5}),
+                                     "confidence.counts must be >= 0 and sum"),
+    "confidence.edges fall": (edited(confidence={**CONFIDENCE, "edges": [0.0, 1.0, 0.5]}),
+                              "confidence.edges must rise strictly from 0 to 1"),
+    "confidence.edges NaN": (edited(confidence={**CONFIDENCE, "edges": [0.0, float("nan"), 1.0]}),
+                             "confidence.edges must rise"),
+    "confidence.edges a huge integer": (edited(confidence={**CONFIDENCE, "edges": [0, 10**400, 1]}),
+                                        "confidence.edges must rise"),
+    "confidence.edges one short": (edited(confidence={**CONFIDENCE, "edges": [0.0, 1.0]}),
+                                   "confidence.edges must be a list of 3 numbers"),
+    "confidence.bins too many": (edited(confidence={**CONFIDENCE, "counts": [0] * 1001, "edges": [0.0] * 1002}),
+                                 "confidence.counts must hold 1 to 1000 bins"),
+    "confidence.threshold_share over 1": (edited(confidence={**CONFIDENCE, "threshold_share": {"0.5": 2}}),
+                                          r"confidence.threshold_share\['0.5'\] must be a fraction"),
+    "confidence.split is a number": (edited(confidence={**CONFIDENCE, "split": 3}),
+                                     "confidence.split must be a string"),
 }
 
 
@@ -60,6 +84,10 @@ def test_from_dict_names_the_wrong_field(card, says):
 
 def test_the_good_card_still_reads():
     assert ModelCard.from_dict(GOOD).to_dict() == GOOD
+    with_confidence = edited(confidence=CONFIDENCE)
+    assert json.loads(ModelCard.from_dict(with_confidence).to_json()) == with_confidence
+    old = {k: v for k, v in GOOD.items() if k != "confidence"}  # written before the field existed
+    assert ModelCard.from_dict(old).confidence is None
 
 
 @pytest.mark.parametrize(("card", "says"), [BAD_CARDS["class_names is a string"], BAD_CARDS["mean holds text"],
@@ -80,7 +108,8 @@ def test_in_onnx_metadata(tmp_path, capsys, card, says):
     assert "m.onnx" in err and says in err and len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize(("card", "says"), [BAD_CARDS["class_names holds numbers"], BAD_CARDS["resize is text"]])
+@pytest.mark.parametrize(("card", "says"), [BAD_CARDS["class_names holds numbers"], BAD_CARDS["resize is text"],
+                                            BAD_CARDS["confidence.counts off images"]])
 def test_in_a_sidecar(tmp_path, card, says):
     (tmp_path / "m.pte.json").write_text(json.dumps(card))
     with pytest.raises(EdgevisionError, match=f"m.pte.json: card field {says}"):

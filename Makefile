@@ -50,7 +50,7 @@ $(CV4_VENV)/.installed: pyproject.toml constraints/opencv4.txt
 	touch $@
 
 test-opencv4: $(CV4_VENV)/.installed
-	$(CV4_VENV)/bin/python -c "import cv2, sys; sys.exit(cv2.__version__.startswith('4.') is False)"
+	$(CV4_VENV)/bin/python -c "import cv2; v = cv2.__version__; assert v[:2] == '4.', v; print('OpenCV', v)"
 	$(CV4_VENV)/bin/python -m pytest -q tests/camera/test_overlay.py tests/camera/test_display.py
 
 clean:

@@ -68,7 +68,7 @@ def layout(width: int, height: int | None = None) -> Layout:
         text_height=text_height,
         text=style,
         ascent=ascent,
-        line_height=text_height + max(1, int(2 * scale)),
+        line_height=text_height + max(2, int(3 * scale)),
         height=height,
     )
 

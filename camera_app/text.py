@@ -68,11 +68,11 @@ def fit(text: str, style: TextStyle, max_width: int) -> str:
     lo, hi = 0, len(text)  # the longest prefix that fits with the ellipsis, by bisection
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if style.width(text[:mid].rstrip() + ELLIPSIS) <= max_width:
+        if style.width(text[:mid].rstrip(" |") + ELLIPSIS) <= max_width:
             lo = mid
         else:
             hi = mid - 1
-    return text[:lo].rstrip() + ELLIPSIS if lo or style.width(ELLIPSIS) <= max_width else ""
+    return text[:lo].rstrip(" |") + ELLIPSIS if lo or style.width(ELLIPSIS) <= max_width else ""
 
 
 @functools.lru_cache(maxsize=16)

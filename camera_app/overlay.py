@@ -99,7 +99,8 @@ def draw_overlay(image: np.ndarray, view: OverlayView, threshold: float = 0.0) -
             name, color = f"uncertain (best: {label} {prob:.0%} < {threshold:.0%})", UNCERTAIN_COLOR
         put_text(image, name, geo.label_origin(rank), geo.text, color, text_width)
         cv2.rectangle(image, (x0, y0), (x1 - 1, y1 - 1), BAR_BACKGROUND, cv2.FILLED)
-        filled = int(round(float(np.clip(prob, 0.0, 1.0)) * geo.bar_width))
+        share = float(np.clip(prob, 0.0, 1.0)) if np.isfinite(prob) else 0.0  # a broken model's NaN: no bar
+        filled = int(round(share * geo.bar_width))
         if filled > 0:
             cv2.rectangle(image, (x0, y0), (x0 + filled - 1, y1 - 1), BAR_COLORS[0 if rank == 0 else 1], cv2.FILLED)
     stages = " ".join(f"{STAGE_SHORT.get(k, k)} {v:.1f}" for k, v in view.stages_ms.items())

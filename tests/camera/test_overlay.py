@@ -121,11 +121,18 @@ def test_labels_become_printable_ascii():
 
 
 @settings(max_examples=60, deadline=None)
-@given(label=st.text(max_size=300), prob=st.floats(0.0, 1.0), size=st.sampled_from(SIZES))
+@given(label=st.text(max_size=300), prob=st.floats(), size=st.sampled_from(SIZES))
 def test_any_label_renders_inside_the_frame(label, prob, size):
     width, height = size
     frame = np.full((height, width, 3), GREY, np.uint8)
-    draw_overlay(frame, OverlayView([(label, prob), (label[::-1], 1 - prob)], uncertain=True, caption=label), 0.9)
+    draw_overlay(frame, OverlayView([(label, prob), (label[::-1], -prob)], uncertain=True, caption=label), 0.9)
     margin = layout(width, height).margin
     assert (frame[:, width - margin :] == GREY).all()
     assert (frame[height - margin + 1 :] == GREY).all()
+
+
+@pytest.mark.parametrize("size", [(1, 1), (64, 48), (100, 2000), (2000, 100)])
+def test_frames_too_small_for_the_overlay_still_draw(size):
+    width, height = size
+    frame = np.full((height, width, 3), GREY, np.uint8)
+    assert draw_overlay(frame, OverlayView([("cats", 0.5), ("dogs", 0.5)], caption=LONG)) is frame

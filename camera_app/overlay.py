@@ -106,7 +106,7 @@ def draw_overlay(image: np.ndarray, view: OverlayView, threshold: float = 0.0) -
     stages = " ".join(f"{STAGE_SHORT.get(k, k)} {v:.1f}" for k, v in view.stages_ms.items())
     lines = [
         f"{view.pipeline_fps:.1f} fps pipeline | {view.model_fps:.1f} fps model | age {view.age_ms:.0f} ms",
-        f"{stages} ms",
+        f"{stages} ms" if stages else "",  # no stage timed yet (the first frames)
         view.caption,
     ]
     for index, line in enumerate(lines):

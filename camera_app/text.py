@@ -17,7 +17,6 @@ import numpy as np
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 TEXT_COLOR = (255, 255, 255)
-OUTLINE_COLOR = (0, 0, 0)
 ELLIPSIS = "..."
 MAX_CHARS = 512  # more than any line can show; bounds the work on a hostile label
 
@@ -82,12 +81,16 @@ def _kernel(radius: int) -> np.ndarray:
     return cv2.getStructuringElement(shape, (2 * radius + 1, 2 * radius + 1))
 
 
-def _blend(roi: np.ndarray, alpha: np.ndarray, color: tuple[int, int, int]) -> None:
-    """roi <- roi * (1 - alpha) + color * alpha, alpha 0..255 (OpenCV's arithmetic: 20x numpy's speed)."""
-    mixed = cv2.multiply(roi, cv2.cvtColor(cv2.bitwise_not(alpha), cv2.COLOR_GRAY2BGR), scale=1 / 255)
-    if any(color):
-        mixed = cv2.add(mixed, cv2.merge([cv2.convertScaleAbs(alpha, alpha=c / 255) for c in color]))
-    roi[...] = mixed
+def _paint(roi: np.ndarray, mask: np.ndarray, edge: np.ndarray, color: tuple[int, int, int]) -> None:
+    """roi <- black through `edge`, then `color` through `mask` (alphas 0..255), in one pass of OpenCV's
+    arithmetic: one three-channel multiply and one add (numpy takes 20 times as long)."""
+    keep = cv2.multiply(cv2.bitwise_not(edge), cv2.bitwise_not(mask), scale=1 / 255)  # what shows of the image
+    shown = cv2.multiply(roi, cv2.cvtColor(keep, cv2.COLOR_GRAY2BGR), scale=1 / 255)
+    if color == (255, 255, 255):  # white: the mask itself
+        paint = cv2.cvtColor(mask, cv2.COLOR_GRAY2BGR)
+    else:
+        paint = cv2.merge([cv2.convertScaleAbs(mask, alpha=c / 255) for c in color])
+    roi[...] = cv2.add(shown, paint)
 
 
 def put_text(image: np.ndarray, text: str, origin: tuple[int, int], style: TextStyle,
@@ -103,15 +106,13 @@ def put_text(image: np.ndarray, text: str, origin: tuple[int, int], style: TextS
     pad = style.outline + style.thickness + 2  # OpenCV 4 draws a pixel or two left of the origin
     mask = np.zeros((ascent + descent + 2 * pad, style.width(text) + 2 * pad), np.uint8)
     cv2.putText(mask, text, (pad, pad + ascent), FONT, style.font_scale, 255, style.thickness, cv2.LINE_AA)
-    edge = cv2.dilate(mask, _kernel(style.outline))
-    edge = cv2.add(edge, edge)  # a solid outline (the glyphs' soft edge, doubled), still smooth at its rim
     # the mask's box on the image, cut to the image
     x0, y0 = origin[0] - pad, origin[1] - ascent - pad
     ix0, iy0 = max(x0, 0), max(y0, 0)
     ix1, iy1 = min(x0 + mask.shape[1], image.shape[1]), min(y0 + mask.shape[0], image.shape[0])
     if ix0 >= ix1 or iy0 >= iy1:
         return
+    edge = cv2.dilate(mask, _kernel(style.outline))
+    edge = cv2.add(edge, edge)  # a solid outline (the glyphs' soft edge, doubled), still smooth at its rim
     box = (slice(iy0 - y0, iy1 - y0), slice(ix0 - x0, ix1 - x0))
-    roi = image[iy0:iy1, ix0:ix1]
-    _blend(roi, edge[box], OUTLINE_COLOR)
-    _blend(roi, mask[box], color)
+    _paint(image[iy0:iy1, ix0:ix1], mask[box], edge[box], color)

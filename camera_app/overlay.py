@@ -42,11 +42,16 @@ class Layout:
         """Baseline-left of the `rank`-th label's text."""
         return self.margin, self.margin + rank * self.row_height + self.text.outline + self.ascent
 
+    @property
+    def descent(self) -> int:
+        """Lowest glyph pixel below the baseline."""
+        return self.text_height - 2 * self.text.outline - self.ascent
+
     def line_origin(self, index: int, count: int) -> tuple[int, int]:
         """Baseline-left of the `index`-th of the `count` statistics lines; the last one's outline ends
         on the bottom margin."""
-        descent = self.text_height - 2 * self.text.outline - self.ascent
-        return self.margin, self.height - self.margin - self.text.outline - descent - (count - 1 - index) * self.line_height
+        last = self.height - self.margin - self.text.outline - self.descent
+        return self.margin, last - (count - 1 - index) * self.line_height
 
 
 @functools.lru_cache(maxsize=32)

@@ -64,10 +64,9 @@ def text_rows(width: int, height: int, labels: int, lines: int = 3) -> list[slic
     """The rows of each line of text: the labels', then the statistics lines' (baseline - ascent to
     baseline + descent)."""
     geo = layout(width, height)
-    descent = geo.text_height - 2 * geo.text.outline - geo.ascent
     baselines = [geo.label_origin(rank)[1] for rank in range(labels)]
     baselines += [geo.line_origin(index, lines)[1] for index in range(lines)]
-    return [slice(y - geo.ascent, y + descent + 1) for y in baselines]
+    return [slice(y - geo.ascent, y + geo.descent + 1) for y in baselines]
 
 
 @pytest.mark.parametrize("size", SIZES)

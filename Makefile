@@ -3,9 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 RUNTIME_VENV := .venv-runtime
 GUI_VENV := .venv-gui
+CV4_VENV := .venv-cv4
 PIP_FLAGS := -q --disable-pip-version-check
 
-.PHONY: demo test install runtime clean test-gui
+.PHONY: demo test install runtime clean test-gui test-opencv4
 
 install: $(VENV)/.installed
 runtime: $(RUNTIME_VENV)/.installed
@@ -40,8 +41,20 @@ test: install runtime
 test-gui: $(GUI_VENV)/.installed
 	$(GUI_VENV)/bin/python -m pytest -q tests/camera/test_display.py
 
+# The overlay and the display decision on the newest OpenCV 4.x (pip brings 5.x everywhere else):
+# the runtime install without torch, OpenCV held below 5 by constraints/opencv4.txt; onnx builds the
+# camera tests' tiny model.
+$(CV4_VENV)/.installed: pyproject.toml constraints/opencv4.txt
+	$(PYTHON) -m venv $(CV4_VENV)
+	$(CV4_VENV)/bin/python -m pip install $(PIP_FLAGS) -c constraints/opencv4.txt -e '.[runtime,dev]' 'onnx>=1.16'
+	touch $@
+
+test-opencv4: $(CV4_VENV)/.installed
+	$(CV4_VENV)/bin/python -c "import cv2; v = cv2.__version__; assert v[:2] == '4.', v; print('OpenCV', v)"
+	$(CV4_VENV)/bin/python -m pytest -q tests/camera/test_overlay.py tests/camera/test_display.py
+
 clean:
-	rm -rf $(VENV) $(RUNTIME_VENV) $(GUI_VENV) build runs
+	rm -rf $(VENV) $(RUNTIME_VENV) $(GUI_VENV) $(CV4_VENV) build runs
 
 # The Raspberry Pi path (Debian bookworm arm64) under qemu: the runtime tests, parity with x86 and a
 # bench report inside a cached arm64 root (tools/arm64/check.sh; needs root, prints SKIPPED without).

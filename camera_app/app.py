@@ -140,7 +140,9 @@ def run_app(config: AppConfig, classifier=None, stop: threading.Event | None = N
     """
     check_config(config)
     spec = parse_source(config.source)
-    use_window = want_window(config.display)
+    use_window, no_window = want_window(config.display)
+    if no_window:
+        log.warning("no window: %s", no_window)
     options = PipelineOptions(config.top_k, config.smooth, config.threshold, config.max_frames, config.duration,
                               snapshot_dir=config.snapshot_dir)
     source_options = SourceOptions(config.width, config.height, config.fps, config.open_timeout,

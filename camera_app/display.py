@@ -12,6 +12,7 @@ import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -22,6 +23,10 @@ MODES = ("auto", "window", "none")
 KEY_QUIT = (ord("q"), 27)
 KEY_PAUSE = ord(" ")
 KEY_SNAPSHOT = ord("s")
+NO_GUI = (
+    "this OpenCV has no GUI (opencv-python-headless); for a window, pip install '.[gui]' in an environment "
+    "of its own (it cannot share one with opencv-python-headless), or watch in a browser with --serve PORT"
+)
 
 
 def gui_backend(build_info: str | None = None) -> str | None:
@@ -41,7 +46,7 @@ def window_unavailable(
     platform = sys.platform if platform is None else platform
     backend = gui_backend(build_info)
     if backend is None:
-        return "this OpenCV has no GUI (opencv-python-headless); use --serve PORT to watch in a browser"
+        return NO_GUI
     if not platform.startswith("linux"):
         return None
     x11, wayland = bool(env.get("DISPLAY")), bool(env.get("WAYLAND_DISPLAY"))
@@ -55,16 +60,30 @@ def window_unavailable(
     return None
 
 
-def want_window(mode: str, build_info: str | None = None, env: Mapping[str, str] | None = None) -> bool:
-    """`auto`: a window where one can open; `window`: one or a one-line error; `none`: headless."""
+class WindowDecision(NamedTuple):
+    show: bool
+    reason: str | None  # why there is no window, where the user may well expect one; else None
+
+
+def want_window(
+    mode: str, build_info: str | None = None, env: Mapping[str, str] | None = None, platform: str | None = None
+) -> WindowDecision:
+    """`auto`: a window where one can open; `window`: one or a one-line error; `none`: headless.
+
+    `auto` gives the reason for running headless when a display exists (a desktop, not a board over
+    SSH), so that the app can say it once instead of silently showing nothing.
+    """
     if mode not in MODES:
         raise EdgevisionError(f"--display must be one of {', '.join(MODES)}, got {mode!r}")
     if mode == "none":
-        return False
-    reason = window_unavailable(build_info, env)
+        return WindowDecision(False, None)
+    env = os.environ if env is None else env
+    platform = sys.platform if platform is None else platform
+    reason = window_unavailable(build_info, env, platform)
     if reason and mode == "window":
         raise EdgevisionError(f"--display window: {reason}")
-    return reason is None
+    desktop = not platform.startswith("linux") or bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
+    return WindowDecision(reason is None, reason if desktop else None)
 
 
 class Window:

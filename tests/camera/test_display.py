@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from camera_app.display import gui_backend, want_window, window_unavailable
+from camera_app.display import NO_GUI, gui_backend, want_window, window_unavailable
 from deploy.errors import EdgevisionError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,12 +37,25 @@ def test_window_needs_a_gui_build_and_a_display():
 
 
 def test_display_modes():
-    assert want_window("none", QT, {"DISPLAY": ":0"}) is False
-    assert want_window("auto", QT, {"DISPLAY": ":0"}) is True
-    assert want_window("auto", QT, {}) is False
-    assert want_window("auto", HEADLESS, {"DISPLAY": ":0"}) is False
+    assert want_window("none", QT, {"DISPLAY": ":0"}, "linux") == (False, None)
+    assert want_window("auto", QT, {"DISPLAY": ":0"}, "linux") == (True, None)
+    assert want_window("auto", QT, {}, "linux") == (False, None)  # a board over SSH: headless, nothing to say
+    assert want_window("auto", HEADLESS, {}, "linux") == (False, None)
     with pytest.raises(EdgevisionError, match="--display window: no X11 display"):
-        want_window("window", QT, {})
+        want_window("window", QT, {}, "linux")
+
+
+def test_a_desktop_without_a_gui_build_is_told_how_to_get_a_window():
+    # a display, but the headless wheel: headless, with the reason and the install that gives a window
+    for env, platform in (({"DISPLAY": ":0"}, "linux"), ({"WAYLAND_DISPLAY": "wayland-0"}, "linux"), ({}, "darwin")):
+        show, reason = want_window("auto", HEADLESS, env, platform)
+        assert (show, reason) == (False, NO_GUI)
+    assert "pip install '.[gui]'" in NO_GUI and "environment of its own" in NO_GUI and "\n" not in NO_GUI
+    # Qt on Wayland only: the reason names the variable to set
+    assert "QT_QPA_PLATFORM=wayland" in want_window("auto", QT, {"WAYLAND_DISPLAY": "wayland-0"}, "linux").reason
+    with pytest.raises(EdgevisionError) as refused:
+        want_window("window", HEADLESS, {"DISPLAY": ":0"}, "linux")
+    assert str(refused.value) == f"--display window: {NO_GUI}"
 
 
 def run_cli(args: list[str], env: dict) -> subprocess.CompletedProcess:
@@ -62,6 +75,20 @@ def test_no_display_runs_headless_and_never_aborts(tiny_model, mjpg_video, tmp_p
     assert refused.returncode == 2
     assert refused.stderr.strip().splitlines() == [refused.stderr.strip()]
     assert refused.stderr.startswith("edgevision camera: error: --display window: ")
+
+
+def test_headless_opencv_on_a_desktop_says_so_once(tiny_model, mjpg_video, tmp_path):
+    if gui_backend() is not None:
+        pytest.skip(f"this OpenCV has a GUI ({gui_backend()}): the headless wheel's message cannot show")
+    env = {**os.environ, "DISPLAY": ":99", "PYTHONPATH": str(REPO)}
+    done = run_cli(["--model", str(tiny_model), "--source", str(mjpg_video), "--display", "auto"], env)
+    assert done.returncode == 0, done.stderr
+    assert "(newest, headless;" in done.stdout
+    told = [line for line in done.stderr.splitlines() if "no window" in line]
+    assert len(told) == 1 and told[0].endswith(f"no window: {NO_GUI}"), done.stderr
+    refused = run_cli(["--model", str(tiny_model), "--source", str(mjpg_video), "--display", "window"], env)
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == f"edgevision camera: error: --display window: {NO_GUI}"
 
 
 def test_window_under_xvfb(tiny_model, mjpg_video, tmp_path):

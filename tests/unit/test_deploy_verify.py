@@ -121,3 +121,16 @@ def test_verify_help_has_examples_and_imports_no_torch():
             "assert not bad, bad\n")
     out = subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, capture_output=True, text=True).stdout
     assert "edgevision verify model.onnx" in out and "--reference" in out
+
+
+def test_a_reference_set_of_another_model_is_bad_input(model, capsys):
+    from tests.runtime.reference_sets import write_tiny_reference
+
+    other = make_onnx(model.with_name("other.onnx"), classes=4, card=tiny_card(classes=4))
+    write_tiny_reference(other, tiny_card(classes=4), classes=4)
+    assert main(["verify", str(model), "--reference", str(reference_path(other))]) == 2
+    assert "the reference set has 4 classes, the model 3" in capsys.readouterr().err
+    gray = make_onnx(model.with_name("gray.onnx"), channels=1, card=tiny_card(channels=1))
+    write_tiny_reference(gray, tiny_card(channels=1))
+    assert main(["verify", str(model), "--reference", str(reference_path(gray))]) == 2
+    assert "the reference images have 1 channel(s), the model takes RGB" in capsys.readouterr().err

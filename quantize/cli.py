@@ -208,6 +208,9 @@ def run_quantize(argv: list[str]) -> int:
         f"{chosen.name}: top-1 {chosen.top1:.2%} (fp32 {result.report['fp32_top1']:.2%}, drop "
         f"{chosen.drop * 100:.2f} points, agreement {chosen.agreement:.2%}){speed}; wrote {result.path}"
     )
+    if result.card.reference is not None:
+        print(f"reference set: {result.card.reference.images} images in {result.card.reference.file} "
+              f"(check on the device with `edgevision verify {result.path.name}`)")
     if args.report:
         _write_report(args.report, result.report)
     return 0

@@ -154,6 +154,7 @@ def _publish(out: Path, card: ModelCard, reference: ReferenceSet | None,
     from deploy.card import publish_artifact
     from deploy.export.reference import reference_note, store_reference
 
+    out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as staging:
         staged = Path(staging) / out.name
         if reference is not None:

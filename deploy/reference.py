@@ -216,6 +216,8 @@ def load_reference(path: str | os.PathLike) -> ReferenceSet:
     path = Path(path)
     if not path.is_file():
         raise EdgevisionError(f"reference set not found: {path}")
+    if path.stat().st_size > MAX_REFERENCE_BYTES:
+        raise EdgevisionError(f"reference set {path} is larger than {MAX_REFERENCE_BYTES:,} bytes")
     try:
         reference = _check(_read_members(path))
     except EdgevisionError as exc:

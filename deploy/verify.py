@@ -77,7 +77,8 @@ def tolerance(reference: ReferenceSet) -> Tolerance:
     """The bounds `reference`'s precision allows (see the module docstring)."""
     logits = reference.logits
     scale = max(1.0, float(logits.max() - logits.min()))
-    bound = max(RELATIVE_TOLERANCE[reference.precision] * scale, MEASURED_FACTOR * reference.measured_max_abs_logit_diff)
+    measured = reference.measured_max_abs_logit_diff
+    bound = max(RELATIVE_TOLERANCE[reference.precision] * scale, MEASURED_FACTOR * measured)
     agreement = INT8_AGREEMENT_SHARE * reference.measured_agreement if reference.precision == "int8" else None
     return Tolerance(bound, agreement)
 
@@ -89,7 +90,8 @@ def replay_logits(classifier: Classifier, images: np.ndarray) -> np.ndarray:
     return np.concatenate(chunks).astype(np.float64)
 
 
-def verify(classifier: Classifier, reference: ReferenceSet, model_path: str | os.PathLike | None = None) -> VerifyResult:
+def verify(classifier: Classifier, reference: ReferenceSet,
+           model_path: str | os.PathLike | None = None) -> VerifyResult:
     """Replay `reference` on `classifier`; `model_path` (optional) is hashed to say whether it is
     the file the set was made for."""
     classes = classifier.card.num_classes
@@ -112,7 +114,8 @@ def verify(classifier: Classifier, reference: ReferenceSet, model_path: str | os
     return VerifyResult(bool(passed), agreement, max_diff, bounds, len(reference), reference.precision, same)
 
 
-def reference_of(model_path: str | os.PathLike, classifier: Classifier, explicit: str | os.PathLike | None = None) -> ReferenceSet:
+def reference_of(model_path: str | os.PathLike, classifier: Classifier,
+                 explicit: str | os.PathLike | None = None) -> ReferenceSet:
     """The reference set to replay: `explicit`, else the one the card names beside the model, else
     `<model>.ref.npz`; a one-line error saying how to make one when there is none."""
     if explicit is not None:

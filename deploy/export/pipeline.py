@@ -47,7 +47,9 @@ def write_card(path: Path, fmt: str, card: ModelCard) -> None:
         write_sidecar(path, card)
 
 
-def add_reference(model: torch.nn.Module, staged: Path, fmt: str, card: ModelCard, data: str | None, count: int) -> ModelCard:
+def add_reference(
+    model: torch.nn.Module, staged: Path, fmt: str, card: ModelCard, data: str | None, count: int
+) -> ModelCard:
     """Store a reference set beside the staged artifact and name it in its card; the card it now has."""
     from deploy.export.verify import parity_images
 

@@ -25,12 +25,19 @@ def verify_status(path, capsys, *extra: str) -> tuple[int, str]:
 
 
 def alter_one_initializer(path) -> None:
-    """Scale the largest weight tensor by 1.5, keeping everything else (the card included)."""
+    """Scale the largest weight tensor (float, or int8 in a quantized model) by 1.5, keeping everything
+    else (the card included)."""
     from onnx import numpy_helper
 
     proto = onnx.load(str(path))
     largest = max(proto.graph.initializer, key=lambda t: int(np.prod(t.dims)))
-    largest.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(largest) * np.float32(1.5), largest.name))
+    values = numpy_helper.to_array(largest)
+    if values.dtype.kind in "iu":
+        limits = np.iinfo(values.dtype)
+        scaled = np.clip(values.astype(np.int64) * 3 // 2, limits.min, limits.max).astype(values.dtype)
+    else:
+        scaled = values * np.float32(1.5)
+    largest.CopyFrom(numpy_helper.from_array(scaled, largest.name))
     onnx.save_model(proto, str(path))
 
 
@@ -81,13 +88,18 @@ def test_quantized_artifacts_verify(digits_checkpoint, tmp_path, capsys, target,
     from quantize.cli import main as quantize_main
 
     out = tmp_path / f"digits.int8{suffix}"
-    assert quantize_main(["quantize", str(digits_checkpoint), "--data", "digits", "--to", target, "-o", str(out),
-                          "--calib-size", "32", "--no-latency", "--reference-images", "8"]) == 0, capsys.readouterr().err
+    argv = ["quantize", str(digits_checkpoint), "--data", "digits", "--to", target, "-o", str(out),
+            "--calib-size", "32", "--no-latency", "--reference-images", "8"]
+    assert quantize_main(argv) == 0, capsys.readouterr().err
     reference = load_reference(reference_path(out))
     assert reference.precision == "int8" and reference.images.shape == (8, 8, 8, 1)
     assert reference.source == "val split of digits" and reference.measured_agreement >= 0.75
     status, text = verify_status(out, capsys)
     assert status == 0 and "int8) -> passed" in text, text
+    if suffix == ".onnx":
+        alter_one_initializer(out)
+        status, text = verify_status(out, capsys)
+        assert status == 1 and "int8) -> FAILED" in text, text
 
 
 from tests.export.test_quantize_onnx import digits_checkpoint  # noqa: E402, F401 (fixture)

@@ -20,7 +20,7 @@ def camera_like_images(count: int, seed: int = 0) -> list[np.ndarray]:
     for i in range(count):
         h, w = 48 + 8 * i, 64
         yy, xx = np.mgrid[0:h, 0:w]
-        base = np.stack([np.sin(xx / rng.uniform(3, 12)) , np.cos(yy / rng.uniform(3, 12)), np.sin((xx + yy) / 9)], 2)
+        base = np.stack([np.sin(xx / rng.uniform(3, 12)), np.cos(yy / rng.uniform(3, 12)), np.sin((xx + yy) / 9)], 2)
         images.append(np.clip((base + 1) * 127 + rng.normal(0, 10, (h, w, 3)), 0, 255).astype(np.uint8))
     return images
 
@@ -29,7 +29,8 @@ def tiny_reference(card: ModelCard, count: int = 6, seed: int = 0, classes: int 
                    **fields) -> ReferenceSet:
     spec = card.preprocessing
     stored = np.stack([compact_image(image, spec) for image in camera_like_images(count)])
-    logits = reference_logits(preprocess_batch(list(stored), spec), spec.channels, classes, seed=seed).astype(np.float32)
+    batch = preprocess_batch(list(stored), spec)
+    logits = reference_logits(batch, spec.channels, classes, seed=seed).astype(np.float32)
     return ReferenceSet(stored, logits, top_k_indices(logits), precision, source="generated", **fields)
 
 

@@ -116,7 +116,8 @@ def test_cli_exit_status(model, tmp_path, capsys):
 
 
 def test_verify_help_has_examples_and_imports_no_torch():
-    code = ("import sys\nfrom edgevision import main\ntry:\n    main(['verify', '--help'])\nexcept SystemExit:\n    pass\n"
+    code = ("import sys\nfrom edgevision import main\n"
+            "try:\n    main(['verify', '--help'])\nexcept SystemExit:\n    pass\n"
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'onnx'))\n"
             "assert not bad, bad\n")
     out = subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, capture_output=True, text=True).stdout

@@ -12,7 +12,7 @@ pickle, and no image codec whose build could change the pixels) holding:
     top_k     int32 (N, k): class indices, best first (k = min(5, K))
     precision, artifact_sha256, source: strings; measured_max_abs_logit_diff, measured_agreement:
               what the artifact itself gave on these images where it was made (`deploy.verify`
-              derives the int8/fp16 tolerances from them)
+              builds its tolerance on them); version: the format's, 1
 
 Reading checks every member's header (name, dtype, shape, size) before any data is read, so a
 hostile file costs at most `MAX_REFERENCE_BYTES`, and every failure is one `EdgevisionError` line.
@@ -61,7 +61,6 @@ class ReferenceSet:
     source: str = ""
     measured_max_abs_logit_diff: float = 0.0
     measured_agreement: float = 1.0
-    path: Path | None = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -224,7 +223,6 @@ def load_reference(path: str | os.PathLike) -> ReferenceSet:
         raise EdgevisionError(f"reference set {path}: {exc}") from None
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, SyntaxError) as exc:
         raise EdgevisionError(f"reference set {path} is not a readable .npz: {first_line(exc)}") from None
-    reference.path = path
     return reference
 
 

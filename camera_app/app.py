@@ -22,6 +22,7 @@ from camera_app.capture import Capture
 from camera_app.display import Window, want_window
 from camera_app.outputs import FrameLog, Recorder, fourcc_for, write_report
 from camera_app.pipeline import PipelineOptions, PipelineResult, Sinks, run_pipeline, stage_stats
+from camera_app.selfcheck import self_check
 from camera_app.serve import FrameServer, parse_bind
 from camera_app.sources import SourceOptions, open_source, parse_source
 from deploy.atomic import check_writable
@@ -62,6 +63,7 @@ class AppConfig:
     max_frames: int | None = None
     duration: float | None = None
     snapshot_dir: str = "."
+    self_check: str | None = None  # strict | warn: replay the model's reference set first (camera_app.selfcheck)
     # --- confidence watch and uncertain frames (camera_app.watch, camera_app.uncertain) ---
     watch_window: int = 300
     drift_alert: float = 0.25
@@ -155,6 +157,7 @@ def run_app(config: AppConfig, classifier=None, stop: threading.Event | None = N
     description = capture.open()  # a missing camera or refused URL fails here, before the model loads
     try:
         classifier = load_classifier(config) if classifier is None else classifier
+        self_check(classifier, config.model, config.self_check)
         classifier.predict(np.zeros(WARMUP_FRAME, np.uint8), top_k=1)  # the first call allocates: keep it out of the numbers
     except BaseException:
         capture.source.release()

@@ -45,6 +45,10 @@ def camera_parser() -> argparse.ArgumentParser:
                        help="average probabilities over the last N frames (default 1: off)")
     model.add_argument("--threshold", type=float, default=0.0,
                        help="below this best probability show 'uncertain' (0-1, default 0: off)")
+    model.add_argument("--self-check", nargs="?", const="strict", choices=["strict", "warn"], metavar="strict|warn",
+                       help="before the first frame, replay the reference set stored with the model (as `edgevision "
+                       "verify` does); strict (the default of a bare --self-check): refuse to start when it fails or "
+                       "there is none; warn: say so and start")
     source = parser.add_argument_group("source")
     source.add_argument("--width", type=int, help="camera frame width to ask for (csi/picam default 1280/640)")
     source.add_argument("--height", type=int, help="camera frame height to ask for")

@@ -1,4 +1,4 @@
-"""`python -m deploy predict|info ...` (and `export`): the same code as `edgevision predict|info|export`."""
+"""`python -m deploy predict|info|verify ...` (and `export`): the same code as `edgevision` runs for them."""
 
 import sys
 

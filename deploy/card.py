@@ -16,6 +16,7 @@ from deploy.confidence import ConfidenceHistogram
 from deploy.errors import EdgevisionError
 from deploy.fields import check_bool, check_int, check_list, check_mapping, check_number, check_str
 from deploy.preprocess import Preprocessing
+from deploy.reference import reference_path
 from deploy.version import __version__
 
 CARD_KEY = "edgevision.card"
@@ -95,6 +96,25 @@ class Parity:
 
 
 @dataclass
+class ReferenceNote:
+    """The reference set stored beside an artifact (`deploy.reference`): its file name, in the
+    artifact's folder, and how many images it holds. `edgevision verify` replays it."""
+
+    file: str
+    images: int
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> ReferenceNote | None:
+        if data is None:
+            return None
+        data = check_mapping(data, "reference")
+        name = check_str(data.get("file"), "reference.file")
+        if not name or Path(name).name != name or name in (".", ".."):
+            raise EdgevisionError(f"card field reference.file must be a file name beside the model, got {name[:40]!r}")
+        return cls(name, check_int(data.get("images"), "reference.images"))
+
+
+@dataclass
 class ModelCard:
     """What a model is, what it expects, and how well it did.
 
@@ -108,6 +128,7 @@ class ModelCard:
     dataset_info: what recognises that data and its split: `sha256` (`deploy.image_folder.tree_fingerprint`
         of a folder; "" for a built-in set), `class_counts`, `split_seed` and `split_sizes` (train/val/test).
     source_sha256: sha256 of the checkpoint an artifact was exported from.
+    reference: the reference set stored beside the artifact (`ReferenceNote`), None when there is none.
     metrics: evaluation results (top1, top5, ... as fractions).
     parity: how closely the artifact reproduces its source (`Parity`), None for a checkpoint.
     confidence: the artifact's top-1 probability on held-out images (`deploy.confidence.ConfidenceHistogram`),
@@ -123,6 +144,7 @@ class ModelCard:
     dataset: str = ""
     dataset_info: dict = field(default_factory=dict)
     source_sha256: str = ""
+    reference: ReferenceNote | None = None
     metrics: dict = field(default_factory=dict)
     parity: Parity | None = None
     confidence: ConfidenceHistogram | None = None
@@ -157,6 +179,7 @@ class ModelCard:
             parity=Parity.from_dict(data.get("parity")),
             confidence=ConfidenceHistogram.from_dict(data.get("confidence")),
         )
+        data["reference"] = ReferenceNote.from_dict(data.get("reference"))
         for name in ("model_options", "metrics", "dataset_info"):
             if name in data:
                 check_mapping(data[name], name)
@@ -216,8 +239,13 @@ def read_sidecar(artifact: str | os.PathLike) -> ModelCard | None:
 def publish_artifact(staged: str | os.PathLike, path: str | os.PathLike) -> None:
     """Move a staged artifact and its sidecar card (if any) into place, the card first, so that a
     reader of `path` never meets the new artifact with the old card. Stage beside `path` (one file
-    system: each move is one atomic rename) and hold `deploy.atomic.artifact_lock(path)` meanwhile."""
+    system: each move is one atomic rename) and hold `deploy.atomic.artifact_lock(path)` meanwhile.
+    A staged reference set (`deploy.reference`) goes first of all; without one, the old artifact's is removed."""
     staged, path = Path(staged), Path(path)
+    if reference_path(staged).exists():
+        os.replace(reference_path(staged), reference_path(path))
+    else:
+        reference_path(path).unlink(missing_ok=True)
     sidecar = sidecar_path(staged)
     if sidecar.exists():
         os.replace(sidecar, sidecar_path(path))

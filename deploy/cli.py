@@ -1,4 +1,4 @@
-"""`edgevision predict | info`: the runtime's command line (no torch); argv[0] is the subcommand.
+"""`edgevision predict | info | verify`: the runtime's command line (no torch); argv[0] is the subcommand.
 
 `edgevision export` is the exporter's own command line, `deploy/export/cli.py`.
 """
@@ -32,6 +32,38 @@ def info_parser() -> argparse.ArgumentParser:
     parser.add_argument("model", help="model file: .onnx, .pte, .engine or .pt")
     parser.add_argument("--backend", default="auto")
     return parser
+
+
+def verify_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgevision verify",
+        description="Replay the reference set stored with a model (held-out images and the logits PyTorch gave "
+        "for them) through this device's preprocessing and runtime. Exit status 0: within the tolerance of its "
+        "precision; 1: not; 2: bad input, or no reference set.",
+        epilog="examples:\n"
+        "  edgevision verify model.onnx\n"
+        "  edgevision verify model.int8.onnx --provider cuda\n"
+        "  edgevision verify model.pte --reference copies/model.pte.ref.npz",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("model", help="model file: .onnx, .pte or .engine")
+    parser.add_argument("--backend", default="auto", help="auto (by suffix) or one of: " + ", ".join(list_backends()))
+    parser.add_argument("--provider", help="execution provider/device of the backend, e.g. cpu or cuda")
+    parser.add_argument("--threads", type=int, help="inference threads (default as predict)")
+    parser.add_argument("--reference", metavar="FILE",
+                        help="reference set (default: the one the card names beside the model, else MODEL.ref.npz)")
+    return parser
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from deploy.limits import check_threads
+    from deploy.verify import verify_file
+
+    check_threads(args.threads)
+    options = {name: getattr(args, name) for name in ("provider", "threads") if getattr(args, name)}
+    result = verify_file(args.model, backend=args.backend, reference=args.reference, **options)
+    print(f"{args.model}: {result.line()}")
+    return 0 if result.passed else 1
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -68,7 +100,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"predict": (predict_parser, cmd_predict), "info": (info_parser, cmd_info)}
+COMMANDS = {"predict": (predict_parser, cmd_predict), "info": (info_parser, cmd_info),
+            "verify": (verify_parser, cmd_verify)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("deploy.export.cli", "export a checkpoint to ONNX, ExecuTorch or TensorRT, verified"),
     "predict": ("deploy.cli", "classify image files with any exported model (no torch needed)"),
     "info": ("deploy.cli", "print the model card of a model file"),
+    "verify": ("deploy.cli", "replay a model's stored reference set on this device: does it compute what it did?"),
     "camera": ("camera_app.cli", "classify camera, stream or video frames live (no torch needed)"),
     "bench": ("benchmarks.cli", "latency, top-1 and size of model files, side by side"),
     "report": ("benchmarks.cli", "merge bench reports of several devices into one comparison"),

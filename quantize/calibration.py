@@ -86,6 +86,32 @@ def load_split(
     return np.stack(images).astype(np.float32), labels[index].astype(np.int64), list(splits.class_names)
 
 
+def held_out_images(
+    spec: str,
+    split: str,
+    count: int,
+    limit: int | None = None,
+    seed: int = 0,
+    data_root: str | os.PathLike | None = None,
+    split_seed: int = 0,
+) -> list[np.ndarray]:
+    """`count` of the images `load_split(spec, split, ..., limit, seed)` returns, class-balanced, before
+    any preprocessing: uint8 (H, W, C) OpenCV arrays (BGR, or one channel), as a camera gives them."""
+    from train.data import load_data
+
+    dataset = getattr(load_data(spec, data_root=data_root, seed=split_seed), split, None)
+    if dataset is None:
+        raise EdgevisionError(f"data {spec!r} has no {split} split")
+    labels = np.asarray(dataset.targets)
+    index = balanced_indices(labels, limit, seed)
+    index = index[balanced_indices(labels[index], count, seed)]
+    images = []
+    for i in index:
+        image = dataset[int(i)][0].permute(1, 2, 0).numpy()  # RGB or gray (C, H, W) -> (H, W, C)
+        images.append(np.ascontiguousarray(image[:, :, ::-1] if image.shape[2] == 3 else image))
+    return images
+
+
 def check_calibration_set(labels: np.ndarray, minimum: int = MIN_CALIBRATION_IMAGES, what: str = "calibration") -> None:
     """Fail in one line when a calibration (or evaluation) set is too small or has one class."""
     labels = np.asarray(labels)

@@ -97,6 +97,9 @@ def quantize_parser() -> argparse.ArgumentParser:
     qat.add_argument("--qat-epochs", type=int, default=0, help="quantization-aware fine-tuning if PTQ misses")
     qat.add_argument("--qat-lr", type=float, default=1e-4)
     qat.add_argument("--qat-size", type=int, default=512, help="training images for QAT")
+    parser.add_argument("--reference-images", type=int, default=16,
+                        help="held-out images stored beside the artifact with PyTorch fp32's logits, for "
+                        "`edgevision verify` on the device (default 16; 0: none)")
     parser.add_argument("--threads", type=int, default=2, help="onnxruntime threads for scoring and timing")
     parser.add_argument("--no-latency", dest="latency", action="store_false", help="skip timing")
     parser.add_argument("--report", help="write the JSON report (every attempt) here too")
@@ -193,6 +196,7 @@ def run_quantize(argv: list[str]) -> int:
             exhaustive=args.exhaustive, onnx_ladder=_ladder(args), exclude_sensitive=args.exclude_sensitive,
             fp16_fallback=args.fp16_fallback, qat_epochs=args.qat_epochs, qat_lr=args.qat_lr,
             qat_size=args.qat_size, measure_latency=args.latency, threads=args.threads,
+            reference_images=args.reference_images,
         )
     except BudgetMissed as exc:
         if args.report:  # the attempts are worth keeping even when no artifact is
@@ -204,6 +208,9 @@ def run_quantize(argv: list[str]) -> int:
         f"{chosen.name}: top-1 {chosen.top1:.2%} (fp32 {result.report['fp32_top1']:.2%}, drop "
         f"{chosen.drop * 100:.2f} points, agreement {chosen.agreement:.2%}){speed}; wrote {result.path}"
     )
+    if result.card.reference is not None:
+        print(f"reference set: {result.card.reference.images} images in {result.card.reference.file} "
+              f"(check on the device with `edgevision verify {result.path.name}`)")
     if args.report:
         _write_report(args.report, result.report)
     return 0

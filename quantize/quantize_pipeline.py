@@ -17,7 +17,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +35,8 @@ from quantize.scoring import artifact_latency_ms, artifact_logits
 
 if TYPE_CHECKING:
     from torch import nn
+
+    from deploy.reference import ReferenceSet
 
     from quantize.ptq_executorch import PteQuantConfig
 
@@ -139,6 +141,35 @@ def _write_onnx(src: Path, out: Path, card: ModelCard) -> None:
     save_onnx(proto, out)
 
 
+def _reference(model: nn.Module, artifact: Path, card: ModelCard, held_out: Sequence[np.ndarray], source: str,
+               threads: int) -> ReferenceSet | None:
+    """The chosen artifact's reference set (`deploy.reference`) on the raw `held_out` images, if any."""
+    if not len(held_out):
+        return None
+    from deploy.export.reference import make_reference
+
+    return make_reference(model, artifact, card, held_out, source, threads=threads)
+
+
+def _publish(out: Path, card: ModelCard, reference: ReferenceSet | None,
+             write: Callable[[Path, ModelCard], object]) -> ModelCard:
+    """`write(path, card)` the artifact beside `out` under a temporary name, store its reference set
+    (named in the card) beside it, and move them into place; the card written."""
+    from deploy.card import publish_artifact
+    from deploy.export.reference import reference_note, store_reference
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as staging:
+        staged = Path(staging) / out.name
+        if reference is not None:
+            card = card.evolve(reference=reference_note(reference, staged))
+        write(staged, card)
+        if reference is not None:
+            store_reference(reference, staged)
+        publish_artifact(staged, out)
+    return card
+
+
 def _fp16_rung(fp32: Path) -> Rung:
     return Rung("fp16", "fp16", {"quant_format": "fp16"}, lambda path: ptq_onnx.convert_fp16(fp32, path))
 
@@ -168,6 +199,7 @@ def quantize_to_onnx(
     measure_latency: bool = True,
     threads: int = 2,
     source: str = "held-out images",
+    held_out: Sequence[np.ndarray] = (),
 ) -> QuantResult:
     """int8 ONNX under the accuracy guard: try `ladder` in order, then the closest miss with its
     most sensitive nodes kept in float, then fp16; write the best passing model to `out`."""
@@ -202,7 +234,8 @@ def quantize_to_onnx(
             chosen.latency_ms = report["latency_ms"][chosen.name]
             report["speedup"] = report["latency_ms"]["fp32"] / chosen.latency_ms
         new_card = quantized_card(card, guard, chosen, "onnx", "fp32 onnx", source)
-        _write_onnx(chosen.path, out, new_card)
+        reference = _reference(model, chosen.path, new_card, held_out, source, threads)
+        new_card = _publish(out, new_card, reference, lambda path, c: _write_onnx(chosen.path, path, c))
     chosen.path = out
     return QuantResult(out, chosen, report, new_card)
 
@@ -225,11 +258,12 @@ def quantize_to_pte(
     measure_latency: bool = True,
     threads: int = 2,
     source: str = "held-out images",
+    held_out: Sequence[np.ndarray] = (),
 ) -> QuantResult:
     """int8 ExecuTorch (XNNPACK) under the guard: the rungs of `ladder` (default
     `ptq_executorch.PTE_LADDER`; its QAT rungs only when `qat_epochs` > 0); writes `out` and its
     sidecar card."""
-    from deploy.card import publish_artifact, write_sidecar
+    from deploy.card import write_sidecar
     from deploy.export.verify import torch_logits
     from quantize import ptq_executorch as pte
 
@@ -269,11 +303,13 @@ def quantize_to_pte(
             report["latency_ms"] = artifact_latency_ms({chosen.name: chosen.path}, val_images[0], threads)
             chosen.latency_ms = report["latency_ms"][chosen.name]
         new_card = quantized_card(card, guard, chosen, "executorch", "pytorch", source)
-        with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as staging:
-            staged = Path(staging) / out.name
-            shutil.copyfile(chosen.path, staged)
-            write_sidecar(staged, new_card)
-            publish_artifact(staged, out)  # artifact and card together, the card first
+        reference = _reference(model, chosen.path, new_card, held_out, source, threads)
+
+        def write(path: Path, final: ModelCard) -> None:
+            shutil.copyfile(chosen.path, path)
+            write_sidecar(path, final)
+
+        new_card = _publish(out, new_card, reference, write)  # artifact, card and reference set together
     chosen.path = out
     return QuantResult(out, chosen, report, new_card)
 
@@ -288,6 +324,7 @@ def quantize_to_fp16(
     budget: float = DEFAULT_BUDGET,
     threads: int = 2,
     source: str = "held-out images",
+    held_out: Sequence[np.ndarray] = (),
 ) -> QuantResult:
     """fp16 ONNX (for GPUs), scored like any other attempt before it is written."""
     out = Path(out)
@@ -302,7 +339,8 @@ def quantize_to_fp16(
         climb(guard, [_fp16_rung(fp32)], tmp, ".onnx", score)
         chosen = guard.require_best()
         new_card = quantized_card(card, guard, chosen, "onnx", "fp32 onnx", source)
-        _write_onnx(chosen.path, out, new_card)
+        reference = _reference(model, chosen.path, new_card, held_out, source, threads)
+        new_card = _publish(out, new_card, reference, lambda path, c: _write_onnx(chosen.path, path, c))
     chosen.path = out
     return QuantResult(out, chosen, guard.report(), new_card)
 
@@ -372,6 +410,7 @@ def quantize_checkpoint(
     qat_size: int = 512,
     measure_latency: bool = True,
     threads: int = 2,
+    reference_images: int = 16,
 ) -> QuantResult:
     """Quantize a checkpoint to `target` ("onnx-int8", "pte-int8" or "onnx-fp16") under the guard.
 
@@ -380,6 +419,7 @@ def quantize_checkpoint(
     fp32. `onnx_ladder`, `exclude_sensitive` and `fp16_fallback` shape the ONNX ladder; `qat_*`
     adds quantization-aware training (on `qat_size` training images) to the `.pte` ladder.
     Raises `BudgetMissed` (its `report` holds every attempt) when no configuration passes.
+    `reference_images` of the guard's images go into the artifact's reference set (`deploy.reference`; 0: none).
     """
     out = check_target(target, out)
     if target == "calib-data":
@@ -387,8 +427,11 @@ def quantize_checkpoint(
     if budget < 0:
         raise EdgevisionError(f"--budget is the allowed top-1 drop in points and must be >= 0, got {budget}")
     check_threads(threads, minimum=1)
+    from deploy.export.reference import check_count
+
+    check_count(reference_images)
     with artifact_lock(out, "-o"):  # a second quantize to the same file is refused before any work
-        from quantize.calibration import check_calibration_set, load_split, training_split_seed
+        from quantize.calibration import check_calibration_set, held_out_images, load_split, training_split_seed
 
         model, card, calib, _ = _load(checkpoint, data, calib_size, seed)
         val, val_labels, _ = load_split(data, eval_split, card.preprocessing, eval_size, seed,
@@ -396,11 +439,13 @@ def quantize_checkpoint(
                                         class_names=card.class_names)
         check_calibration_set(val_labels, minimum=8, what="evaluation")
         source = split_label(eval_split, data)
+        held_out = held_out_images(data, eval_split, reference_images, eval_size, seed,
+                                   split_seed=training_split_seed(card)) if reference_images else []
         if target == "onnx-int8":
             return quantize_to_onnx(
                 model, card, out, calib, val, val_labels, budget=budget, ladder=onnx_ladder, exhaustive=exhaustive,
                 exclude_sensitive=exclude_sensitive, fp16_fallback=fp16_fallback, measure_latency=measure_latency,
-                threads=threads, source=source,
+                threads=threads, source=source, held_out=held_out,
             )
         if target == "pte-int8":
             qat_images = qat_labels = None
@@ -411,6 +456,7 @@ def quantize_checkpoint(
             return quantize_to_pte(
                 model, card, out, calib, val, val_labels, budget=budget, qat_images=qat_images, qat_labels=qat_labels,
                 qat_epochs=qat_epochs, qat_lr=qat_lr, exhaustive=exhaustive, measure_latency=measure_latency,
-                threads=threads, source=source,
+                threads=threads, source=source, held_out=held_out,
             )
-        return quantize_to_fp16(model, card, out, val, val_labels, budget=budget, threads=threads, source=source)
+        return quantize_to_fp16(model, card, out, val, val_labels, budget=budget, threads=threads, source=source,
+                                held_out=held_out)

@@ -29,6 +29,9 @@ def export_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, help="artifact path, with the format's suffix")
     parser.add_argument("--data", help="images for parity/calibration: folder:PATH (its val/ split if present)")
     parser.add_argument("--verify-images", type=int, default=64, help="images in the parity check (0: skip)")
+    parser.add_argument("--reference-images", type=int, default=16,
+                        help="held-out images (the parity check's first) stored beside the artifact with "
+                        "PyTorch's logits, for `edgevision verify` on the device (default 16; 0: none)")
     for fmt in formats:
         if not fmt.options:
             continue
@@ -49,15 +52,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.verify_images < 0:
         raise EdgevisionError(f"--verify-images must be >= 0, got {args.verify_images}")
     from deploy.export.pipeline import export_checkpoint
+    from deploy.export.reference import check_count
+
+    check_count(args.reference_images)
 
     options = {option.name: getattr(args, option.name) for option in fmt.options}
     result = export_checkpoint(
         args.model, args.format, args.out, precision=args.precision, data=args.data,
-        verify_images=args.verify_images, **options,
+        verify_images=args.verify_images, reference_images=args.reference_images, **options,
     )
     print(f"wrote {result.path} ({args.format}, {args.precision})")
     if result.card.parity is not None:
         print(f"parity: {result.card.parity.line()}")
+    if result.card.reference is not None:
+        print(f"reference set: {result.card.reference.images} images in {result.card.reference.file} "
+              f"(check on the device with `edgevision verify {result.path.name}`)")
     if not result.passed:
         print(f"edgevision export: parity check failed; {args.out} left as it was, the failed artifact kept as "
               f"{result.path}", file=sys.stderr)

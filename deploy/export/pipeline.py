@@ -13,6 +13,7 @@ from deploy.atomic import artifact_lock
 from deploy.card import ModelCard, publish_artifact, write_sidecar
 from deploy.errors import EdgevisionError
 from deploy.export import check_request, get_exporter, get_format
+from deploy.export.reference import check_count, make_reference, reference_note, store_reference
 from deploy.version import __version__
 
 
@@ -47,6 +48,20 @@ def write_card(path: Path, fmt: str, card: ModelCard) -> None:
         write_sidecar(path, card)
 
 
+def add_reference(
+    model: torch.nn.Module, staged: Path, fmt: str, card: ModelCard, data: str | None, count: int
+) -> ModelCard:
+    """Store a reference set beside the staged artifact and name it in its card; the card it now has."""
+    from deploy.export.verify import parity_images
+
+    images, source = parity_images(data, count)
+    reference = make_reference(model, staged, card, images, source)
+    card = card.evolve(reference=reference_note(reference, staged))
+    write_card(staged, fmt, card)
+    store_reference(reference, staged)
+    return card
+
+
 def export_model(
     model: torch.nn.Module,
     card: ModelCard,
@@ -56,6 +71,7 @@ def export_model(
     source_sha256: str = "",
     data: str | None = None,
     verify_images: int = 64,
+    reference_images: int = 16,
     **format_options,
 ) -> ExportResult:
     """Export `model` to `out` as `fmt`, check parity and record it in the artifact's card.
@@ -64,9 +80,11 @@ def export_model(
     only when it passed (or when `verify_images=0` skips the check: `deploy.load` then warns that
     it is unverified), so a failed export never replaces an earlier, verified one. A failed
     artifact is kept as `<stem>.failed<suffix>`, its card marked failed, and the result's `passed`
-    is False. Concurrent exports to one `out` are refused (a lock beside it).
+    is False. Concurrent exports to one `out` are refused (a lock beside it). A passing artifact gets
+    a reference set of `reference_images` of the parity check's images (`deploy.reference`; 0: none).
     """
     check_request(fmt, precision, out)
+    check_count(reference_images)
     out = Path(out)
     new_card = artifact_card(card, fmt, precision, source_sha256)
     with artifact_lock(out, "--out"), \
@@ -80,6 +98,8 @@ def export_model(
             new_card = new_card.evolve(parity=parity, confidence=confidence)
             write_card(staged, fmt, new_card)
         result = ExportResult(out, new_card)
+        if result.passed and reference_images > 0:
+            result.card = new_card = add_reference(model, staged, fmt, new_card, data, reference_images)
         if not result.passed:
             result.path = out.with_name(f"{out.stem}.failed{out.suffix}")
         publish_artifact(staged, result.path)

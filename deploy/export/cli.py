@@ -28,7 +28,9 @@ def export_parser() -> argparse.ArgumentParser:
                         choices=sorted({p for f in formats for p in f.precisions}, key=["fp32", "fp16", "int8"].index))
     parser.add_argument("--out", required=True, help="artifact path, with the format's suffix")
     parser.add_argument("--data", help="images for parity/calibration: folder:PATH (its val/ split if present)")
-    parser.add_argument("--verify-images", type=int, default=64, help="images in the parity check (0: skip)")
+    parser.add_argument("--verify-images", type=int, default=256,
+                        help="images in the parity check, whose top-1 probabilities are also the card's confidence "
+                        "histogram for the camera's drift watch (default 256; 0: skip)")
     parser.add_argument("--reference-images", type=int, default=16,
                         help="held-out images (the parity check's first) stored beside the artifact with "
                         "PyTorch's logits, for `edgevision verify` on the device (default 16; 0: none)")

@@ -70,7 +70,7 @@ def export_model(
     precision: str = "fp32",
     source_sha256: str = "",
     data: str | None = None,
-    verify_images: int = 64,
+    verify_images: int = 256,
     reference_images: int = 16,
     **format_options,
 ) -> ExportResult:

@@ -10,10 +10,11 @@ Two policies:
   queue (frames get older: the documented trade-off) and beyond it drops the oldest.
 
 A live source that drops out is reopened with backoff (0.5 s doubling to 8 s); each event is kept
-for the log. Reconnects count "in a row" until a good frame arrives, so a stream that opens but never
-yields a decodable frame gives up after `max_reconnects` like one that refuses. A file ends (or
-loops); one unreadable frame is skipped and counted, and a whole pass without a readable frame ends
-the run with an error (a `--loop -1` over unreadable files would otherwise spin forever). With
+for the log. Reconnects count "in a row" until good frames flow again, so a stream that opens but
+never yields a decodable frame (or one per connection) gives up after `max_reconnects` like one that
+refuses. A file ends (or loops); one unreadable frame is skipped and counted, and a whole pass
+without a readable frame ends the run with an error (a `--loop -1` over unreadable files would
+otherwise spin forever). With
 `first_frame_within` (seconds from `start`) a source that has yielded no frame by then ends the run
 with an error: the pipeline's own `--duration` clock starts at the first frame, which may never come.
 """
@@ -38,6 +39,9 @@ BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 8.0
 # A live source giving only bad frames this many times in a row is treated as dropped out.
 MAX_BAD_IN_A_ROW = 30
+# Reconnects count "in a row" until the source has given this many good frames in a row: a stream
+# that yields one frame per connection and then fails is flapping, not back.
+STABLE_FRAMES = 10
 # "unreadable frame skipped" is logged for the first one, then summarised at most this often.
 UNREADABLE_LOG_EVERY_S = 10.0
 
@@ -214,7 +218,7 @@ class Capture:
         """Reopen a live source with backoff; None after `max_reconnects` attempts in a row or when stopping.
 
         An attempt that opens the source but then yields no good frame still counts: the count is
-        reset only by a good frame (in `_run`)."""
+        reset only by STABLE_FRAMES good frames in a row (in `_run`)."""
         delay = BACKOFF_FIRST_S * 2 ** min(self.attempts_in_a_row, 4)
         while not self.stopping.is_set():
             self.attempts_in_a_row += 1
@@ -240,7 +244,7 @@ class Capture:
     def _run(self) -> None:
         index = 0
         loops_left = self.loops
-        bad_in_a_row = 0
+        bad_in_a_row = good_in_a_row = 0
         good_this_pass = 0
         started = time.monotonic()
         paced = 0
@@ -258,6 +262,7 @@ class Capture:
                     self.counters.unreadable += 1
                     index += 1
                     bad_in_a_row += 1
+                    good_in_a_row = 0
                     self._note_unreadable(str(exc))
                     if not (self.live and bad_in_a_row >= MAX_BAD_IN_A_ROW):
                         continue
@@ -269,7 +274,7 @@ class Capture:
                         if not good_this_pass:
                             self.error = (f"no readable frame in a whole pass over {self.source.description} "
                                           f"({bad_in_a_row} unreadable)")
-                            self._event("error", self.error)
+                            self._event("gave_up", self.error)
                             break
                         if loops_left == 0:
                             break
@@ -286,9 +291,12 @@ class Capture:
                     if source is None:
                         break
                     self.source = source
-                    bad_in_a_row = 0
+                    bad_in_a_row = good_in_a_row = 0
                     continue
-                bad_in_a_row = self.attempts_in_a_row = 0
+                bad_in_a_row = 0
+                good_in_a_row += 1
+                if good_in_a_row >= STABLE_FRAMES:
+                    self.attempts_in_a_row = 0
                 good_this_pass += 1
                 self.counters.read += 1
                 self._put(Frame(index, image, time.monotonic(), time.time()))

@@ -95,7 +95,9 @@ def check_outputs_apart(outputs: dict[str, str | None], inputs: dict[str, str | 
             if real == other_real or (identity and identity == _identity(other_real)):
                 raise EdgevisionError(f"{flag} {path} is also the {other}: give each output its own file")
         if folder and real.startswith(folder.rstrip(os.sep) + os.sep):
-            raise EdgevisionError(f"{flag} {path} lies inside the image folder being read ({read_folder}); write it elsewhere")
+            raise EdgevisionError(
+                f"{flag} {path} lies inside the image folder being read ({read_folder}); write it elsewhere"
+            )
         seen[flag] = real
 
 
@@ -165,7 +167,8 @@ class Recorder:
         else:
             reason = "no space left on device"
         if free < image.nbytes + RECORD_FREE_MARGIN:
-            self.failed = f"--record {self.path}: {reason}; the recording stopped after {self.frames} frames, the run went on"
+            self.failed = (f"--record {self.path}: {reason}; the recording stopped after {self.frames} frames, "
+                           "the run went on")
             log.warning("%s", self.failed)
             self.close()
             return

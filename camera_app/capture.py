@@ -225,7 +225,7 @@ class Capture:
             attempt = self.attempts_in_a_row
             if 0 <= self.max_reconnects < attempt:
                 self.error = (f"gave up on {self.source.description} after {self.max_reconnects} reconnect attempts "
-                              f"without a good frame ({self.counters.unreadable} unreadable)")
+                              f"in a row ({self.counters.unreadable} unreadable frames in all)")
                 self._event("gave_up", self.error)
                 return None
             if self._wait(delay):

@@ -102,10 +102,12 @@ def check_outputs_apart(outputs: dict[str, str | None], inputs: dict[str, str | 
 
 
 def check_record_path(path: str | os.PathLike) -> None:
-    """`--record` takes .avi only (see MP4_REFUSED); any other suffix is refused by `fourcc_for`."""
-    if Path(path).suffix.lower() == ".mp4":
+    """`--record` takes .avi only (see MP4_REFUSED)."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".mp4":
         raise EdgevisionError(MP4_REFUSED.format(path=path))
-    fourcc_for(path)
+    if suffix != ".avi":
+        raise EdgevisionError(f"--record {path}: use .avi (MJPG); the pip OpenCV wheels have no H.264 encoder")
 
 
 def letterbox(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

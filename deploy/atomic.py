@@ -30,9 +30,10 @@ def _umask() -> int:
 
 def special_file(path: str | os.PathLike) -> bool:
     """True for an output to write into rather than replace: an existing non-regular file (device,
-    FIFO, socket, or a link to one) or anything under /dev or /proc (`/dev/stdout` leads to a regular
-    file when standard output is redirected, and is still not ours to replace)."""
-    if os.path.abspath(path).startswith(("/dev/", "/proc/")):
+    FIFO, socket, or a link to one) or a link under /dev or /proc (`/dev/stdout`, `/dev/fd/1` lead to
+    a regular file when standard output is redirected, and are still not ours to replace)."""
+    absolute = os.path.abspath(path)
+    if absolute.startswith(("/dev/", "/proc/")) and os.path.realpath(absolute) != absolute:
         return True
     try:
         return not stat.S_ISREG(os.stat(path).st_mode) and not os.path.isdir(path)

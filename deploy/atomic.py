@@ -118,8 +118,10 @@ def output_lock(
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            held = f"{writing}; wait for it or choose another {what}" if writing else f"{folder}; wait for it or choose another {what} folder"
-            raise EdgevisionError(f"another edgevision process{_holder(fd)} is writing {held}") from None
+            holder = _holder(fd)
+            held = (f"{writing}{holder}; wait for it or choose another {what}" if writing
+                    else f"{folder}{holder}; wait for it or choose another {what} folder")
+            raise EdgevisionError(f"another edgevision process is writing {held}") from None
         with contextlib.suppress(OSError):  # a full disk must not stop the lock itself
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)

@@ -136,7 +136,7 @@ def test_a_second_run_on_the_same_log_is_refused_naming_the_first(model, video, 
     finally:
         first.send_signal(signal.SIGTERM)
         first.wait(60)
-    assert done.returncode == 2 and f"another edgevision process (pid {first.pid}) is writing {log}" in done.stderr
+    assert done.returncode == 2 and f"another edgevision process is writing {log} (pid {first.pid})" in done.stderr
     frames = [json.loads(line) for line in log_lines(log)]  # every line whole: nobody else wrote into it
     assert [r["frame"] for r in frames if "frame" in r] == list(range(len([r for r in frames if "frame" in r])))
 

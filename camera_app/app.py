@@ -143,7 +143,7 @@ def _run_locked(config: AppConfig, classifier, stop: threading.Event | None) -> 
         lambda: open_source(spec, source_options), live=spec.live, buffer=config.buffer,
         buffer_frames=config.buffer_frames, loops=config.loop, realtime=config.realtime,
         fallback_fps=config.fps or 30.0, max_reconnects=config.max_reconnects,
-        buffer_bytes=int(config.buffer_mb * (1 << 20)), first_frame_within=config.duration,
+        buffer_mb=config.buffer_mb, first_frame_within=config.duration,
     )
     description = capture.open()  # a missing camera or refused URL fails here, before the model loads
     try:

@@ -5,8 +5,8 @@ Two policies:
   own frame rate with `realtime`) overwrites a frame nobody took, and that frame counts as dropped, so latency never
   grows behind a slow model. A file read as fast as it goes waits for the slot instead (nothing to
   drop: the next frame is decoded while the model runs on this one).
-- buffer: every frame in order, through a queue of at most `buffer_frames` frames and `buffer_bytes`
-  bytes (a 1080p frame is 6 MB). Files wait for room; a live source that outruns the model fills the
+- buffer: every frame in order, through a queue of at most `buffer_frames` frames and `buffer_mb`
+  megabytes (a 1080p frame is 6 MB). Files wait for room; a live source that outruns the model fills the
   queue (frames get older: the documented trade-off) and beyond it drops the oldest.
 
 A live source that drops out is reopened with backoff (0.5 s doubling to 8 s); each event is kept
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -78,13 +79,13 @@ class Capture:
         realtime: bool = False,
         fallback_fps: float = 30.0,
         max_reconnects: int = 10,
-        buffer_bytes: int = 256 << 20,
+        buffer_mb: float = 256.0,
         first_frame_within: float | None = None,
     ) -> None:
         if buffer_frames < 1:
             raise EdgevisionError(f"--buffer-frames must be >= 1, got {buffer_frames}")
-        if buffer_bytes < 1:
-            raise EdgevisionError(f"--buffer-mb must be > 0, got {buffer_bytes / (1 << 20):g}")
+        if not (buffer_mb > 0 and math.isfinite(buffer_mb)):
+            raise EdgevisionError(f"--buffer-mb must be a finite number > 0, got {buffer_mb:g}")
         self.open_source = open_source
         self.live = live
         self.realtime = realtime and not live
@@ -92,7 +93,7 @@ class Capture:
         self.pace_fps: float | None = None
         self.own_clock = live or self.realtime
         self.capacity = buffer_frames if buffer else 1
-        self.capacity_bytes = buffer_bytes
+        self.capacity_bytes = max(1, int(buffer_mb * (1 << 20)))
         self.queued_bytes = 0
         self.first_frame_within = first_frame_within
         self.deadline: float | None = None
@@ -120,7 +121,7 @@ class Capture:
 
     def start(self) -> None:
         """Start reading in the capture thread (after `open`); the `first_frame_within` clock starts here."""
-        if self.first_frame_within is not None:
+        if self.first_frame_within is not None and math.isfinite(self.first_frame_within):
             self.deadline = time.monotonic() + self.first_frame_within
         self.thread = threading.Thread(target=self._run, name="camera-capture", daemon=True)
         self.thread.start()

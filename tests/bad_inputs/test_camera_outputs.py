@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import camera_app
-from deploy.atomic import artifact_lock, write_text_atomic
+from deploy.atomic import artifact_lock, special_file, write_text_atomic
 from deploy.errors import EdgevisionError
 from tests.bad_inputs.camera_helpers import REPO, camera, error_lines
 
@@ -156,7 +156,7 @@ def test_atomic_writes_go_into_special_files_and_never_replace_them(tmp_path):
     fifo = tmp_path / "report.fifo"
     os.mkfifo(fifo)
     got: list[bytes] = []
-    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
     reader.start()
     write_text_atomic(fifo, "hello\n")
     reader.join(60)
@@ -164,13 +164,16 @@ def test_atomic_writes_go_into_special_files_and_never_replace_them(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_report_to_dev_stdout_prints_it_and_leaves_dev_stdout_alone(model, video):
-    before = os.lstat("/dev/stdout")
-    done = camera("--model", model, "--source", video, "--report", "/dev/stdout", "--quiet", timeout=60)
+def test_report_to_standard_output_prints_it_and_leaves_the_link_alone(model, video, tmp_path):
+    # A link of our own to /proc/self/fd/1, not /dev/stdout itself: code that renames over its target
+    # must fail this test without replacing the system's /dev/stdout.
+    stdout = tmp_path / "stdout"
+    stdout.symlink_to("/proc/self/fd/1")
+    done = camera("--model", model, "--source", video, "--report", stdout, "--quiet", timeout=60)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["frames"]["classified"] == 40
-    after = os.lstat("/dev/stdout")
-    assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode)
+    assert stdout.is_symlink() and os.readlink(stdout) == "/proc/self/fd/1"
+    assert special_file("/dev/stdout") and special_file("/dev/fd/1") and not special_file(tmp_path / "r.json")
 
 
 @pytest.fixture
@@ -203,7 +206,8 @@ def test_a_full_disk_stops_the_recording_and_keeps_what_it_wrote(model, video, t
     assert done.returncode == 1 and "Traceback" not in done.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["frames"]["classified"] == 840 and "no space left" in report["error"]
-    assert 10 < report["recorded"]["frames"] < 840 and frames_in(tiny_disk / "run.avi") >= report["recorded"]["frames"] - 5
+    recorded = report["recorded"]["frames"]
+    assert 10 < recorded < 840 and frames_in(tiny_disk / "run.avi") >= recorded - 5
 
 
 def test_a_full_disk_at_the_report_is_one_line_and_the_summary_still_prints(model, video, tiny_disk):

@@ -20,12 +20,12 @@ import numpy as np
 
 from camera_app.capture import Capture
 from camera_app.display import Window, want_window
-from camera_app.outputs import FrameLog, Recorder, fourcc_for, write_report
+from camera_app.outputs import FrameLog, Recorder, check_outputs_apart, check_record_path, write_report
 from camera_app.pipeline import PipelineOptions, PipelineResult, Sinks, run_pipeline, stage_stats
 from camera_app.selfcheck import self_check
 from camera_app.serve import FrameServer, parse_bind
-from camera_app.sources import SourceOptions, open_source, parse_source
-from deploy.atomic import check_writable
+from camera_app.sources import SourceOptions, open_source, parse_source, read_folder
+from deploy.atomic import artifact_lock, check_writable
 from deploy.errors import EdgevisionError
 
 log = logging.getLogger("edgevision.camera")
@@ -52,6 +52,7 @@ class AppConfig:
     read_timeout: float = 5.0
     buffer: bool = False
     buffer_frames: int = 512
+    buffer_mb: float = 256.0
     max_reconnects: int = 10
     smooth: int = 1
     threshold: float = 0.0
@@ -98,10 +99,13 @@ def check_config(config: AppConfig) -> None:
     if config.loop < -1:
         raise EdgevisionError(f"--loop must be -1 (forever), 0 or more, got {config.loop}")
     if config.record:
-        fourcc_for(config.record)
+        check_record_path(config.record)
     for flag, path in (("--log", config.log), ("--record", config.record), ("--report", config.report)):
         if path:
             check_writable(path, flag)
+    check_outputs_apart({"--log": config.log, "--record": config.record, "--report": config.report},
+                        {"--model": config.model, "--labels": config.labels, "--source": config.source},
+                        read_folder(parse_source(config.source)))
     if config.serve is not None:
         parse_bind(config.serve)
     check_watch_options(config)
@@ -141,6 +145,14 @@ def run_app(config: AppConfig, classifier=None, stop: threading.Event | None = N
     (default: `deploy.load(config.model, ...)`).
     """
     check_config(config)
+    with contextlib.ExitStack() as locks:  # held until the report is written: a second run is refused at once
+        for flag, path in (("--log", config.log), ("--record", config.record), ("--report", config.report)):
+            if path:
+                locks.enter_context(artifact_lock(path, flag))
+        return _run_locked(config, classifier, stop)
+
+
+def _run_locked(config: AppConfig, classifier, stop: threading.Event | None) -> dict:
     spec = parse_source(config.source)
     use_window, no_window = want_window(config.display)
     if no_window:
@@ -153,6 +165,7 @@ def run_app(config: AppConfig, classifier=None, stop: threading.Event | None = N
         lambda: open_source(spec, source_options), live=spec.live, buffer=config.buffer,
         buffer_frames=config.buffer_frames, loops=config.loop, realtime=config.realtime,
         fallback_fps=config.fps or 30.0, max_reconnects=config.max_reconnects,
+        buffer_mb=config.buffer_mb, first_frame_within=config.duration,
     )
     description = capture.open()  # a missing camera or refused URL fails here, before the model loads
     try:
@@ -196,8 +209,17 @@ def run_app(config: AppConfig, classifier=None, stop: threading.Event | None = N
     summary = summarize(config, description, backend, capture, result)
     summary["display"] = "window" if use_window else "headless"
     summary["capture_thread_ended"] = stopped_cleanly
+    failed = [sink.failed for sink in (sinks.log, sinks.recorder) if sink is not None and sink.failed]
+    if sinks.recorder is not None:
+        summary["recorded"] = {"frames": sinks.recorder.frames, "resized": sinks.recorder.resized}
+    summary["output_errors"] = failed
+    summary["error"] = summary["error"] or ("; ".join(failed) if failed else None)
     if config.report:
-        write_report(config.report, summary)
+        try:
+            write_report(config.report, summary)
+        except EdgevisionError as exc:  # a full disk at the very end: the summary still prints
+            failed.append(f"--report: {exc}")
+            summary["error"] = summary["error"] or failed[-1]
     return summary
 
 

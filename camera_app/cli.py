@@ -71,13 +71,18 @@ def camera_parser() -> argparse.ArgumentParser:
                         "on a live source that outruns the model, frames get older")
     source.add_argument("--buffer-frames", type=int, default=512, metavar="N",
                         help="with --buffer, frames queued at most; a live source beyond it drops the oldest (default 512)")
+    source.add_argument("--buffer-mb", type=float, default=256.0, metavar="MB",
+                        help="with --buffer, megabytes of frames queued at most (a 1080p frame is 6 MB); "
+                        "a live source beyond it drops the oldest, a file waits (default 256)")
     out = parser.add_argument_group("output")
     out.add_argument("--display", choices=["auto", "window", "none"], default="auto",
                      help="auto: a window where a display exists, else headless (default); window: a window or an error; "
                      "none: headless. Keys: q/Esc quit, space pause, s snapshot")
     out.add_argument("--snapshot-dir", default=".", help="folder for snapshot PNGs taken with the s key (default .)")
     out.add_argument("--log", metavar="FILE", help="one JSON object per classified frame (JSON lines), plus source events")
-    out.add_argument("--record", metavar="FILE", help="write the annotated video: .avi (MJPG) or .mp4 (mp4v)")
+    out.add_argument("--record", metavar="FILE",
+                     help="write the annotated video as .avi (MJPG), which stays readable up to the last frame even "
+                     "if the run is killed; .mp4 is refused (unreadable unless closed cleanly)")
     out.add_argument("--report", metavar="FILE", help="write the run's summary as JSON")
     out.add_argument("--serve", metavar="[HOST:]PORT",
                      help="browser view: / page, /stream.mjpg, /snapshot.jpg, /stats.json (host default 127.0.0.1)")

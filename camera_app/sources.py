@@ -11,7 +11,9 @@ import glob
 import importlib
 import os
 import re
+import stat
 import sys
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,11 +21,13 @@ import cv2
 import numpy as np
 
 from deploy.errors import EdgevisionError
+from deploy.limits import MAX_IMAGE_PIXELS
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
 KINDS = ("camera", "file", "images", "stream", "gst", "csi", "picam")
 LIVE_KINDS = ("camera", "stream", "gst", "csi", "picam")
+MAX_TIMEOUT_S = 3600.0
 NO_GSTREAMER = (
     "this OpenCV build has no GStreamer (the pip opencv-python wheels never do), so gst: and csi:// "
     "sources cannot open; on a Jetson use JetPack's OpenCV (apt python3-opencv, in a venv made with "
@@ -84,18 +88,37 @@ def parse_source(text: str) -> SourceSpec:
         return SourceSpec("gst", pipeline)
     if text.lower().startswith(STREAM_SCHEMES):
         return SourceSpec("stream", text)
-    path = text[len("file://") :] if text.startswith("file://") else text
-    if any(ch in path for ch in "*?["):
-        return SourceSpec("images", path)
+    path = literal_path(text[len("file://") :]) if text.startswith("file://") else text
+    # A path that exists is taken literally: `clip[1].mp4` is a file, not a glob.
     candidate = Path(path)
     if candidate.is_dir():
         return SourceSpec("images", path)
     if candidate.is_file():
         return SourceSpec("images" if candidate.suffix.lower() in IMAGE_SUFFIXES else "file", path)
+    if candidate.exists():
+        raise EdgevisionError(f"source {text!r} is not a regular file or folder (a FIFO, socket or device)")
+    if any(ch in path for ch in "*?["):
+        return SourceSpec("images", path)
     raise EdgevisionError(
         f"source {text!r} not found: give a camera index (0), /dev/videoN, v4l2://N, a video file, an image "
         "folder or glob, rtsp:// or http(s):// URL, gst:PIPELINE, csi://N or picam[:N]"
     )
+
+
+def literal_path(path: str) -> str:
+    """The path of a `file://` URL's rest: as written if that exists, else percent-decoded (`a%20b.mp4`)."""
+    if os.path.exists(path):
+        return path
+    decoded = urllib.parse.unquote(path)
+    return decoded if os.path.exists(decoded) else path
+
+
+def check_frame_size(frame: np.ndarray, description: str) -> np.ndarray:
+    """A frame over the image pixel limit is an unreadable frame, not something to classify or queue."""
+    if frame.shape[0] * frame.shape[1] > MAX_IMAGE_PIXELS:
+        raise UnreadableFrame(f"{description}: frame of {frame.shape[1]}x{frame.shape[0]} pixels exceeds "
+                              f"{MAX_IMAGE_PIXELS:,} (EDGEVISION_MAX_IMAGE_PIXELS)")
+    return frame
 
 
 def gstreamer_available(build_info: str | None = None) -> bool:
@@ -124,6 +147,11 @@ class OpenCvSource:
         self.live = live
         fps = capture.get(cv2.CAP_PROP_FPS)
         self.fps = fps if 0 < fps < 1000 else None
+        width, height = capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT)
+        if width * height > MAX_IMAGE_PIXELS:  # declared by the container: refused before any frame is decoded
+            capture.release()
+            raise EdgevisionError(f"{description} has {width:.0f}x{height:.0f} frames, over {MAX_IMAGE_PIXELS:,} "
+                                  "pixels (EDGEVISION_MAX_IMAGE_PIXELS)")
 
     def read(self) -> np.ndarray | None:
         ok, frame = self.capture.read()
@@ -131,7 +159,7 @@ class OpenCvSource:
             return None
         if frame is None or frame.size == 0:
             raise UnreadableFrame(self.description)
-        return frame
+        return check_frame_size(frame, self.description)
 
     def release(self) -> None:
         self.capture.release()
@@ -153,10 +181,20 @@ class ImageFilesSource:
             return None
         path = self.paths[self.next]
         self.next += 1
-        image = cv2.imread(path, cv2.IMREAD_COLOR)
+        # Only a regular file is opened: a FIFO called x.jpg would block the read forever.
+        try:
+            regular = stat.S_ISREG(os.stat(path).st_mode)
+        except OSError as exc:
+            raise UnreadableFrame(f"{path}: {exc.strerror}") from None
+        if not regular:
+            raise UnreadableFrame(f"{path}: not a regular file")
+        try:
+            image = cv2.imread(path, cv2.IMREAD_COLOR)
+        except cv2.error:  # over OpenCV's pixel limit, in some builds
+            image = None
         if image is None:
-            raise UnreadableFrame(path)
-        return image
+            raise UnreadableFrame(f"{path}: not an image, corrupt, or over {MAX_IMAGE_PIXELS:,} pixels")
+        return check_frame_size(image, path)
 
     def release(self) -> None:
         self.next = len(self.paths)
@@ -196,11 +234,32 @@ class Picamera2Source:
         self.camera.close()
 
 
+def _regular(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def read_folder(spec: SourceSpec) -> str | None:
+    """The folder an image source reads (a glob's folder), None for other sources."""
+    if spec.kind != "images":
+        return None
+    target = str(spec.target)
+    if Path(target).is_dir():
+        return target
+    if Path(target).is_file():
+        return None  # one image file: the output check compares it as an input
+    return os.path.dirname(target[: min((target.find(ch) for ch in "*?[" if ch in target), default=len(target))]) or "."
+
+
 def image_paths(pattern: str) -> list[str]:
+    """Regular image files in a folder or matching a glob, in name order (FIFOs and folders left out)."""
     if Path(pattern).is_dir():
-        paths = [str(p) for p in Path(pattern).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+        with os.scandir(pattern) as entries:
+            paths = [e.path for e in entries if Path(e.name).suffix.lower() in IMAGE_SUFFIXES and e.is_file()]
     else:
-        paths = [p for p in glob.glob(pattern) if Path(p).suffix.lower() in IMAGE_SUFFIXES]
+        paths = [p for p in glob.iglob(pattern) if Path(p).suffix.lower() in IMAGE_SUFFIXES and _regular(p)]
     if not paths:
         raise EdgevisionError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {pattern}")
     return sorted(paths)
@@ -233,6 +292,9 @@ def open_stream(url: str, options: SourceOptions) -> OpenCvSource:
     if url.lower().startswith(("rtsp://", "rtsps://")):
         # Read by OpenCV's FFmpeg backend at each open.
         os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = f"rtsp_transport;{options.rtsp_transport}"
+    for name, seconds in (("--open-timeout", options.open_timeout_s), ("--read-timeout", options.read_timeout_s)):
+        if not 0 < seconds <= MAX_TIMEOUT_S:  # OpenCV takes milliseconds as a 32-bit int
+            raise EdgevisionError(f"{name} must be between 0 and {MAX_TIMEOUT_S:g} seconds, got {seconds:g}")
     params = [
         cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(options.open_timeout_s * 1000),
         cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(options.read_timeout_s * 1000),

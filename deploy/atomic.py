@@ -1,15 +1,25 @@
 """Atomic file writes: a reader sees the old file or the new one, never half of either; and a lock
-so that two processes never write one output at once."""
+so that two processes never write one output at once.
+
+Only regular files are replaced. An output that exists and is something else (`/dev/null`, a FIFO,
+`/dev/stdout`, a symlink to a device) is written into in place: renaming over it would replace the
+system's special file (as root) or silently swallow what the user meant to read.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from deploy.errors import EdgevisionError
+
+# What the disk answers a write it cannot take: full, over quota, over RLIMIT_FSIZE, read-only, failing.
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO)
 
 
 def _umask() -> int:
@@ -18,14 +28,43 @@ def _umask() -> int:
     return mask
 
 
+def special_file(path: str | os.PathLike) -> bool:
+    """True for an output to write into rather than replace: an existing non-regular file (device,
+    FIFO, socket, or a link to one) or a link under /dev or /proc (`/dev/stdout`, `/dev/fd/1` lead to
+    a regular file when standard output is redirected, and are still not ours to replace)."""
+    absolute = os.path.abspath(path)
+    if absolute.startswith(("/dev/", "/proc/")) and os.path.realpath(absolute) != absolute:
+        return True
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode) and not os.path.isdir(path)
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _write_errors(target: Path) -> Iterator[None]:
+    """A full disk, a quota or a file-size limit while writing: one line naming the file, no traceback."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in WRITE_ERRNOS:
+            raise
+        raise EdgevisionError(f"cannot write {target}: {exc.strerror or exc}") from None
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path` in one rename.
 
     The temporary file lives in the same folder so that `os.replace` stays on one file system
     (and so stays atomic). On any error the temporary file is removed and `path` is untouched.
+    A special file (`special_file`) is yielded itself, to be written in place.
     """
     target = Path(path)
+    if special_file(target):
+        with _write_errors(target):
+            yield target
+        return
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -34,7 +73,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        yield tmp
+        with _write_errors(target):
+            yield tmp
         # mkstemp makes the file 0600; a deployed model must be readable as the umask allows, like any file.
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
@@ -61,6 +101,7 @@ def output_lock(
     of mixing its files with the first one's. The lock dies with its process (flock), so a killed
     run never leaves a stale one behind. An unwritable folder is reported here, before any work.
     `writing`: the one file the lock guards, when it guards a file (see `artifact_lock`), not the folder.
+    The holder writes its process id into the lock file, so the refusal names it.
     """
     folder = Path(folder)
     try:
@@ -77,17 +118,34 @@ def output_lock(
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            held = f"{writing}; wait for it or choose another {what}" if writing else f"{folder}; wait for it or choose another {what} folder"
+            holder = _holder(fd)
+            held = (f"{writing}{holder}; wait for it or choose another {what}" if writing
+                    else f"{folder}{holder}; wait for it or choose another {what} folder")
             raise EdgevisionError(f"another edgevision process is writing {held}") from None
+        with contextlib.suppress(OSError):  # a full disk must not stop the lock itself
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
         os.close(fd)
 
 
+def _holder(fd: int) -> str:
+    """' (pid N)' from a held lock file, or '' when it names none (an older edgevision, a race)."""
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return ""
+    return f" (pid {text})" if text.isdigit() else ""
+
+
 def artifact_lock(path: str | os.PathLike, what: str = "--out") -> contextlib.AbstractContextManager[None]:
     """`output_lock` for one output file (an artifact and its sidecar card): `.<name>.lock` beside it,
-    so two commands writing one file refuse each other while others write into the same folder."""
+    so two commands writing one file refuse each other while others write into the same folder.
+    A special file (`/dev/null`, a FIFO) takes no lock: no lock file is made in /dev."""
     path = Path(path)
+    if special_file(path):
+        return contextlib.nullcontext()
     return output_lock(path.parent, what, f".{path.name}.lock", writing=path)
 
 
@@ -95,6 +153,10 @@ def check_writable(path: str | os.PathLike, what: str) -> None:
     """Refuse, before any work, an output file that could not be written at the end: its folder
     cannot be made or written, or `path` is a folder."""
     path = Path(path)
+    if special_file(path):
+        if not os.access(path, os.W_OK):
+            raise EdgevisionError(f"cannot write the {what} {path}: no permission")
+        return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

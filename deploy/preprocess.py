@@ -13,6 +13,8 @@ cropped to `input_size`, pixels are scaled to [0, 1] and normalised per channel.
 from __future__ import annotations
 
 import math
+import os
+import stat
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -158,7 +160,19 @@ def preprocess_batch(images: Sequence[np.ndarray], spec: Preprocessing) -> np.nd
 
 
 def read_image(path: str) -> np.ndarray:
-    """Read an image file as OpenCV does (BGR/gray/BGRA, 8 or 16 bit), or fail in one line."""
+    """Read an image file as OpenCV does (BGR/gray/BGRA, 8 or 16 bit), or fail in one line.
+
+    Only a regular file is opened: a FIFO would block the read forever, /dev/zero would never end."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise EdgevisionError(f"image not found: {path}") from None
+    except OSError as exc:
+        raise EdgevisionError(f"cannot read image {path}: {exc.strerror}") from None
+    if stat.S_ISDIR(mode):
+        raise EdgevisionError(f"image path is a folder: {path}")
+    if not stat.S_ISREG(mode):
+        raise EdgevisionError(f"image {path} is not a regular file (a FIFO, socket or device)")
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except FileNotFoundError:

@@ -73,13 +73,13 @@ def test_realtime_file_drops_what_a_slow_model_has_no_time_for(tiny_model, tmp_p
 
 
 def test_record_report_loop_and_max_frames(tiny_model, mjpg_video, tmp_path):
-    summary = camera_app.run(tiny_model, mjpg_video, loop=1, record=str(tmp_path / "out.mp4"),
+    summary = camera_app.run(tiny_model, mjpg_video, loop=1, record=str(tmp_path / "out.avi"),
                              report=str(tmp_path / "report.json"), max_frames=70)
     assert summary["frames"]["classified"] == 70 and summary["end_reason"] == "max frames"
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["frames"]["classified"] == 70 and report["latency_ms"]["inference"]["p95"] > 0
     assert set(report["overhead_ms"]) >= {"p50", "p95", "mean"}
-    recorded = cv2.VideoCapture(str(tmp_path / "out.mp4"))
+    recorded = cv2.VideoCapture(str(tmp_path / "out.avi"))
     assert int(recorded.get(cv2.CAP_PROP_FRAME_COUNT)) == 70
     ok, frame = recorded.read()
     assert ok and frame.shape == (120, 160, 3)

@@ -98,6 +98,7 @@ def check_config(config: AppConfig) -> None:
             raise EdgevisionError(f"--{name.replace('_', '-')} must be > 0, got {value}")
     if config.loop < -1:
         raise EdgevisionError(f"--loop must be -1 (forever), 0 or more, got {config.loop}")
+    check_watch_options(config)
     if config.record:
         check_record_path(config.record)
     for flag, path in (("--log", config.log), ("--record", config.record), ("--report", config.report)):
@@ -108,7 +109,6 @@ def check_config(config: AppConfig) -> None:
                         read_folder(parse_source(config.source)))
     if config.serve is not None:
         parse_bind(config.serve)
-    check_watch_options(config)
 
 
 @contextlib.contextmanager

@@ -22,7 +22,8 @@ from camera_app.capture import Capture
 from camera_app.display import Window, want_window
 from camera_app.outputs import FrameLog, Recorder, fourcc_for, write_report
 from camera_app.pipeline import PipelineOptions, PipelineResult, Sinks, run_pipeline, stage_stats
-from camera_app.serve import FrameServer, parse_bind
+from camera_app.serve import FrameServer, check_serve_fps, parse_bind
+from camera_app.serve_access import check_token
 from camera_app.sources import SourceOptions, open_source, parse_source
 from deploy.atomic import check_writable
 from deploy.errors import EdgevisionError
@@ -59,6 +60,8 @@ class AppConfig:
     record: str | None = None
     report: str | None = None
     serve: str | None = None
+    serve_fps: float = 15.0
+    serve_token: str | None = None
     max_frames: int | None = None
     duration: float | None = None
     snapshot_dir: str = "."
@@ -85,6 +88,8 @@ def check_config(config: AppConfig) -> None:
             check_writable(path, flag)
     if config.serve is not None:
         parse_bind(config.serve)
+        check_serve_fps(config.serve_fps)
+        check_token(config.serve_token)
 
 
 @contextlib.contextmanager
@@ -155,7 +160,11 @@ def run_app(config: AppConfig, classifier=None, stop: threading.Event | None = N
             if config.record:
                 sinks.recorder = Recorder(config.record, capture.source.fps or config.fps or 30.0)
             if config.serve is not None:
-                sinks.server = FrameServer(config.serve, title=f"{Path(str(config.model)).name} on {description}")
+                sinks.server = FrameServer(
+                    config.serve, title=f"{Path(str(config.model)).name} on {description}",
+                    info=serve_info(config, description, classifier), serve_fps=config.serve_fps,
+                    token=config.serve_token,
+                )
                 log.warning("serving on %s (stream: %sstream.mjpg)", sinks.server.url, sinks.server.url)
             if use_window:
                 sinks.window = Window(f"edgevision camera: {description}")
@@ -176,6 +185,17 @@ def run_app(config: AppConfig, classifier=None, stop: threading.Event | None = N
     if config.report:
         write_report(config.report, summary)
     return summary
+
+
+def serve_info(config: AppConfig, description: str, classifier) -> dict:
+    """What the browser view shows about the run and the model (set once)."""
+    info, card = classifier.info, classifier.card
+    accuracy = (getattr(card, "metrics", None) or {}).get("top1")
+    return {
+        "source": description, "backend": info.get("backend", "?"), "provider": info.get("provider", ""),
+        "threads": info.get("threads"), "precision": info.get("precision", ""), "model": Path(str(config.model)).name,
+        "classes": list(card.class_names), "accuracy": accuracy, "started": time.time(),
+    }
 
 
 def summarize(config: AppConfig, description: str, backend: str, capture: Capture, result: PipelineResult) -> dict:

@@ -126,7 +126,9 @@ function drawChart(history) {
     g.textAlign = "left"; g.fillText(((1 - i / 4) * 100).toFixed(0) + "%", left + w + 4, y + 4);
   }
   g.textAlign = "center";
-  for (const ago of [60, 45, 30, 15, 0]) g.fillText(ago ? "-" + ago + " s" : "now", left + w * (1 - ago / 60), height - 4);
+  for (const ago of [60, 45, 30, 15, 0]) {
+    g.fillText(ago ? "-" + ago + " s" : "now", left + w * (1 - ago / 60), height - 4);
+  }
   const end = t.length ? t[t.length - 1] : 0;
   const line = (values, max, stroke) => {
     g.strokeStyle = stroke; g.lineWidth = 2; g.beginPath();

@@ -35,7 +35,8 @@ def test_mjpeg_part_is_what_a_multipart_reader_splits():
 
 def test_finite_json_writes_null_for_nan_and_inf():
     value = {"a": [float("nan"), float("inf"), -math.inf, 1.5], "b": np.float32(2.0), "c": np.int64(3), "d": (True,)}
-    assert json.dumps(finite_json(value), allow_nan=False) == '{"a": [null, null, null, 1.5], "b": 2.0, "c": 3, "d": [true]}'
+    expected = '{"a": [null, null, null, 1.5], "b": 2.0, "c": 3, "d": [true]}'
+    assert json.dumps(finite_json(value), allow_nan=False) == expected
 
 
 def read_mjpeg_parts(url: str, count: int, timeout: float = 5.0, parts: list[bytes] | None = None) -> list[bytes]:

@@ -75,6 +75,7 @@ function showNumbers(s, info) {
 
 function showWatch(watch) {
   $("watch-section").hidden = !watch;
+  $("alert").hidden = !(watch && watch.alert);
   if (!watch) return;
   fillRows($("watch"), [
     ["frames", watch.frames + " of " + watch.window],
@@ -114,7 +115,9 @@ function drawChart(history) {
   const w = width - left - right, h = height - top - bottom;
   const latency = (history && history.latency_ms) || [];
   const confidence = (history && history.confidence) || [];
-  const maxLatency = Math.max(1, ...latency.filter(isNumber)) * 1.1;
+  // The scale follows the 95th percentile, so one slow frame does not flatten the rest (it clips at the top).
+  const sorted = latency.filter(isNumber).sort((a, b) => a - b);
+  const maxLatency = Math.max(1, sorted.length ? sorted[Math.floor(0.95 * (sorted.length - 1))] * 1.5 : 1);
   g.font = "11px system-ui, sans-serif";
   g.lineWidth = 1;
   g.strokeStyle = color("--line");

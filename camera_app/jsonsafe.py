@@ -1,27 +1,30 @@
-"""JSON that every parser reads: non-finite floats (NaN, inf) become null, numpy scalars plain numbers.
+"""JSON with finite numbers only: NaN and infinity become null, and a stray one is an error, not `NaN`.
 
-`json.dumps` writes NaN and Infinity by default, which is not JSON: a browser's `JSON.parse` and
-most other readers reject the whole document. Pass the result to `json.dumps(..., allow_nan=False)`.
+Python's `json` writes `NaN` and `Infinity` by default, which no strict JSON reader (a browser's
+`JSON.parse`, jq) accepts.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from typing import Any
 
 import numpy as np
 
 
-def finite_json(obj: Any) -> Any:
-    """A copy of `obj` (dicts, lists, tuples, numbers, strings) with NaN/inf as None."""
-    if isinstance(obj, dict):
-        return {str(key): finite_json(value) for key, value in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [finite_json(value) for value in obj]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    return obj
+def finite(value):
+    """`value` (dicts, lists, tuples, scalars) with every non-finite float replaced by None."""
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(item) for item in value]
+    return value
+
+
+def dumps(value, **options) -> str:
+    """`json.dumps` of `finite(value)` with `allow_nan=False`."""
+    return json.dumps(finite(value), allow_nan=False, **options)

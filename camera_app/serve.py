@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import json
 import logging
 import threading
 import time
@@ -21,7 +20,7 @@ from collections.abc import Iterator
 from time import monotonic
 
 from camera_app import serve_access
-from camera_app.jsonsafe import finite_json
+from camera_app import jsonsafe
 from camera_app.serve_http import Server
 from deploy.errors import EdgevisionError
 
@@ -125,7 +124,7 @@ class FrameServer:
             times, latency, confidence = zip(*self.history) if self.history else ((), (), ())
             body = {"title": self.title, "info": self.info, **self.stats,
                     "history": {"t": times, "latency_ms": latency, "confidence": confidence}}
-            return json.dumps(finite_json(body), allow_nan=False).encode()
+            return jsonsafe.dumps(body).encode()
 
     @contextlib.contextmanager
     def watching(self) -> Iterator[None]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import threading
 import urllib.request
 
@@ -13,7 +12,6 @@ import pytest
 
 from camera_app import serve
 from camera_app.app import AppConfig
-from camera_app.jsonsafe import finite_json
 from camera_app.serve import FrameServer, mjpeg_part, parse_bind
 from tests.camera.conftest import write_video
 from tests.camera.mjpeg_server import free_port
@@ -31,12 +29,6 @@ def test_parse_bind_defaults_to_localhost():
 def test_mjpeg_part_is_what_a_multipart_reader_splits():
     part = mjpeg_part(b"\xff\xd8jpeg\xff\xd9", "b")
     assert part == b"--b\r\nContent-Type: image/jpeg\r\nContent-Length: 8\r\n\r\n\xff\xd8jpeg\xff\xd9\r\n"
-
-
-def test_finite_json_writes_null_for_nan_and_inf():
-    value = {"a": [float("nan"), float("inf"), -math.inf, 1.5], "b": np.float32(2.0), "c": np.int64(3), "d": (True,)}
-    expected = '{"a": [null, null, null, 1.5], "b": 2.0, "c": 3, "d": [true]}'
-    assert json.dumps(finite_json(value), allow_nan=False) == expected
 
 
 def read_mjpeg_parts(url: str, count: int, timeout: float = 5.0, parts: list[bytes] | None = None) -> list[bytes]:

@@ -58,6 +58,7 @@ function showNumbers(s, info) {
     ["frame age p50 / p95", fixed(quantile(s.age_ms, "p50"), 0) + " / " + fixed(quantile(s.age_ms, "p95"), 0) + " ms"],
     ["classified", s.classified],
     ["dropped", s.dropped],
+    ["invalid output", s.invalid],
     ["reconnects", s.reconnects],
     ["uptime", duration(isNumber(s.uptime_s) ? s.uptime_s : Date.now() / 1000 - info.started)],
     ["source", info.source],

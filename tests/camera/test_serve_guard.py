@@ -289,3 +289,13 @@ def test_clients_that_reset_or_vanish_leave_no_traceback(tiny_model, tmp_path):
         process.kill()
     assert process.returncode == 0, err
     assert "Traceback" not in err and "Error" not in err, err
+
+
+def test_the_command_line_takes_serve_fps_and_token(tiny_model):
+    from camera_app.cli import camera_parser, config_from_args
+
+    args = camera_parser().parse_args(["--model", str(tiny_model), "--source", "0", "--serve", "8080",
+                                       "--serve-fps", "5", "--serve-token", "a-long-token"])
+    config = config_from_args(args)
+    assert (config.serve_fps, config.serve_token) == (5.0, "a-long-token")
+    assert config_from_args(camera_parser().parse_args(["--model", "m", "--source", "0"])).serve_fps == 15.0

@@ -3,6 +3,7 @@
 "use strict";
 
 const POLL_MS = 1000;
+const CLASSES_LISTED = 10;  // up to this many classes are all listed; beyond, the first 3 and a count
 const STAGES = ["preprocess", "inference", "postprocess", "overlay", "output"];
 const $ = (id) => document.getElementById(id);
 
@@ -10,6 +11,8 @@ function isNumber(v) { return typeof v === "number" && Number.isFinite(v); }
 function fixed(v, digits = 1) { return isNumber(v) ? v.toFixed(digits) : "–"; }
 function percent(v) { return isNumber(v) ? (100 * v).toFixed(1) + " %" : "–"; }
 function quantile(v, key) { return v && typeof v === "object" ? v[key] : (key === "p50" ? v : null); }
+
+function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
 
 function duration(seconds) {
   if (!isNumber(seconds)) return "–";
@@ -29,7 +32,7 @@ function fillRows(tbody, rows) {
   for (const [name, value] of rows) {
     const row = tbody.insertRow();
     cell(row, name);
-    cell(row, value === null || value === undefined || value === "" ? "–" : String(value));
+    cell(row, value === null || value === undefined || value === "" ? "–" : String(value)).title = String(value);
   }
 }
 
@@ -91,12 +94,11 @@ function showModel(info) {
   const classes = Array.isArray(info.classes) ? info.classes : [];
   fillRows($("model"), [
     ["name", info.model],
-    ["classes", classes.length + ": " + classes.join(", ")],
+    ["classes", classes.length <= CLASSES_LISTED ? classes.length + ": " + classes.join(", ")
+      : classes.length + ": " + classes.slice(0, 3).join("; ") + "; … (+" + (classes.length - 3) + ")"],
     ["recorded accuracy", percent(info.accuracy)],
-    ["backend", info.backend],
-    ["provider", info.provider],
-    ["threads", info.threads],
-    ["precision", info.precision],
+    ["backend", [info.backend, info.precision].filter(Boolean).join(" · ")],
+    ["provider", info.provider + (isNumber(info.threads) ? " · " + plural(info.threads, "thread") : "")],
   ]);
 }
 

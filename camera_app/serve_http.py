@@ -10,6 +10,7 @@ takes no data for WRITE_TIMEOUT_S is dropped. Beyond MAX_CLIENTS connections at 
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import sys
 import threading
@@ -35,6 +36,7 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 CONTROL_CHARACTERS = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7F, 0xA0)]}
+TOKEN_IN_URL = re.compile(r"(token=)[^&\s\"]*")
 
 
 def _web_file(name: str) -> bytes:
@@ -138,7 +140,8 @@ class Handler(BaseHTTPRequestHandler):
         super().finish()
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 (the base class's name)
-        log.debug("serve: %s %s", self.client_address[0], (format % args).translate(CONTROL_CHARACTERS))
+        message = TOKEN_IN_URL.sub(r"\1…", format % args)  # a token never reaches the log
+        log.debug("serve: %s %s", self.client_address[0], message.translate(CONTROL_CHARACTERS))
 
     def end_headers(self) -> None:
         for name, value in SECURITY_HEADERS.items():

@@ -111,7 +111,8 @@ def test_ipv6_loopback():
         frames.close()
 
 
-def test_a_token_is_required_when_given():
+def test_a_token_is_required_when_given(caplog):
+    caplog.set_level(logging.DEBUG, logger="edgevision.camera")
     token = "s3cret-Token_1"
     frames = FrameServer("127.0.0.1:0", token=token)
     port, host = frames.port, f"127.0.0.1:{frames.port}"
@@ -133,6 +134,8 @@ def test_a_token_is_required_when_given():
         assert status(get(port, "/stats.json", host, headers=f"Cookie: other=1; {cookie.split(';')[0]}\r\n")) == 200
         assert status(get(port, "/stats.json", host, headers=f"Cookie: edgevision_token_{port}=nope\r\n")) == 401
         assert status(get(port, "/stats.json", host, headers='Cookie: "\r\n')) == 401  # a malformed cookie
+        assert wait_for(lambda: any("/?token=…" in r.getMessage() for r in caplog.records), 5)
+        assert not [r for r in caplog.records if token in r.getMessage()]  # the request log leaves it out
     finally:
         frames.close()
 

@@ -23,7 +23,8 @@ from camera_app.display import Window, want_window
 from camera_app.outputs import FrameLog, Recorder, check_outputs_apart, check_record_path, write_report
 from camera_app.pipeline import PipelineOptions, PipelineResult, Sinks, run_pipeline, stage_stats
 from camera_app.selfcheck import self_check
-from camera_app.serve import FrameServer, parse_bind
+from camera_app.serve import FrameServer, check_serve_fps, parse_bind
+from camera_app.serve_access import check_token
 from camera_app.sources import SourceOptions, open_source, parse_source, read_folder
 from deploy.atomic import artifact_lock, check_writable
 from deploy.errors import EdgevisionError
@@ -61,6 +62,8 @@ class AppConfig:
     record: str | None = None
     report: str | None = None
     serve: str | None = None
+    serve_fps: float = 15.0
+    serve_token: str | None = None
     max_frames: int | None = None
     duration: float | None = None
     snapshot_dir: str = "."
@@ -109,6 +112,8 @@ def check_config(config: AppConfig) -> None:
                         read_folder(parse_source(config.source)))
     if config.serve is not None:
         parse_bind(config.serve)
+        check_serve_fps(config.serve_fps)
+        check_token(config.serve_token)
 
 
 @contextlib.contextmanager
@@ -191,7 +196,11 @@ def _run_locked(config: AppConfig, classifier, stop: threading.Event | None) -> 
             if config.record:
                 sinks.recorder = Recorder(config.record, capture.source.fps or config.fps or 30.0)
             if config.serve is not None:
-                sinks.server = FrameServer(config.serve, title=f"{Path(str(config.model)).name} on {description}")
+                sinks.server = FrameServer(
+                    config.serve, title=f"{Path(str(config.model)).name} on {description}",
+                    info=serve_info(config, description, classifier), serve_fps=config.serve_fps,
+                    token=config.serve_token,
+                )
                 log.warning("serving on %s (stream: %sstream.mjpg)", sinks.server.url, sinks.server.url)
             if use_window:
                 sinks.window = Window(f"edgevision camera: {description}")
@@ -221,6 +230,17 @@ def _run_locked(config: AppConfig, classifier, stop: threading.Event | None) -> 
             failed.append(f"--report: {exc}")
             summary["error"] = summary["error"] or failed[-1]
     return summary
+
+
+def serve_info(config: AppConfig, description: str, classifier) -> dict:
+    """What the browser view shows about the run and the model (set once)."""
+    info, card = classifier.info, classifier.card
+    accuracy = (getattr(card, "metrics", None) or {}).get("top1")
+    return {
+        "source": description, "backend": info.get("backend", "?"), "provider": info.get("provider", ""),
+        "threads": info.get("threads"), "precision": info.get("precision", ""), "model": Path(str(config.model)).name,
+        "classes": list(card.class_names), "accuracy": accuracy, "started": time.time(),
+    }
 
 
 def summarize(config: AppConfig, description: str, backend: str, capture: Capture, result: PipelineResult) -> dict:

@@ -85,7 +85,13 @@ def camera_parser() -> argparse.ArgumentParser:
                      "if the run is killed; .mp4 is refused (unreadable unless closed cleanly)")
     out.add_argument("--report", metavar="FILE", help="write the run's summary as JSON")
     out.add_argument("--serve", metavar="[HOST:]PORT",
-                     help="browser view: / page, /stream.mjpg, /snapshot.jpg, /stats.json (host default 127.0.0.1)")
+                     help="browser view: / page, /stream.mjpg, /snapshot.jpg, /stats.json (host default 127.0.0.1; "
+                     "any other host opens it to the network: add --serve-token)")
+    out.add_argument("--serve-fps", type=float, default=15.0, metavar="FPS",
+                     help="with --serve, JPEG-encode and stream at most this many frames a second (default 15)")
+    out.add_argument("--serve-token", metavar="TOKEN",
+                     help="with --serve, every request must carry TOKEN: open /?token=TOKEN once (a cookie keeps it) "
+                     "or send 'Authorization: Bearer TOKEN'; 8-256 characters A-Z a-z 0-9 - . _ ~")
     out.add_argument("--max-frames", type=int, help="stop after this many classified frames")
     out.add_argument("--duration", type=float, metavar="S", help="stop after this many seconds")
     out.add_argument("--quiet", action="store_true", help="no summary at exit, warnings only")

@@ -178,7 +178,7 @@ def run_pipeline(
         age_ms = (t1 - frame.captured) * 1e3
 
         annotated = None
-        serving = sinks.server is not None and sinks.server.watching
+        serving = sinks.server is not None and sinks.server.wants_frame(capture.source.fps)
         if sinks.window is not None or sinks.recorder is not None or serving:
             view = OverlayView(
                 top, uncertain, fps_ema.value or 0.0, model_fps_ema.value or 0.0,

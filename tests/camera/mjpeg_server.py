@@ -15,6 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import cv2
 import numpy as np
 
+from camera_app.serve import mjpeg_part
+
 BOUNDARY = "frameboundary"
 
 
@@ -56,10 +58,7 @@ class MjpegCamera:
                             time.sleep(0.05)
                             continue
                         data = cv2.imencode(".jpg", stamped_frame(number))[1].tobytes()
-                        self.wfile.write(
-                            f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n\r\n".encode()
-                            + data + b"\r\n"
-                        )
+                        self.wfile.write(mjpeg_part(data, BOUNDARY))
                         number += 1
                         camera.sent += 1
                         delay = start + number / camera.fps - time.monotonic()

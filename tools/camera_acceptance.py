@@ -1,13 +1,13 @@
 """The measurements behind issue #10's acceptance (numbers in benchmarks/RESULTS.md), step by step.
 
-    python -m camera_app.acceptance video --data DIR --out runs/cam --limit 200 --hold 5   (480x480 frames)
-    python -m camera_app.acceptance images-top1 --model M --labels runs/cam/val.labels.json --threads 2
+    python tools/camera_acceptance.py video --data DIR --out runs/cam --limit 200 --hold 5   (480x480 frames)
+    python tools/camera_acceptance.py images-top1 --model M --labels runs/cam/val.labels.json --threads 2
     edgevision camera --model M --source runs/cam/val.avi --buffer --threads 2 --log log.jsonl --display none
-    python -m camera_app.acceptance top1 --log log.jsonl --labels runs/cam/val.labels.json
-    python -m camera_app.acceptance throughput --model M --video runs/cam/val.avi --threads 2
-    python -m camera_app.acceptance serve-video --video runs/cam/val.avi --port 8765 --duration 75 &
-    python -m camera_app.acceptance live --model M --url http://127.0.0.1:8765/ --min-latency-ms 50 --duration 60 ...
-    python -m camera_app.acceptance age --log log.jsonl
+    python tools/camera_acceptance.py top1 --log log.jsonl --labels runs/cam/val.labels.json
+    python tools/camera_acceptance.py throughput --model M --video runs/cam/val.avi --threads 2
+    python tools/camera_acceptance.py serve-video --video runs/cam/val.avi --port 8765 --duration 75 &
+    python tools/camera_acceptance.py live --model M --url http://127.0.0.1:8765/ --min-latency-ms 50 --duration 60 ...
+    python tools/camera_acceptance.py age --log log.jsonl
 
 `live` pads each classification to a minimum latency, standing in for a device slower than the
 30 fps source (this machine runs MobileNetV2 faster than 30 fps); everything else is the real app.
@@ -29,6 +29,7 @@ import numpy as np
 from camera_app.app import AppConfig, run_app
 from camera_app.outputs import format_summary
 from camera_app.pipeline import stage_stats
+from camera_app.serve import mjpeg_part
 from camera_app.video import write_video_from_images
 from deploy.cli_util import run_cli
 from deploy.image_folder import list_labelled_images
@@ -114,8 +115,7 @@ def cmd_serve_video(args: argparse.Namespace) -> None:
             start, number = time.monotonic(), 0
             try:
                 while True:
-                    data = jpegs[number % len(jpegs)]
-                    self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(data) + data + b"\r\n")
+                    self.wfile.write(mjpeg_part(jpegs[number % len(jpegs)], "frame"))
                     number += 1
                     time.sleep(max(0.0, start + number * period - time.monotonic()))
             except (BrokenPipeError, ConnectionResetError):
@@ -172,7 +172,7 @@ def cmd_age(args: argparse.Namespace) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m camera_app.acceptance", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python tools/camera_acceptance.py", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="step", required=True)
     s = sub.add_parser("video", help="a video from labelled held-out images")
     s.add_argument("--data", required=True, help="class-folder tree (its val/ split if present)")
@@ -227,7 +227,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    return run_cli(lambda: args.run(args), "camera_app.acceptance")
+    return run_cli(lambda: args.run(args), "tools/camera_acceptance.py")
 
 
 if __name__ == "__main__":

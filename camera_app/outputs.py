@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from camera_app.jsonsafe import dumps
 from deploy.atomic import write_text_atomic
 from deploy.errors import EdgevisionError
 
@@ -25,7 +25,7 @@ class FrameLog:
         self.file = open(self.path, "w", encoding="utf-8", buffering=1)
 
     def write(self, record: dict) -> None:
-        self.file.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self.file.write(dumps(record, separators=(",", ":")) + "\n")
 
     def close(self) -> None:
         self.file.close()
@@ -64,7 +64,7 @@ class Recorder:
 
 
 def write_report(path: str | os.PathLike, summary: dict) -> None:
-    write_text_atomic(path, json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(path, dumps(summary, indent=2, sort_keys=True) + "\n")
 
 
 def format_summary(summary: dict) -> str:

@@ -51,8 +51,9 @@ def parse_bind(text: str) -> tuple[str, int]:
 class FrameServer:
     """Serves the newest JPEG and stats from a background thread."""
 
-    def __init__(self, bind: str, title: str = "") -> None:
+    def __init__(self, bind: str, title: str = "", info: dict | None = None) -> None:
         host, port = parse_bind(bind)
+        self.info = info or {}
         self.cond = threading.Condition()
         self.jpeg: bytes | None = None
         self.sequence = 0
@@ -77,6 +78,10 @@ class FrameServer:
     def watching(self) -> bool:
         """True while a stream or snapshot client waits for frames: only then is a JPEG worth encoding."""
         return self.watchers > 0 or self.jpeg is None
+
+    def wants_frame(self, source_fps: float | None = None) -> bool:
+        """Whether the pipeline should encode this frame (here: while anyone watches)."""
+        return self.watching
 
     def publish(self, jpeg: bytes) -> None:
         with self.cond:

@@ -21,30 +21,28 @@ from deploy.timing import LatencyStats
 class RateMeter:
     """Completions per second over the last `window_s` seconds: (n - 1) / (newest - oldest).
 
-    n completions span n - 1 intervals; with fewer than two the rate is 0 (not known yet).
-    `max_events` bounds the memory at any speed (the window then covers the last `max_events`).
+    n completions span n - 1 intervals. The oldest kept completion may lie before the window when
+    fewer than two lie inside it, so a pipeline slower than one frame per window still has a rate.
+    While the completions span less than `min_span_s` the rate is 0 (not known yet): over the
+    first few frames one late completion would overstate it many times over. `max_events` bounds
+    the memory at any speed (the window then covers the last `max_events` completions).
     """
 
-    def __init__(self, window_s: float = 3.0, max_events: int = 4096) -> None:
+    def __init__(self, window_s: float = 3.0, min_span_s: float = 1.0, max_events: int = 4096) -> None:
         self.window_s = window_s
+        self.min_span_s = min(min_span_s, window_s)
         self.times: collections.deque[float] = collections.deque(maxlen=max_events)
 
     def tick(self, now: float) -> None:
         self.times.append(now)
-        self._forget(now)
+        while len(self.times) > 2 and self.times[1] <= now - self.window_s:
+            self.times.popleft()
 
-    def rate(self, now: float | None = None) -> float:
-        """The rate as of `now` (default: the newest completion); a stalled source decays to 0."""
-        if now is not None:
-            self._forget(now)
+    def rate(self) -> float:
         if len(self.times) < 2:
             return 0.0
         span = self.times[-1] - self.times[0]
-        return (len(self.times) - 1) / span if span > 0 else 0.0
-
-    def _forget(self, now: float) -> None:
-        while self.times and self.times[0] < now - self.window_s:
-            self.times.popleft()
+        return (len(self.times) - 1) / span if span >= self.min_span_s and span > 0 else 0.0
 
 
 class RecentWindow:

@@ -152,8 +152,8 @@ class Pipeline:
             return
         if not self.result.invalid:
             log.warning("frame %d: %s", result.index, INVALID_OUTPUT)
-            self.on_event({"event": "invalid_output", "time": time.time(), "frame": result.index,
-                           "detail": INVALID_OUTPUT})
+            self.on_event({"event": "invalid_output", "time": time.time(),
+                           "detail": f"frame {result.index}: {INVALID_OUTPUT}"})
         self.result.invalid += 1
 
     def live(self, now: float) -> dict:

@@ -32,10 +32,14 @@ class Range:
     high: float = math.inf
     low_open: bool = False
     integer: bool = False
+    note: str = ""
 
     def text(self, name: str) -> str:
         low = f"{self.low:g} {'<' if self.low_open else '<='} {name}"
-        return low if self.high == math.inf else f"{low} <= {self.high:g}"
+        if self.high == math.inf:
+            return low
+        high = int(self.high) if float(self.high).is_integer() else self.high
+        return f"{low} <= {high}" + (f" ({self.note})" if self.note else "")
 
     def check(self, option: str, value) -> None:
         kind = numbers.Integral if self.integer else numbers.Real
@@ -60,7 +64,7 @@ RANGES = {
     "buffer_frames": Range(1, integer=True),
     "max_reconnects": Range(-1, integer=True),
     "max_frames": Range(1, integer=True),
-    "duration": Range(0.0, 30 * DAY_S, low_open=True),
+    "duration": Range(0.0, 30 * DAY_S, low_open=True, note="30 days"),
 }
 CHOICES = {"display": MODES, "rtsp_transport": ("tcp", "udp")}
 

@@ -74,7 +74,7 @@ class FrameClassifier:
         stages = {"capture_wait": wait_ms, "preprocess": timings["preprocess"], "inference": timings["inference"],
                   "postprocess": timings["postprocess"] + (done - t0) * 1e3, "overlay": 0.0, "output": 0.0}
         return FrameResult(
-            frame.index, frame.wall, frame.image, prediction.valid, prediction.probabilities, top,
+            frame.index, frame.wall, frame.captured, frame.image, prediction.valid, prediction.probabilities, top,
             bool(top) and top[0][1] < self.options.threshold, stages, (done - frame.captured) * 1e3,
         )
 
@@ -144,7 +144,7 @@ class Pipeline:
             sink.write(result, image)
             result.stages_ms["output"] = (time.monotonic() - t1) * 1e3
         done = time.monotonic()
-        self.result.numbers.add(result.stages_ms, result.age_ms, (done - got) * 1e3, done)
+        self.result.numbers.add(result.stages_ms, result.age_ms, (done - got) * 1e3, done, result.captured)
 
     def count(self, result: FrameResult) -> None:
         if result.valid:

@@ -33,7 +33,7 @@ class ScriptedWindow:
 
 def result(index: int) -> FrameResult:
     image = np.full((40, 60, 3), index, np.uint8)
-    return FrameResult(index, 0.0, image, True, np.ones(2) / 2, [("a", 0.5)], False, {}, 0.0)
+    return FrameResult(index, 0.0, 0.0, image, True, np.ones(2) / 2, [("a", 0.5)], False, {}, 0.0)
 
 
 def test_snapshot_pause_and_quit(tmp_path):

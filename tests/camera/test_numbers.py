@@ -120,20 +120,28 @@ def test_pipeline_numbers_stay_the_same_size_over_20k_frames():
 
 
 def test_one_fps_in_log_report_and_summary_on_a_paced_video(tiny_model, tmp_path):
-    """A 30 fps video paced at its own rate, a model far faster than that: every figure says 30."""
+    """A 30 fps video paced at its own rate, a model far faster than that: every figure says 30.
+
+    Margins: over the first window the rate rests on a few frames, and a capture woken late by a
+    busy machine moves it by its lateness over the span so far (20 ms over 0.3 s: 7 %); once the
+    3 s window is full, by its lateness over 3 s. The figure this replaced read 2.6 times the rate.
+    """
     fps = 30.0
-    video = write_video(tmp_path / "clip.avi", 150, "MJPG", fps=fps)
+    video = write_video(tmp_path / "clip.avi", 180, "MJPG", fps=fps)
     summary = camera_app.run(tiny_model, video, realtime=True, log=str(tmp_path / "log.jsonl"),
                              report=str(tmp_path / "report.json"))
     frames = [r for r in map(json.loads, (tmp_path / "log.jsonl").read_text().splitlines()) if "frame" in r]
     report = json.loads((tmp_path / "report.json").read_text())
-    assert summary["frames"]["classified"] == len(frames) > 100
-    live = [r["fps"] for r in frames]
-    assert max(live) <= fps * 1.05, max(live)
-    assert live[-1] > 0
-    assert summary["pipeline_fps"] <= fps * 1.05
+    assert summary["frames"]["classified"] == len(frames) > 120
+    start = frames[0]["time"]
+    first_window = [r["fps"] for r in frames if r["time"] - start < 3.5]
+    full_window = [r["fps"] for r in frames if r["time"] - start >= 3.5]
+    assert len(full_window) > 30
+    assert max(first_window) <= fps * 1.10, max(first_window)
+    assert max(full_window) <= fps * 1.03, max(full_window)
+    assert summary["pipeline_fps"] <= fps * 1.03
     assert report["pipeline_fps"] == summary["pipeline_fps"]
-    assert live[-1] == pytest.approx(summary["pipeline_fps"], rel=0.05)
+    assert full_window[-1] == pytest.approx(summary["pipeline_fps"], rel=0.05)
     by_capture_time = (len(frames) - 1) / (frames[-1]["time"] - frames[0]["time"])
     assert summary["pipeline_fps"] == pytest.approx(by_capture_time, rel=0.05)
     assert summary["model_fps"] > summary["pipeline_fps"]  # the model is not what limits this run

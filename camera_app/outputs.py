@@ -73,7 +73,8 @@ def format_summary(summary: dict) -> str:
     lines = [
         f"source   {summary['source']}  ({summary['mode']}, {summary['display']}; ended: {summary['end_reason']})",
         f"model    {summary['model']}  ({summary['backend']})",
-        f"frames   read {frames['read']}, classified {frames['classified']}, dropped {frames['dropped']}, "
+        f"frames   read {frames['read']}, classified {frames['classified']}, invalid {frames['invalid']}, "
+        f"dropped {frames['dropped']}, "
         f"unreadable {frames['unreadable']}, reconnects {frames['reconnects']}",
         f"speed    pipeline {summary['pipeline_fps']:.1f} fps over {summary['duration_s']:.1f} s; "
         f"model only {summary['model_fps']:.1f} fps (inference), {summary['classifier_fps']:.1f} fps (preprocess + inference)",

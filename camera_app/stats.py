@@ -83,7 +83,7 @@ class StreamingStats:
         self.low = low
         self.log_growth = math.log(growth)
         self.buckets = int(math.ceil(math.log(high / low) / self.log_growth))
-        self.counts = np.zeros(self.buckets + 2, np.int64)  # [below low] + buckets + [above high]
+        self.counts = [0] * (self.buckets + 2)  # [below low] + buckets + [above high]; a list: cheaper to bump
         self.count = 0
         self.total = 0.0
         self.min = math.inf
@@ -93,13 +93,14 @@ class StreamingStats:
         value = max(0.0, float(value))
         self.count += 1
         self.total += value
-        self.min = min(self.min, value)
-        self.max = max(self.max, value)
+        if value < self.min:
+            self.min = value
+        if value > self.max:
+            self.max = value
         if value < self.low:
-            index = 0
+            self.counts[0] += 1
         else:
-            index = min(self.buckets + 1, 1 + int(math.log(value / self.low) / self.log_growth))
-        self.counts[index] += 1
+            self.counts[min(self.buckets + 1, 1 + int(math.log(value / self.low) / self.log_growth))] += 1
 
     def percentile(self, q: float) -> float:
         """The value at rank round(q * (count - 1)) (as `deploy.timing.LatencyStats`), approximately."""

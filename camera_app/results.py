@@ -53,8 +53,15 @@ class FrameResult:
 
 
 class Sink(Protocol):
-    """An output. `write` is called once per processed frame, in the order the sinks were given;
-    `image` is the annotated frame when any sink's `needs_image()` is True, else None."""
+    """An output. Per processed frame the loop asks every sink's `needs_image()` once, draws the
+    overlay if any said yes, then calls each `write` in the order the sinks were given; `image` is
+    the annotated frame (None when no sink asked for one).
+
+    A sink fed probabilities (a confidence watch) reads `result.probabilities` when `result.valid`,
+    sends its events to the log through the event callback it was built with, and adds its figures
+    to `result.live` for the sinks after it (the browser view); a sink fed the raw frame (a saver of
+    uncertain frames) reads `result.image` and `result.top`.
+    """
 
     def needs_image(self) -> bool: ...
 

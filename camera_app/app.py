@@ -126,7 +126,6 @@ def run_app(config: AppConfig, classifier=None, stop: threading.Event | None = N
                              list(classifier.card.class_names), options)
     control = RunControl(stop)
     with stop_on_signals(control):
-        capture.start()
         sinks: list[Sink] = []
         try:
             sinks, on_event = open_sinks(config, capture, description,

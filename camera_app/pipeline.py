@@ -74,7 +74,7 @@ class FrameClassifier:
         stages = {"capture_wait": wait_ms, "preprocess": timings["preprocess"], "inference": timings["inference"],
                   "postprocess": timings["postprocess"] + (done - t0) * 1e3, "overlay": 0.0, "output": 0.0}
         return FrameResult(
-            frame.index, frame.wall, frame.captured, frame.image, prediction.valid, prediction.probabilities, top,
+            frame.index, frame.wall, frame.image, prediction.valid, prediction.probabilities, top,
             bool(top) and top[0][1] < self.options.threshold, stages, (done - frame.captured) * 1e3,
         )
 
@@ -110,13 +110,15 @@ class Pipeline:
         self.sinks = sinks
         self.control = control
         self.on_event = on_event
-        self.result = PipelineResult(PipelineNumbers(STAGES))
         self.started = time.monotonic()
+        self.result = PipelineResult(PipelineNumbers(STAGES, self.started))
         self.first_frame: float | None = None
 
     def run(self) -> PipelineResult:
-        """Until the source ends, a limit is reached, a sink or a signal ends the run (`control`)."""
+        """Start the capture (an opened one) and run until the source ends, a limit is reached, or a
+        sink or a signal ends the run (`control`)."""
         wait_from = time.monotonic()
+        self.capture.start()  # after `started`: the rate's start-of-run span begins no later than reading
         while not self.control.stopping and not self.limit_reached():
             self.log_events()
             frame = self.capture.get(timeout=0.1)
@@ -144,7 +146,7 @@ class Pipeline:
             sink.write(result, image)
             result.stages_ms["output"] = (time.monotonic() - t1) * 1e3
         done = time.monotonic()
-        self.result.numbers.add(result.stages_ms, result.age_ms, (done - got) * 1e3, done, result.captured)
+        self.result.numbers.add(result.stages_ms, result.age_ms, (done - got) * 1e3, done)
 
     def count(self, result: FrameResult) -> None:
         if result.valid:

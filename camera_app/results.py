@@ -19,8 +19,7 @@ import numpy as np
 class FrameResult:
     """One processed frame.
 
-    index: the source's 0-based frame index; wall, captured: its capture moment (Unix seconds,
-      monotonic seconds);
+    index: the source's 0-based frame index; wall: its capture moment (Unix seconds);
     image: the frame as captured (BGR, never drawn on);
     valid: False when the model's output was not finite (NaN/inf): then `top` is empty, the
       probabilities are NaN and the frame counts as invalid, not classified;
@@ -37,7 +36,6 @@ class FrameResult:
 
     index: int
     wall: float
-    captured: float
     image: np.ndarray = field(repr=False)
     valid: bool
     probabilities: np.ndarray = field(repr=False)

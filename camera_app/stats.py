@@ -23,31 +23,31 @@ class RateMeter:
 
     n completions span n - 1 intervals. The oldest kept completion may lie before the window when
     fewer than two lie inside it, so a pipeline slower than one frame per window still has a rate.
-    While the completions span less than `min_span_s` (default: the window; the start of a run)
-    the span is measured from the oldest frame's capture instead: one late completion among the
-    first few frames would otherwise overstate the rate many times over, and frames captured on a
-    source's clock cannot have come faster than that clock. Past that, a late completion at the
-    window's edge moves the rate by its lateness over the window (1 % per 30 ms).
+    Until the completions span a whole window (the start of a run) the span is measured from
+    `started`, when frames began to be read: from the first completions alone, one late result would
+    overstate the rate many times over, while n frames from a source with its own clock cannot have
+    come in less than n - 1 of its intervals after reading began. Past that, a late completion at
+    the window's edge moves the rate by its lateness over the window (1 % per 30 ms).
     `max_events` bounds the memory at any speed.
     """
 
-    def __init__(self, window_s: float = 3.0, min_span_s: float | None = None, max_events: int = 4096) -> None:
+    def __init__(self, window_s: float = 3.0, started: float | None = None, max_events: int = 4096) -> None:
         self.window_s = window_s
-        self.min_span_s = window_s if min_span_s is None else min(min_span_s, window_s)
-        self.events: collections.deque[tuple[float, float]] = collections.deque(maxlen=max_events)
+        self.started = started
+        self.times: collections.deque[float] = collections.deque(maxlen=max_events)
 
-    def tick(self, done: float, captured: float | None = None) -> None:
-        """A frame completed at `done`, captured at `captured` (default: `done`), both monotonic seconds."""
-        self.events.append((done, done if captured is None else min(captured, done)))
-        while len(self.events) > 2 and self.events[1][0] <= done - self.window_s:
-            self.events.popleft()
+    def tick(self, done: float) -> None:
+        self.times.append(done)
+        while len(self.times) > 2 and self.times[1] <= done - self.window_s:
+            self.times.popleft()
 
     def rate(self) -> float:
-        if len(self.events) < 2:
+        if len(self.times) < 2:
             return 0.0
-        (oldest, oldest_captured), (newest, _) = self.events[0], self.events[-1]
-        span = newest - oldest if newest - oldest >= self.min_span_s else newest - oldest_captured
-        return (len(self.events) - 1) / span if span > 0 else 0.0
+        span = self.times[-1] - self.times[0]
+        if span < self.window_s and self.started is not None:
+            span = self.times[-1] - min(self.started, self.times[0])
+        return (len(self.times) - 1) / span if span > 0 else 0.0
 
 
 class RecentWindow:
@@ -145,26 +145,24 @@ class PipelineNumbers:
     fast model's inference).
     """
 
-    def __init__(self, stages: tuple[str, ...], window_s: float = 3.0, recent: int = 300,
+    def __init__(self, stages: tuple[str, ...], started: float, window_s: float = 3.0, recent: int = 300,
                  refresh_s: float = 0.25) -> None:
         self.stages = stages
-        self.meter = RateMeter(window_s)
+        self.started = started
+        self.meter = RateMeter(window_s, started)
         self.recent = {name: RecentWindow(recent) for name in (*stages, "age")}
         self.run = {name: StreamingStats() for name in (*stages, "age", "overhead")}
         self.frames = 0
-        self.first_captured: float | None = None
         self.last_done: float | None = None
         self.refresh_s = refresh_s
         self.refreshed_at = -math.inf
         self.percentiles: dict[str, dict[str, float]] = {}
 
-    def add(self, stages_ms: dict[str, float], age_ms: float, busy_ms: float, done: float, captured: float) -> None:
-        """One frame captured and done at monotonic times `captured` and `done`; busy_ms: from taking
-        the frame to done."""
+    def add(self, stages_ms: dict[str, float], age_ms: float, busy_ms: float, done: float) -> None:
+        """One frame done at monotonic time `done`; busy_ms: from taking the frame to done."""
         self.frames += 1
-        self.first_captured = captured if self.first_captured is None else self.first_captured
         self.last_done = done
-        self.meter.tick(done, captured)
+        self.meter.tick(done)
         for name in self.stages:
             self.recent[name].add(stages_ms[name])
             self.run[name].add(stages_ms[name])
@@ -193,12 +191,12 @@ class PipelineNumbers:
 
     @property
     def seconds(self) -> float:
-        """From the first frame's capture to the last result."""
-        return self.last_done - self.first_captured if self.frames else 0.0
+        """From the start of reading to the last result."""
+        return self.last_done - self.started if self.frames else 0.0
 
     def summary(self) -> dict:
         """The run: pipeline_fps = (frames - 1) / seconds, the live meter's start-of-run formula over the
-        whole run (frames - 1 intervals, so a paced source's rate is never exceeded);
+        whole run (n frames from a paced source take at least n - 1 of its intervals);
         model_fps from the mean inference time; every stage's p50/p95/p99/mean/min/max."""
         stage = {name: self.run[name].summary() for name in self.stages}
         model_ms = stage.get("inference", {}).get("mean", 0.0)

@@ -20,34 +20,34 @@ STAGES = ("capture_wait", "preprocess", "inference", "postprocess", "overlay", "
 
 
 def test_rate_meter_counts_frames_over_time():
-    meter = RateMeter(window_s=3.0)
+    meter = RateMeter(window_s=3.0, started=99.99)
     assert meter.rate() == 0.0
     for k in range(300):  # 10 s at exactly 30 per second, each done 5 ms after its capture
-        meter.tick(100.005 + k / 30, captured=100.0 + k / 30)
+        meter.tick(100.005 + k / 30)
         assert meter.rate() <= 30.0 + 1e-9
     assert meter.rate() == pytest.approx(30.0)
-    assert len(meter.events) <= 3 * 30 + 2
+    assert len(meter.times) <= 3 * 30 + 2
 
 
 def test_rate_meter_never_exceeds_a_paced_source_with_jitter():
     """Completions lag a 30 fps clock by 1-40 ms at random: the rate stays at the source's, where an
     average of 1/dt (the old figure) reads far above it. The first frame is the latest of all."""
     rng = np.random.default_rng(0)
-    captured = 50.0 + np.arange(600) / 30
-    done = captured + rng.uniform(0.001, 0.040, 600)
-    done[0] = captured[0] + 0.060
-    meter = RateMeter(window_s=3.0)
+    started = 50.0
+    done = started + np.arange(600) / 30 + rng.uniform(0.001, 0.040, 600)
+    done[0] = started + 0.060
+    meter = RateMeter(window_s=3.0, started=started)
     rates = []
-    for t, c in zip(done, captured):
-        meter.tick(float(t), float(c))
+    for t in done:
+        meter.tick(float(t))
         rates.append(meter.rate())
     assert 0 < min(rates[1:]) and max(rates) <= 30.0 * 1.03
     assert rates[-1] == pytest.approx(30.0, rel=0.03)
     assert np.mean(1.0 / np.diff(done)) > 30.0 * 1.1  # what averaging instantaneous rates would show
-    completions_only = RateMeter(window_s=3.0, min_span_s=0.0)
+    completions_only = RateMeter(window_s=3.0)
     for t in done[:3]:
         completions_only.tick(float(t))
-    assert completions_only.rate() > 30.0 * 1.5  # why the first second is measured from the capture
+    assert completions_only.rate() > 30.0 * 1.5  # why the first window is measured from the start
 
 
 def test_rate_meter_slower_than_one_frame_per_window():
@@ -95,17 +95,17 @@ def test_recent_window_keeps_the_last_values():
 
 
 def test_pipeline_numbers_stay_the_same_size_over_20k_frames():
-    numbers = PipelineNumbers(STAGES, refresh_s=0.0)
+    numbers = PipelineNumbers(STAGES, started=-0.04, refresh_s=0.0)
     rng = np.random.default_rng(3)
     inference = rng.lognormal(1.5, 0.5, 20_000)
     sizes = None
     for k, inf_ms in enumerate(inference):
         stages = {name: 0.5 for name in STAGES} | {"inference": float(inf_ms)}
-        numbers.add(stages, age_ms=10.0 + inf_ms, busy_ms=float(inf_ms) + 3.0, done=k / 25, captured=k / 25 - 0.01)
+        numbers.add(stages, age_ms=10.0 + inf_ms, busy_ms=float(inf_ms) + 3.0, done=k / 25)
         if k == 1000:
-            sizes = ([len(w.values) for w in numbers.recent.values()], len(numbers.meter.events),
+            sizes = ([len(w.values) for w in numbers.recent.values()], len(numbers.meter.times),
                      [len(s.counts) for s in numbers.run.values()])
-    assert sizes == ([len(w.values) for w in numbers.recent.values()], len(numbers.meter.events),
+    assert sizes == ([len(w.values) for w in numbers.recent.values()], len(numbers.meter.times),
                      [len(s.counts) for s in numbers.run.values()])
     live = numbers.live(now=20_000 / 25)
     assert live["pipeline_fps"] == pytest.approx(25.0)
@@ -122,9 +122,8 @@ def test_pipeline_numbers_stay_the_same_size_over_20k_frames():
 def test_one_fps_in_log_report_and_summary_on_a_paced_video(tiny_model, tmp_path):
     """A 30 fps video paced at its own rate, a model far faster than that: every figure says 30.
 
-    Margins: over the first window the rate rests on a few frames, and a capture woken late by a
-    busy machine moves it by its lateness over the span so far (20 ms over 0.3 s: 7 %); once the
-    3 s window is full, by its lateness over 3 s. The figure this replaced read 2.6 times the rate.
+    The margin is for a result that a busy machine delays at the edge of the 3 s window (1 % per
+    30 ms of delay); the figure this replaced read 2.6 times the source's rate.
     """
     fps = 30.0
     video = write_video(tmp_path / "clip.avi", 180, "MJPG", fps=fps)
@@ -133,15 +132,12 @@ def test_one_fps_in_log_report_and_summary_on_a_paced_video(tiny_model, tmp_path
     frames = [r for r in map(json.loads, (tmp_path / "log.jsonl").read_text().splitlines()) if "frame" in r]
     report = json.loads((tmp_path / "report.json").read_text())
     assert summary["frames"]["classified"] == len(frames) > 120
-    start = frames[0]["time"]
-    first_window = [r["fps"] for r in frames if r["time"] - start < 3.5]
-    full_window = [r["fps"] for r in frames if r["time"] - start >= 3.5]
-    assert len(full_window) > 30
-    assert max(first_window) <= fps * 1.10, max(first_window)
-    assert max(full_window) <= fps * 1.03, max(full_window)
+    live = [r["fps"] for r in frames]
+    assert all(rate > 0 for rate in live[2:])
+    assert max(live) <= fps * 1.03, max(live)
     assert summary["pipeline_fps"] <= fps * 1.03
     assert report["pipeline_fps"] == summary["pipeline_fps"]
-    assert full_window[-1] == pytest.approx(summary["pipeline_fps"], rel=0.05)
+    assert live[-1] == pytest.approx(summary["pipeline_fps"], rel=0.05)
     by_capture_time = (len(frames) - 1) / (frames[-1]["time"] - frames[0]["time"])
     assert summary["pipeline_fps"] == pytest.approx(by_capture_time, rel=0.05)
     assert summary["model_fps"] > summary["pipeline_fps"]  # the model is not what limits this run

@@ -33,7 +33,7 @@ class ScriptedWindow:
 
 def result(index: int) -> FrameResult:
     image = np.full((40, 60, 3), index, np.uint8)
-    return FrameResult(index, 0.0, 0.0, image, True, np.ones(2) / 2, [("a", 0.5)], False, {}, 0.0)
+    return FrameResult(index, 0.0, image, True, np.ones(2) / 2, [("a", 0.5)], False, {}, 0.0)
 
 
 def test_snapshot_pause_and_quit(tmp_path):
@@ -84,7 +84,6 @@ def run_with_sinks(tiny_model, video, sinks: list) -> PipelineResult:
     classifier = deploy.load(tiny_model)
     frames = FrameClassifier(lambda image: classifier.predict(image, top_k=2), classifier.card.class_names,
                              PipelineOptions(max_frames=10))
-    capture.start()
     try:
         return Pipeline(capture, frames, sinks, RunControl(), lambda event: None).run()
     finally:

@@ -162,6 +162,15 @@ class Capture:
             return not self.thread.is_alive()
         return True
 
+    def close(self, timeout: float = 1.0) -> bool:
+        """End the capture: stop the thread (see `stop`), or release a source that was opened but
+        never started (the model failed to load). True when nothing is left running."""
+        if self.thread is None:
+            if self.source is not None:
+                self.source.release()
+            return True
+        return self.stop(timeout)
+
     def _event(self, kind: str, detail: str) -> None:
         log.warning("%s: %s", kind, detail)
         with self.cond:

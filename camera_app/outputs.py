@@ -7,7 +7,6 @@ still worth having), its `failed` reason goes into the summary, and the command 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -16,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from camera_app.jsonsafe import dumps
 from deploy.atomic import write_text_atomic
 from deploy.errors import EdgevisionError
 
@@ -50,7 +50,7 @@ class FrameLog:
         if self.failed:
             return
         try:
-            self.file.write(json.dumps(record, separators=(",", ":")) + "\n")
+            self.file.write(dumps(record, separators=(",", ":")) + "\n")
         except OSError as exc:
             self._fail(exc)
 
@@ -184,7 +184,7 @@ class Recorder:
 
 
 def write_report(path: str | os.PathLike, summary: dict) -> None:
-    write_text_atomic(path, json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(path, dumps(summary, indent=2, sort_keys=True) + "\n")
 
 
 def format_summary(summary: dict) -> str:
@@ -193,7 +193,8 @@ def format_summary(summary: dict) -> str:
     lines = [
         f"source   {summary['source']}  ({summary['mode']}, {summary['display']}; ended: {summary['end_reason']})",
         f"model    {summary['model']}  ({summary['backend']})",
-        f"frames   read {frames['read']}, classified {frames['classified']}, dropped {frames['dropped']}, "
+        f"frames   read {frames['read']}, classified {frames['classified']}, invalid {frames['invalid']}, "
+        f"dropped {frames['dropped']}, "
         f"unreadable {frames['unreadable']}, reconnects {frames['reconnects']}",
         f"speed    pipeline {summary['pipeline_fps']:.1f} fps over {summary['duration_s']:.1f} s; "
         f"model only {summary['model_fps']:.1f} fps (inference), {summary['classifier_fps']:.1f} fps (preprocess + inference)",

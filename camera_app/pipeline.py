@@ -1,75 +1,31 @@
-"""The loop: take a frame, classify it, smooth, threshold, draw, show/record/serve/log; time every stage.
+"""The loop: take a frame, classify it, draw it if an output needs pixels, hand it to every sink.
 
-Capture -> Classify -> Overlay -> Render, as in jetson-inference's `imagenet.py`, with each stage
-timed per frame and the frame's age (capture to result) kept, so pipeline speed and model speed are
-reported apart. `classify` is any callable from a BGR frame to a `deploy.classifier.Prediction`.
+Capture -> Classify -> Overlay -> Render, as in jetson-inference's `imagenet.py`: each output is a
+`camera_app.results.Sink` with one call per frame. Every stage is timed and the frame's age
+(capture to result) kept, so pipeline speed and model speed are reported apart; the numbers live
+in `camera_app.stats.PipelineNumbers`, in fixed memory however long the run.
 """
 
 from __future__ import annotations
 
 import collections
-import threading
+import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
-from camera_app.capture import Capture
-from camera_app.display import KEY_PAUSE, KEY_QUIT, KEY_SNAPSHOT, Window, save_snapshot
-from camera_app.outputs import FrameLog, Recorder
+from camera_app.capture import Capture, Frame
+from camera_app.config import PipelineOptions
 from camera_app.overlay import OverlayView, draw_overlay
-from camera_app.serve import FrameServer
+from camera_app.results import FrameResult, RunControl, Sink
+from camera_app.stats import PipelineNumbers
 from deploy.classifier import Prediction
-from deploy.errors import EdgevisionError
-from deploy.timing import LatencyStats
 
+log = logging.getLogger("edgevision.camera")
 STAGES = ("capture_wait", "preprocess", "inference", "postprocess", "overlay", "output")
-JPEG_QUALITY = 80
-
-
-@dataclass
-class PipelineOptions:
-    """top_k: labels kept per frame; smooth: average probabilities over this many frames (1: off);
-    threshold: below this best probability the frame is "uncertain"; max_frames / duration: stop
-    after this many classified frames / seconds (None: until the source ends)."""
-
-    top_k: int = 3
-    smooth: int = 1
-    threshold: float = 0.0
-    max_frames: int | None = None
-    duration: float | None = None
-    caption: str = ""
-    snapshot_dir: str = "."
-
-    def __post_init__(self) -> None:
-        if self.top_k < 1:
-            raise EdgevisionError(f"--top-k must be >= 1, got {self.top_k}")
-        if self.smooth < 1:
-            raise EdgevisionError(f"--smooth must be >= 1 frame, got {self.smooth}")
-        if not 0.0 <= self.threshold <= 1.0:
-            raise EdgevisionError(f"--threshold must be between 0 and 1, got {self.threshold}")
-
-
-@dataclass
-class Sinks:
-    """Where annotated frames and results go; each one optional."""
-
-    window: Window | None = None
-    recorder: Recorder | None = None
-    server: FrameServer | None = None
-    log: FrameLog | None = None
-
-
-@dataclass
-class PipelineResult:
-    classified: int = 0
-    seconds: float = 0.0
-    end_reason: str = "stopped"
-    stage_ms: dict[str, list[float]] = field(default_factory=lambda: {name: [] for name in STAGES})
-    age_ms: list[float] = field(default_factory=list)
-    overhead_ms: list[float] = field(default_factory=list)
+INVALID_OUTPUT = "the model's output is not finite (NaN or inf logits); such frames are counted as invalid, not shown"
 
 
 class Smoother:
@@ -95,147 +51,137 @@ def top_k(probabilities: np.ndarray, labels: list[str], k: int) -> list[tuple[st
     return [(labels[i], float(probabilities[i])) for i in order]
 
 
-def stage_stats(values_ms: list[float]) -> dict[str, float]:
-    """p50/p95/p99/mean/min/max in ms (deploy.timing.LatencyStats), {} when empty."""
-    if not values_ms:
-        return {}
-    stats = LatencyStats.from_samples([v / 1000.0 for v in values_ms])
-    return {"p50": stats.p50_ms, "p95": stats.p95_ms, "p99": stats.p99_ms, "mean": stats.mean_ms,
-            "min": stats.min_ms, "max": stats.max_ms}
+class FrameClassifier:
+    """A frame -> a `FrameResult`: the model's prediction, smoothed and thresholded, with its timings."""
 
+    def __init__(self, classify: Callable[[np.ndarray], Prediction], labels: list[str],
+                 options: PipelineOptions) -> None:
+        self.classify = classify
+        self.labels = labels
+        self.options = options
+        self.smoother = Smoother(options.smooth)
 
-class Ema:
-    """Exponential moving average for the numbers on screen (the report uses every sample)."""
-
-    def __init__(self, weight: float = 0.1) -> None:
-        self.weight = weight
-        self.value: float | None = None
-
-    def add(self, sample: float) -> float:
-        self.value = sample if self.value is None else self.value + self.weight * (sample - self.value)
-        return self.value
-
-
-def run_pipeline(
-    capture: Capture,
-    classify: Callable[[np.ndarray], Prediction],
-    labels: list[str],
-    options: PipelineOptions,
-    sinks: Sinks,
-    stop: threading.Event,
-) -> PipelineResult:
-    """Run until the source ends, a limit is reached, `q`/Esc, or `stop` is set."""
-    result = PipelineResult()
-    smoother = Smoother(options.smooth)
-    shown_ms = {name: Ema() for name in STAGES[1:]}
-    fps_ema, model_fps_ema, age_ema = Ema(), Ema(), Ema()
-    started: float | None = None
-    last_done: float | None = None
-    last_image: np.ndarray | None = None
-    paused = False
-    wait_from = time.monotonic()
-
-    while not stop.is_set():
-        if options.max_frames is not None and result.classified >= options.max_frames:
-            result.end_reason = "max frames"
-            break
-        if options.duration is not None and started is not None and time.monotonic() - started >= options.duration:
-            result.end_reason = "duration"
-            break
-        for event in capture.drain_events():
-            if sinks.log:
-                sinks.log.write(event)
-        if paused:
-            key = sinks.window.show(last_image)
-            if key in KEY_QUIT:
-                result.end_reason = "quit"
-                break
-            paused = key != KEY_PAUSE
-            wait_from = time.monotonic()
-            continue
-        frame = capture.get(timeout=0.1)
-        if frame is None:
-            if capture.finished:
-                result.end_reason = f"source lost: {capture.error}" if capture.error else "end of source"
-                break
-            if sinks.window is not None and last_image is not None and sinks.window.show(last_image) in KEY_QUIT:
-                result.end_reason = "quit"
-                break
-            continue
-        got = time.monotonic()
-        started = got if started is None else started
-        stages = {"capture_wait": (got - wait_from) * 1e3}
-
-        prediction = classify(frame.image)
+    def __call__(self, frame: Frame, wait_ms: float) -> FrameResult:
+        prediction = self.classify(frame.image)
         t0 = time.monotonic()
-        probabilities = smoother.add(prediction.probabilities)
-        top = top_k(probabilities, labels, options.top_k) if options.smooth > 1 else prediction.top[: options.top_k]
-        uncertain = top[0][1] < options.threshold
-        t1 = time.monotonic()
-        stages["preprocess"] = prediction.timings_ms["preprocess"]
-        stages["inference"] = prediction.timings_ms["inference"]
-        stages["postprocess"] = prediction.timings_ms["postprocess"] + (t1 - t0) * 1e3
-        age_ms = (t1 - frame.captured) * 1e3
-
-        annotated = None
-        serving = sinks.server is not None and sinks.server.wants_frame(capture.source.fps)
-        if sinks.window is not None or sinks.recorder is not None or serving:
-            view = OverlayView(
-                top, uncertain, fps_ema.value or 0.0, model_fps_ema.value or 0.0,
-                {k: e.value for k, e in shown_ms.items() if e.value is not None}, age_ema.value or 0.0, options.caption,
-            )
-            annotated = draw_overlay(frame.image, view, options.threshold)
-        t2 = time.monotonic()
-        stages["overlay"] = (t2 - t1) * 1e3
-
-        key = -1
-        if annotated is not None:
-            last_image = annotated
-            if sinks.window is not None:
-                key = sinks.window.show(annotated)
-            if sinks.recorder is not None:
-                sinks.recorder.write(annotated)
-            if serving:
-                sinks.server.publish(cv2.imencode(".jpg", annotated, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1].tobytes())
-        top_k_records = [{"label": label, "prob": round(prob, 6)} for label, prob in top]
-        if sinks.server is not None:
-            sinks.server.update_stats({
-                "frame": frame.index, "top_k": top_k_records, "uncertain": uncertain,
-                "pipeline_fps": fps_ema.value or 0.0, "model_fps": model_fps_ema.value or 0.0,
-                "age_ms": age_ms, "latency_ms": {k: round(v, 3) for k, v in stages.items()},
-                "classified": result.classified + 1, "dropped": capture.counters.dropped,
-            })
+        top: list[tuple[str, float]] = []
+        if prediction.valid:
+            smoothed = self.smoother.add(prediction.probabilities)
+            top = (top_k(smoothed, self.labels, self.options.top_k) if self.options.smooth > 1
+                   else prediction.top[: self.options.top_k])
         done = time.monotonic()
-        stages["output"] = (done - t2) * 1e3
-        if sinks.log is not None:
-            sinks.log.write({
-                "frame": frame.index, "time": round(frame.wall, 6), "top_k": top_k_records, "uncertain": uncertain,
-                "latency_ms": {k: round(v, 3) for k, v in stages.items()}, "age_ms": round(age_ms, 3),
-            })
+        timings = prediction.timings_ms
+        stages = {"capture_wait": wait_ms, "preprocess": timings["preprocess"], "inference": timings["inference"],
+                  "postprocess": timings["postprocess"] + (done - t0) * 1e3, "overlay": 0.0, "output": 0.0}
+        return FrameResult(
+            frame.index, frame.wall, frame.image, prediction.valid, prediction.probabilities, top,
+            bool(top) and top[0][1] < self.options.threshold, stages, (done - frame.captured) * 1e3,
+        )
 
-        result.classified += 1
-        for name, value in stages.items():
-            result.stage_ms[name].append(value)
-            if name in shown_ms:
-                shown_ms[name].add(value)
-        result.age_ms.append(age_ms)
-        result.overhead_ms.append((done - got) * 1e3 - stages["preprocess"] - stages["inference"])
-        age_ema.add(age_ms)
-        model_fps_ema.add(1e3 / max(stages["inference"], 1e-6))
-        if last_done is not None:
-            fps_ema.add(1.0 / max(done - last_done, 1e-9))
-        last_done = done
-        wait_from = done
 
-        if key in KEY_QUIT:
-            result.end_reason = "quit"
-            break
-        if key == KEY_PAUSE:
-            paused = True
-        elif key == KEY_SNAPSHOT:
-            save_snapshot(annotated, options.snapshot_dir, frame.index)
-    for event in capture.drain_events():  # what happened while the loop was ending (a lost source)
-        if sinks.log:
-            sinks.log.write(event)
-    result.seconds = (last_done - started) if started is not None and last_done is not None else 0.0
-    return result
+def render(result: FrameResult, options: PipelineOptions) -> np.ndarray:
+    """The overlay on a copy of the frame (the result keeps the frame as captured)."""
+    live = result.live
+    view = OverlayView(
+        result.top, result.uncertain, live["pipeline_fps"], live["model_fps"],
+        {name: value["p50"] for name, value in live["latency_ms"].items()}, live["age_ms"]["p50"], options.caption,
+    )
+    return draw_overlay(result.image.copy(), view, options.threshold)
+
+
+@dataclass
+class PipelineResult:
+    """classified + invalid = frames processed; numbers: their timings (`PipelineNumbers`)."""
+
+    numbers: PipelineNumbers
+    classified: int = 0
+    invalid: int = 0
+    end_reason: str = "stopped"
+
+
+class Pipeline:
+    """Runs frames from a `Capture` through a `FrameClassifier` into sinks until the run ends."""
+
+    def __init__(self, capture: Capture, classify: FrameClassifier, sinks: list[Sink], control: RunControl,
+                 on_event: Callable[[dict], None]) -> None:
+        self.capture = capture
+        self.classify = classify
+        self.options = classify.options
+        self.sinks = sinks
+        self.control = control
+        self.on_event = on_event
+        self.started = time.monotonic()
+        self.result = PipelineResult(PipelineNumbers(STAGES, self.started))
+        self.first_frame: float | None = None
+
+    def run(self) -> PipelineResult:
+        """Start the capture (an opened one) and run until the source ends, a limit is reached, or a
+        sink or a signal ends the run (`control`)."""
+        wait_from = time.monotonic()
+        self.capture.start()  # after `started`: the rate's start-of-run span begins no later than reading
+        while not self.control.stopping and not self.limit_reached():
+            self.log_events()
+            frame = self.capture.get(timeout=0.1)
+            if frame is None:
+                self.no_frame()
+                continue
+            got = time.monotonic()
+            self.first_frame = self.first_frame or got
+            self.process(self.classify(frame, (got - wait_from) * 1e3), got)
+            wait_from = time.monotonic()
+        self.log_events()  # what happened while the loop was ending (a lost source)
+        self.result.end_reason = self.control.reason or "stopped"
+        return self.result
+
+    def process(self, result: FrameResult, got: float) -> None:
+        """Count the frame, draw it if a sink needs pixels, write it to every sink, time it all."""
+        self.count(result)
+        result.live = self.live(got)
+        wanted = [sink.needs_image() for sink in self.sinks]  # each sink asked once per frame
+        t0 = time.monotonic()
+        image = render(result, self.options) if any(wanted) else None
+        t1 = time.monotonic()
+        result.stages_ms["overlay"] = (t1 - t0) * 1e3
+        for sink in self.sinks:
+            sink.write(result, image)
+            result.stages_ms["output"] = (time.monotonic() - t1) * 1e3
+        done = time.monotonic()
+        self.result.numbers.add(result.stages_ms, result.age_ms, (done - got) * 1e3, done)
+
+    def count(self, result: FrameResult) -> None:
+        if result.valid:
+            self.result.classified += 1
+            return
+        if not self.result.invalid:
+            log.warning("frame %d: %s", result.index, INVALID_OUTPUT)
+            self.on_event({"event": "invalid_output", "time": time.time(),
+                           "detail": f"frame {result.index}: {INVALID_OUTPUT}"})
+        self.result.invalid += 1
+
+    def live(self, now: float) -> dict:
+        """The live figures of /stats.json, as of the frames done before this one."""
+        counters = self.capture.counters
+        return {**self.result.numbers.live(now), "classified": self.result.classified,
+                "invalid": self.result.invalid, "dropped": counters.dropped, "reconnects": counters.reconnects,
+                "uptime_s": now - self.started}
+
+    def limit_reached(self) -> bool:
+        options = self.options
+        if options.max_frames is not None and self.result.numbers.frames >= options.max_frames:
+            self.control.end("max frames")
+        elif (options.duration is not None and self.first_frame is not None
+              and time.monotonic() - self.first_frame >= options.duration):
+            self.control.end("duration")
+        return self.control.stopping
+
+    def no_frame(self) -> None:
+        if self.capture.finished:
+            error = self.capture.error
+            self.control.end(f"source lost: {error}" if error else "end of source")
+            return
+        for sink in self.sinks:
+            sink.idle()
+
+    def log_events(self) -> None:
+        for event in self.capture.drain_events():
+            self.on_event(event)

@@ -22,26 +22,49 @@ ImageLike = np.ndarray | str | os.PathLike
 class Prediction:
     """top: (label, probability) best first. timings_ms: preprocess, inference, postprocess (of the call
     that produced it; a batch call shares its timings and says how many images it held in `batch`).
-    probabilities: the full softmax over the classes."""
+    probabilities: the full softmax over the classes.
+    valid: False when the model's logits were not all finite (NaN or inf): then `top` is empty, the
+    probabilities are NaN, and `label` / `score` raise (there is no answer to give)."""
 
     top: list[tuple[str, float]]
     timings_ms: dict[str, float]
     probabilities: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, np.float32))
+    valid: bool = True
 
     @property
     def label(self) -> str:
-        return self.top[0][0]
+        return self.best[0]
 
     @property
     def score(self) -> float:
-        return self.top[0][1]
+        return self.best[1]
+
+    @property
+    def best(self) -> tuple[str, float]:
+        if not self.valid:
+            raise EdgevisionError(NOT_FINITE)
+        return self.top[0]
+
+
+NOT_FINITE = "the model's output is not finite (NaN or inf logits): no prediction"
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float64 after subtracting each row's max, so large finite logits cannot
+    overflow `exp`; a row with any non-finite logit comes out all NaN (see `finite_rows`)."""
     logits = np.asarray(logits, dtype=np.float64)
-    shifted = logits - logits.max(axis=-1, keepdims=True)
+    finite = finite_rows(logits)
+    safe = np.where(finite[..., None], logits, 0.0)
+    shifted = safe - safe.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)
-    return (exp / exp.sum(axis=-1, keepdims=True)).astype(np.float32)
+    probs = exp / exp.sum(axis=-1, keepdims=True)
+    probs[~finite] = np.nan
+    return probs.astype(np.float32)
+
+
+def finite_rows(logits: np.ndarray) -> np.ndarray:
+    """True for each row (last axis) whose logits are all finite."""
+    return np.isfinite(logits).all(axis=-1)
 
 
 def as_image(image: ImageLike) -> np.ndarray:
@@ -98,10 +121,11 @@ class Classifier:
         logits = self.run(batch)
         t2 = time.perf_counter()
         probs = softmax(logits)
+        valid = finite_rows(np.asarray(logits))
         k = min(top_k, probs.shape[1])
         order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
         names = self.card.class_names
-        tops = [[(names[j], float(row[j])) for j in idx] for row, idx in zip(probs, order)]
+        tops = [[(names[j], float(row[j])) for j in idx] if ok else [] for row, idx, ok in zip(probs, order, valid)]
         t3 = time.perf_counter()
         timings = {
             "preprocess": (t1 - t0) * 1e3,
@@ -109,4 +133,4 @@ class Classifier:
             "postprocess": (t3 - t2) * 1e3,
             "batch": len(images),
         }
-        return [Prediction(top, dict(timings), row) for top, row in zip(tops, probs)]
+        return [Prediction(top, dict(timings), row, bool(ok)) for top, row, ok in zip(tops, probs, valid)]

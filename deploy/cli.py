@@ -69,13 +69,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     import deploy
 
+    from deploy.classifier import NOT_FINITE
     from deploy.limits import check_threads
 
     check_threads(args.threads)
     options = {"threads": args.threads} if args.threads else {}
     classifier = deploy.load(args.model, backend=args.backend, labels=args.labels, **options)
+    failed = 0
     for image in args.images:
         prediction = classifier.predict(image, top_k=args.top_k)
+        if not prediction.valid:
+            print(f"edgevision predict: error: {image}: {NOT_FINITE}", file=sys.stderr)
+            failed += 1
+            continue
         timings = {k: round(v, 2) for k, v in prediction.timings_ms.items() if k != "batch"}
         if args.json:
             print(json.dumps({"image": image, "top": prediction.top, "timings_ms": timings}, allow_nan=False))
@@ -84,7 +90,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         for label, probability in prediction.top:
             print(f"  {probability:7.2%}  {label}")
         print("  time ms: " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
-    return 0
+    return 2 if failed else 0
 
 
 def cmd_info(args: argparse.Namespace) -> int:

@@ -28,8 +28,8 @@ import numpy as np
 
 from camera_app.app import AppConfig, run_app
 from camera_app.outputs import format_summary
-from camera_app.pipeline import stage_stats
 from camera_app.serve import mjpeg_part
+from camera_app.stats import stage_stats
 from camera_app.video import write_video_from_images
 from deploy.cli_util import run_cli
 from deploy.image_folder import list_labelled_images

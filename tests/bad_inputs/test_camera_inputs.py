@@ -157,7 +157,7 @@ def test_buffer_is_bounded_in_bytes_a_live_source_drops_the_oldest():
 
 def test_buffer_mb_must_be_positive(model, mjpeg_free_video):
     done = camera("--model", model, "--source", mjpeg_free_video, "--buffer", "--buffer-mb", "0", timeout=60)
-    assert done.returncode == 2 and done.stderr.strip().endswith("--buffer-mb must be a finite number > 0, got 0")
+    assert done.returncode == 2 and "--buffer-mb must be a number with 0 < buffer-mb" in done.stderr.strip().splitlines()[-1]
 
 
 @pytest.fixture

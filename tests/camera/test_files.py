@@ -37,7 +37,8 @@ def test_buffer_classifies_every_frame_in_order(tiny_model, tmp_path, fourcc, su
     assert len(first["top_k"]) == 2 and set(first["top_k"][0]) == {"label", "prob"}
     assert first["top_k"][0]["prob"] >= first["top_k"][1]["prob"]
     assert set(first["latency_ms"]) == STAGES and first["age_ms"] >= 0 and first["time"] > 1e9
-    assert summary["frames"] == {"read": 30, "classified": 30, "dropped": 0, "unreadable": 0, "reconnects": 0}
+    assert summary["frames"] == {"read": 30, "classified": 30, "invalid": 0, "dropped": 0, "unreadable": 0,
+                                 "reconnects": 0}
     assert summary["end_reason"] == "end of source" and summary["capture_thread_ended"]
 
 

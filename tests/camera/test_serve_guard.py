@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from camera_app import serve_http
-from camera_app.app import AppConfig, check_config
+from camera_app.app import AppConfig
 from camera_app.serve import FrameServer
 from deploy.errors import EdgevisionError
 from tests.camera.conftest import write_video
@@ -143,13 +143,13 @@ def test_a_token_is_required_when_given(caplog):
 @pytest.mark.parametrize("token", ["short", "has space inside", "semi;colon-token", "ü-non-ascii-token", "x" * 257])
 def test_a_token_that_cannot_travel_in_a_url_or_cookie_is_refused(tiny_model, token):
     with pytest.raises(EdgevisionError, match="--serve-token takes 8-256 characters"):
-        check_config(AppConfig(str(tiny_model), "0", serve="8080", serve_token=token))
+        AppConfig(str(tiny_model), "0", serve="8080", serve_token=token).validate()
 
 
 @pytest.mark.parametrize("fps", [0.0, -1.0, float("nan")])
 def test_serve_fps_must_be_positive(tiny_model, fps):
     with pytest.raises(EdgevisionError, match="--serve-fps must be > 0"):
-        check_config(AppConfig(str(tiny_model), "0", serve="8080", serve_fps=fps))
+        AppConfig(str(tiny_model), "0", serve="8080", serve_fps=fps).validate()
 
 
 def test_head_answers_like_get_without_a_body(server):

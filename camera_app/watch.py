@@ -3,17 +3,20 @@
 Over a rolling window of the last `window` frames it keeps the mean top-1 probability, the share of
 uncertain frames (top-1 under `threshold`, or the top-2 margin under `margin`) and, when the model
 card holds the confidence of the held-out images (`ModelCard.confidence`), a drift score: the
-population stability index (PSI) of the window's top-1 probabilities against the card's, over the
-card's bins:
+population stability index (PSI) of the window's top-1 probabilities against the card's:
 
     PSI = sum over bins of (live_i - card_i) * ln(live_i / card_i)
 
 with each share floored at `EPSILON`, so that an empty bin counts as rare rather than impossible.
 Read it as: < 0.1 stable, 0.1-0.25 a shift worth a look, > 0.25 drift (the usual PSI bands).
-PSI is only computed once the window is full: its sampling noise alone is about (bins - 1) / frames
-(about 0.06 for 20 bins and 300 frames, 0.4 for 50), so a half-empty window would cry wolf. The card's
-side is a sample too: a histogram of 64 images (export's default `--verify-images`) adds ~0.1 of
-noise, hence `reference_warning` below 200 images.
+
+PSI's sampling noise is about (bins - 1) / effective samples, and a camera's frames are far from
+independent: a video holding each scene for 5 frames gave 300-frame windows of only 60 scenes, and
+over the card's 20 bins an in-distribution video scored up to 0.47. So the card's bins are merged,
+from the confident end down, into groups that each hold at least `MIN_GROUP_SHARE` of the card's
+images (at most 5 groups), and PSI is computed over those: the same video then stays under 0.14
+while frames from another domain score over 4 (benchmarks/RESULTS.md). PSI is only computed once the
+window is full. The card's side is a sample too, hence `reference_warning` below 200 images.
 
 Memory is fixed (a deque of the window's frames and running integer sums) and each frame costs
 O(bins): an add, a subtract and one PSI over the card's bins.
@@ -37,6 +40,7 @@ DEFAULT_ALERT = 0.25  # the top of the "shift" band: several times the sampling 
 EPSILON = 1e-3  # share floor of an empty bin: a window of a few hundred frames cannot tell shares under ~1/300 apart
 CLEAR_RATIO = 0.8  # an alert clears once PSI falls below CLEAR_RATIO x the alert level, so noise does not flap it
 MIN_REFERENCE_IMAGES = 200  # below this the card's own sampling noise reaches the "shift" band
+MIN_GROUP_SHARE = 0.2  # each group of bins PSI is computed over holds at least this share of the card's images
 SCALE = 1_000_000  # top-1 probabilities summed as integer millionths: a running sum that never drifts
 
 
@@ -99,6 +103,23 @@ def psi(live: np.ndarray, reference: np.ndarray, epsilon: float = EPSILON) -> fl
     return float(np.sum((live - reference) * np.log(live / reference)))
 
 
+def bin_groups(counts: list[int], min_share: float) -> np.ndarray:
+    """The group of each bin: adjacent bins merged, from the last (most confident) down, until each
+    group holds at least `min_share` of all counts; a remainder too small joins the group above it."""
+    counts = np.asarray(counts, dtype=np.float64)
+    total = counts.sum()
+    group_of_bin = np.zeros(len(counts), dtype=np.int64)
+    group, held = 0, 0.0
+    for index in range(len(counts) - 1, -1, -1):
+        group_of_bin[index] = group
+        held += counts[index]
+        if held >= min_share * total and index > 0:
+            group, held = group + 1, 0.0
+    if held < min_share * total and group > 0:  # the least confident bins hold too little alone
+        group_of_bin[group_of_bin == group] = group - 1
+    return group_of_bin.max() - group_of_bin  # numbered from the least confident group up
+
+
 class ConfidenceWatch:
     """Rolling confidence of live frames; `add` one frame's probabilities, `snapshot` for /stats.json.
 
@@ -121,8 +142,10 @@ class ConfidenceWatch:
         self.drift: float | None = None
         if reference is not None and reference.images > 0:
             self.edges = np.asarray(reference.edges, dtype=np.float64)
-            self.reference_shares = reference.shares()
-            self.counts = np.zeros(len(reference.counts), dtype=np.int64)
+            self.group_of_bin = bin_groups(reference.counts, MIN_GROUP_SHARE)
+            groups = int(self.group_of_bin.max()) + 1
+            self.reference_shares = np.bincount(self.group_of_bin, weights=reference.shares(), minlength=groups)
+            self.counts = np.zeros(groups, dtype=np.int64)
         else:
             self.reference = None
 
@@ -130,7 +153,7 @@ class ConfidenceWatch:
         """Count one frame; returns the events to log (usually none)."""
         best, margin = top_two(probabilities)
         scaled = round(best * SCALE)
-        bin_ = int(bin_index(self.edges, best)) if self.reference is not None else -1
+        bin_ = int(self.group_of_bin[bin_index(self.edges, best)]) if self.reference is not None else -1
         uncertain = is_uncertain(best, margin, self.threshold, self.margin)
         if len(self.frames) == self.window:
             old_scaled, old_bin, old_uncertain = self.frames[0]

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from camera_app.watch import ConfidenceWatch, WatchOptions, psi, top_two
+from camera_app.watch import ConfidenceWatch, WatchOptions, bin_groups, psi, top_two
 from deploy.confidence import ConfidenceCounter
 from deploy.errors import EdgevisionError
 
@@ -141,3 +141,22 @@ def test_reference_warning_says_when_drift_cannot_be_trusted(reference):
     assert "no drift score" in reference_warning(None)
     small = card_histogram(frames(np.random.default_rng(2), 64, 0.6, 1.0))
     assert "only 64 images" in reference_warning(small)
+
+
+def test_bin_groups_hold_a_fifth_each_and_stay_in_order():
+    counts = [0] * 10 + [2, 3, 3, 5, 7, 2, 15, 25, 68, 126]  # a real card: cats vs dogs, 256 images
+    groups = bin_groups(counts, 0.2)
+    assert list(groups) == sorted(groups)  # contiguous, least confident first
+    held = np.bincount(groups, weights=counts)
+    assert (held >= 0.2 * sum(counts)).all() and len(held) >= 2
+
+
+def test_scenes_held_for_several_frames_do_not_cry_drift(rng, reference):
+    """A camera sees each scene for many frames: 300 frames of 60 in-distribution scenes held 5 frames
+    each must stay under the default alert (over the card's 20 bins they reached it)."""
+    scenes = frames(rng, 60 * 5, 0.6, 1.0)
+    watch = ConfidenceWatch(300, reference=reference, alert=0.25)
+    events = feed(watch, np.repeat(scenes, 5, axis=0))
+    assert events == []
+    shifted = np.repeat(frames(rng, 60, 0.5, 0.6), 5, axis=0)
+    assert [e["event"] for e in feed(watch, shifted)] == ["drift_alert"]

@@ -108,7 +108,6 @@ def camera_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# --- confidence watch and uncertain frames (camera_app.watch, camera_app.uncertain) -------------
 def add_watch_options(parser: argparse.ArgumentParser) -> None:
     """The options of the confidence watch and of --save-uncertain (checked by WatchOptions, SaveOptions)."""
     watch = parser.add_argument_group("confidence watch and uncertain frames (see docs/camera.md)")
@@ -127,7 +126,6 @@ def add_watch_options(parser: argparse.ArgumentParser) -> None:
                        help="save at most one uncertain frame per S seconds (default 1)")
     watch.add_argument("--save-max", type=int, default=DEFAULT["save_max"], metavar="N",
                        help="save at most N uncertain frames in all (default 500)")
-# --- end of the confidence watch options -------------------------------------------------------
 
 
 def config_from_args(args: argparse.Namespace) -> AppConfig:

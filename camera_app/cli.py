@@ -151,4 +151,6 @@ def main(argv: list[str] | None = None) -> int:
         argv = argv[1:]
     args = camera_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(message)s")
+    if args.quiet:
+        logging.getLogger("edgevision").setLevel(logging.WARNING)
     return run_cli(lambda: cmd_camera(args), PROG)

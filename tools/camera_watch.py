@@ -198,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
               f"largest deviation {100 * (worst - base) / base:+.1f} % ({len(rss)} samples)")
     if live_fps:
         print(f"/stats.json pipeline FPS over {len(live_fps)} samples: min {min(live_fps):.1f}, "
-              f"median {statistics.median(live_fps):.1f}, max {max(live_fps):.1f}")
+              f"median {statistics.median(live_fps):.1f}, max {max(live_fps):.1f}; the first six: "
+              + ", ".join(f"{fps:.1f}" for fps in live_fps[:6]))
     if os.path.exists(report):
         summary = json.loads(Path(report).read_text())
         print(f"report: pipeline {summary['pipeline_fps']:.1f} fps, {summary['frames']['classified']} frames "

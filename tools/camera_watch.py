@@ -98,9 +98,8 @@ class Viewer(threading.Thread):
                 stream.close()
             except (OSError, http.client.HTTPException):
                 pass
-            if not self.stop.is_set():
+            if not self.stop.wait(1.0):  # the stream ended while the run goes on: connect again
                 self.reconnects += 1
-                self.stop.wait(1.0)
 
     @property
     def fps(self) -> float:

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -21,19 +20,11 @@ from torch import nn
 from deploy.atomic import atomic_path
 from deploy.card import ModelCard, check_card_size
 from deploy.errors import EdgevisionError, first_line
+from deploy.reference import sha256_file as sha256_file  # re-exported: cards record their source's
 from train.pruned import STRUCTURE_KEY, rebuild_pruned
 
 CHECKPOINT_KEY = "edgevision_checkpoint"
 CHECKPOINT_VERSION = 1
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes (cards of exported artifacts record their source's)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def save_checkpoint(path: str | os.PathLike, card: ModelCard, state_dict: dict, **extra) -> Path:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from deploy.errors import EdgevisionError
-from deploy.fields import MAX_SHOWN, is_number
+from deploy.fields import MAX_SHOWN, described, is_number
 
 
 class FieldError(EdgevisionError):
@@ -15,10 +15,7 @@ class FieldError(EdgevisionError):
 
 
 def wrong(name: str, expected: str, value: object) -> FieldError:
-    shown = repr(value)
-    if len(shown) > MAX_SHOWN:
-        shown = shown[:MAX_SHOWN] + "..."
-    return FieldError(f"field {name} must be {expected}, got {type(value).__name__} {shown}")
+    return FieldError(f"field {name} must be {expected}, got {described(value)}")
 
 
 def text(data: dict, key: str, where: str, default: str | None = None) -> str:

@@ -11,11 +11,16 @@ from deploy.errors import EdgevisionError
 MAX_SHOWN = 40  # characters of a bad value quoted in a message
 
 
-def _wrong(name: str, expected: str, value: object) -> EdgevisionError:
+def described(value: object) -> str:
+    """A bad value as an error quotes it: its type, then its repr cut at `MAX_SHOWN` characters."""
     shown = repr(value)
     if len(shown) > MAX_SHOWN:
         shown = shown[:MAX_SHOWN] + "..."
-    return EdgevisionError(f"card field {name} must be {expected}, got {type(value).__name__} {shown}")
+    return f"{type(value).__name__} {shown}"
+
+
+def _wrong(name: str, expected: str, value: object) -> EdgevisionError:
+    return EdgevisionError(f"card field {name} must be {expected}, got {described(value)}")
 
 
 def is_number(value: object) -> bool:

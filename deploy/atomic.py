@@ -36,9 +36,10 @@ def special_file(path: str | os.PathLike) -> bool:
     if absolute.startswith(("/dev/", "/proc/")) and os.path.realpath(absolute) != absolute:
         return True
     try:
-        return not stat.S_ISREG(os.stat(path).st_mode) and not os.path.isdir(path)
+        mode = os.stat(path).st_mode
     except OSError:
         return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
 @contextlib.contextmanager

@@ -57,10 +57,6 @@ class VerifyResult:
     precision: str
     same_file: bool | None = None
 
-    @property
-    def agreement(self) -> float:
-        return self.top1_agreement
-
     def line(self) -> str:
         agreed = round(self.top1_agreement * self.images)
         required = self.tolerance.min_top1_agreement

@@ -26,9 +26,6 @@ from deploy.reference import (
 )
 from deploy.verify import replay_logits
 
-DEFAULT_IMAGES = 16
-
-
 def check_count(count: int, flag: str = "--reference-images") -> int:
     if not 0 <= count <= MAX_REFERENCE_IMAGES:
         raise EdgevisionError(f"{flag} must be between 0 and {MAX_REFERENCE_IMAGES}, got {count}")

@@ -80,6 +80,11 @@ def percent(prune: float) -> int:
     return round(prune * 100)
 
 
+def pruned_name(prune: float) -> str:
+    """The file name of the checkpoint pruned to `prune` (p50.pt), in --out."""
+    return f"p{percent(prune)}.pt"
+
+
 def _fractions(text: str) -> list[float]:
     """Prune levels; two that would share a file name (0.501 and 0.504 are both p50) are refused,
     and so is a level above 0 that would be named p0, the unpruned checkpoint's name."""
@@ -188,7 +193,7 @@ def pruned_checkpoint(args: argparse.Namespace, prune: float, manifest: Manifest
 
     preset = default_preset(card_of(load_checkpoint(args.model), args.model).architecture)
     options = dict(preset.options) if preset else {}
-    out = args.out / f"p{percent(prune)}.pt"
+    out = args.out / pruned_name(prune)
     record = {"source_sha256": _sha256(args.model), "target_macs": round(1.0 - prune, 6),
               "preset": preset.name if preset else None, "finetune_epochs": args.finetune_epochs, "data": args.data}
     if manifest.matches(out, record):
@@ -274,7 +279,7 @@ def sweep(args: argparse.Namespace) -> int:
     from benchmarks.cli import BENCH_OUTPUTS, refuse_overwriting_inputs, write_reports
 
     variants = plan(args.prune, args.formats, args.quant)
-    outputs = (*BENCH_OUTPUTS, MANIFEST, *(f"p{percent(p)}.pt" for p in args.prune if p),
+    outputs = (*BENCH_OUTPUTS, MANIFEST, *(pruned_name(p) for p in args.prune if p),
                *(f"{v.name}{SWEEP_FORMATS[v.fmt].suffix}" for v in variants))
     refuse_overwriting_inputs(args.out, outputs, [args.model])  # p50.pt as --model would be pruned over itself
     os.makedirs(args.out, exist_ok=True)

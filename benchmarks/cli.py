@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds of timed rounds (default 20)")
     parser.add_argument("--data", type=Path, help="class-folder tree of labelled images for top-1")
     parser.add_argument("--split", default="val", help="split folder inside --data (default val)")
-    parser.add_argument("--limit", type=positive_int(MAX_IMAGES), help="at most this many images, balanced over classes")
+    parser.add_argument("--limit", type=positive_int(MAX_IMAGES),
+                        help="at most this many images, balanced over classes")
     parser.add_argument("--baseline", help="model name that speed-ups are relative to (default: the first row)")
     parser.add_argument("--out", type=Path,
                         help="folder for report.md, report.json, report.csv, tradeoff.png and report.html")

@@ -99,7 +99,7 @@ def quantize_parser() -> argparse.ArgumentParser:
     qat.add_argument("--qat-size", type=int, default=512, help="training images for QAT")
     parser.add_argument("--reference-images", type=int, default=16,
                         help="held-out images stored beside the artifact with PyTorch fp32's logits, for "
-                        "`edgevision verify` on the device (default 16; 0: none)")
+                        "`edgevision verify` on the device (default 16; 0: none; at most 256)")
     parser.add_argument("--threads", type=int, default=2, help="onnxruntime threads for scoring and timing")
     parser.add_argument("--no-latency", dest="latency", action="store_false", help="skip timing")
     parser.add_argument("--report", help="write the JSON report (every attempt) here too")

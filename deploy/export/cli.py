@@ -32,8 +32,9 @@ def export_parser() -> argparse.ArgumentParser:
                         help="images in the parity check, whose top-1 probabilities are also the card's confidence "
                         "histogram for the camera's drift watch (default 256; 0: skip)")
     parser.add_argument("--reference-images", type=int, default=16,
-                        help="held-out images (the parity check's first) stored beside the artifact with "
-                        "PyTorch's logits, for `edgevision verify` on the device (default 16; 0: none)")
+                        help="held-out images (the parity check's, an equal share per class) stored beside the "
+                        "artifact with PyTorch's logits, for `edgevision verify` on the device (default 16; 0: none; "
+                        "at most 256)")
     for fmt in formats:
         if not fmt.options:
             continue

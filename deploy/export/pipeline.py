@@ -80,8 +80,9 @@ def export_model(
     only when it passed (or when `verify_images=0` skips the check: `deploy.load` then warns that
     it is unverified), so a failed export never replaces an earlier, verified one. A failed
     artifact is kept as `<stem>.failed<suffix>`, its card marked failed, and the result's `passed`
-    is False. Concurrent exports to one `out` are refused (a lock beside it). A passing artifact gets
-    a reference set of `reference_images` of the parity check's images (`deploy.reference`; 0: none).
+    is False. Concurrent exports to one `out` are refused (a lock beside it). A passing (or unchecked)
+    artifact gets a reference set of `reference_images` of the parity check's images (`deploy.reference`;
+    0: none).
     """
     check_request(fmt, precision, out)
     check_count(reference_images)

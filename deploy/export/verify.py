@@ -154,8 +154,8 @@ def verify_artifact(
     the artifact's top-1 probability histogram (None on generated images: they say nothing about
     how sure the model is on real ones).
 
-    The images are read and compared `VERIFY_CHUNK` at a time: `--verify-images 100000` once held
-    every image in memory (5.6 GB); now memory stays that of one chunk, whatever `count` is.
+    The images are read and compared `VERIFY_CHUNK` at a time, so memory stays that of one chunk
+    whatever `count` is (all of `--verify-images 100000` at once would take 5.6 GB).
     """
     import deploy
 

@@ -70,6 +70,8 @@ def list_labelled_images(
         share = max(1, limit // len(classes))
         per_class = [files[:share] for files in per_class]
     items = [(path, index) for index, files in enumerate(per_class) for path in files]
+    if limit is not None:
+        items = items[:limit]  # more classes than `limit`: one image from each of the first `limit`
     return items, classes
 
 

@@ -173,3 +173,15 @@ def test_scores_of_chunks_merge_to_the_whole():
     second = Scores(top1=0.0, top5=0.5, labels=["a", "a"])
     merged = Scores.merge([first, second])
     assert merged == Scores(top1=2 / 5, top5=4 / 5, labels=["a", "b", "b", "a", "a"])
+
+
+def test_a_limit_below_the_number_of_classes_is_kept(tmp_path):
+    """Five classes, three images asked for: three images (one each from the first three classes)."""
+    for name in "abcde":
+        (tmp_path / name).mkdir()
+        for index in range(2):
+            cv2.imwrite(str(tmp_path / name / f"{index}.png"), np.zeros((8, 8, 3), np.uint8))
+    items, classes = list_labelled_images(tmp_path, limit=3)
+    assert [index for _, index in items] == [0, 1, 2] and classes == list("abcde")
+    assert len(list_labelled_images(tmp_path, limit=4)[0]) == 4
+    assert len(list_labelled_images(tmp_path, limit=10)[0]) == 10

@@ -2,21 +2,21 @@
 
 Two policies:
 - newest (default): one slot. A source with its own clock (camera, stream, a file paced at its
-  own frame rate with `realtime`) overwrites a frame nobody took, and that frame counts as dropped, so latency never
-  grows behind a slow model. A file read as fast as it goes waits for the slot instead (nothing to
-  drop: the next frame is decoded while the model runs on this one).
+  own frame rate with `realtime`) overwrites a frame nobody took, and that frame counts as dropped,
+  so latency never grows behind a slow model. A file read as fast as it goes waits for the slot
+  instead (nothing to drop: the next frame is decoded while the model runs on this one).
 - buffer: every frame in order, through a queue of at most `buffer_frames` frames and `buffer_mb`
-  megabytes (a 1080p frame is 6 MB). Files wait for room; a live source that outruns the model fills the
-  queue (frames get older: the documented trade-off) and beyond it drops the oldest.
+  megabytes (a 1080p frame is 6 MB). Files wait for room; a live source that outruns the model
+  fills the queue (frames get older: the documented trade-off) and beyond it drops the oldest.
 
 A live source that drops out is reopened with backoff (0.5 s doubling to 8 s); each event is kept
 for the log. Reconnects count "in a row" until good frames flow again, so a stream that opens but
 never yields a decodable frame (or one per connection) gives up after `max_reconnects` like one that
 refuses. A file ends (or loops); one unreadable frame is skipped and counted, and a whole pass
 without a readable frame ends the run with an error (a `--loop -1` over unreadable files would
-otherwise spin forever). With
-`first_frame_within` (seconds from `start`) a source that has yielded no frame by then ends the run
-with an error: the pipeline's own `--duration` clock starts at the first frame, which may never come.
+otherwise spin forever). With `first_frame_within` (seconds from `start`) a source that has yielded
+no frame by then ends the run with an error: the pipeline's own `--duration` clock starts at the
+first frame, which may never come.
 """
 
 from __future__ import annotations

@@ -15,7 +15,9 @@ import sys
 os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
-from camera_app.app import AppConfig, run_app  # noqa: E402 (after the environment above)
+from camera_app import selfcheck  # noqa: E402 (after the environment above)
+from camera_app.app import AppConfig, run_app  # noqa: E402
+from camera_app.config import CHOICES  # noqa: E402
 from deploy.backends import list_backends  # noqa: E402
 from deploy.cli_util import run_cli  # noqa: E402
 
@@ -31,7 +33,8 @@ def camera_parser() -> argparse.ArgumentParser:
         "(no torch needed). Keeps only the newest frame, so a slow model drops frames instead of lagging; "
         "prints pipeline and model speed apart, with per-stage latency.",
     )
-    parser.add_argument("--model", required=True, help="model file: .onnx, .pte, .engine or .pt (any deploy.load opens)")
+    parser.add_argument("--model", required=True,
+                        help="model file: .onnx, .pte, .engine or .pt (any deploy.load opens)")
     parser.add_argument(
         "--source", required=True,
         help="0 | /dev/videoN | v4l2://N (camera), a video file, an image folder or glob, rtsp://... | "
@@ -50,7 +53,8 @@ def camera_parser() -> argparse.ArgumentParser:
                        help="average probabilities over the last N frames (1-1000, default 1: off)")
     model.add_argument("--threshold", type=float, default=DEFAULT["threshold"],
                        help="below this best probability show 'uncertain' (0-1, default 0: off)")
-    model.add_argument("--self-check", nargs="?", const="strict", choices=["strict", "warn"], metavar="strict|warn",
+    model.add_argument("--self-check", nargs="?", const="strict", choices=selfcheck.MODES,
+                       metavar="|".join(selfcheck.MODES),
                        help="before the first frame, replay the reference set stored with the model (as `edgevision "
                        "verify` does); strict (the default of a bare --self-check): refuse to start when it fails or "
                        "there is none; warn: say so and start")
@@ -63,14 +67,14 @@ def camera_parser() -> argparse.ArgumentParser:
     source.add_argument("--loop", type=int, default=DEFAULT["loop"], metavar="N",
                         help="play a file or folder N more times (-1: forever; default 0)")
     source.add_argument("--realtime", action="store_true",
-                        help="pace a file at its own frame rate, dropping what the model has no time for, like a camera "
-                        "(default: read every frame in order, as fast as the model goes)")
-    source.add_argument("--rtsp-transport", choices=["tcp", "udp"], default=DEFAULT["rtsp_transport"],
+                        help="pace a file at its own frame rate, dropping what the model has no time for, like a "
+                        "camera (default: read every frame in order, as fast as the model goes)")
+    source.add_argument("--rtsp-transport", choices=CHOICES["rtsp_transport"], default=DEFAULT["rtsp_transport"],
                         help="RTSP transport (default tcp)")
     source.add_argument("--open-timeout", type=float, default=DEFAULT["open_timeout"], metavar="S",
-                        help="seconds to wait for a stream to open (0-3600, default 10; FFmpeg's own is 30)")
+                        help="seconds to wait for a stream to open (0 < S <= 3600, default 10; FFmpeg's own is 30)")
     source.add_argument("--read-timeout", type=float, default=DEFAULT["read_timeout"], metavar="S",
-                        help="seconds without a frame before a stream counts as stalled (0-3600, default 5)")
+                        help="seconds without a frame before a stream counts as stalled (0 < S <= 3600, default 5)")
     source.add_argument("--max-reconnects", type=int, default=DEFAULT["max_reconnects"], metavar="N",
                         help="reopen a live source that dropped out up to N times in a row, backing off 0.5 s doubling "
                         "to 8 s (-1: forever; default 10)")
@@ -78,14 +82,15 @@ def camera_parser() -> argparse.ArgumentParser:
                         help="process every frame in order instead of the newest only (offline runs, evaluation); "
                         "on a live source that outruns the model, frames get older")
     source.add_argument("--buffer-frames", type=int, default=DEFAULT["buffer_frames"], metavar="N",
-                        help="with --buffer, frames queued at most; a live source beyond it drops the oldest (default 512)")
+                        help="with --buffer, frames queued at most; a live source beyond it drops the oldest "
+                        "(default 512)")
     source.add_argument("--buffer-mb", type=float, default=DEFAULT["buffer_mb"], metavar="MB",
                         help="with --buffer, megabytes of frames queued at most (a 1080p frame is 6 MB); "
                         "a live source beyond it drops the oldest, a file waits (default 256)")
     out = parser.add_argument_group("output")
-    out.add_argument("--display", choices=["auto", "window", "none"], default="auto",
-                     help="auto: a window where a display exists, else headless (default); window: a window or an error; "
-                     "none: headless. Keys: q/Esc quit, space pause, s snapshot")
+    out.add_argument("--display", choices=CHOICES["display"], default="auto",
+                     help="auto: a window where a display exists, else headless (default); window: a window or an "
+                     "error; none: headless. Keys: q/Esc quit, space pause, s snapshot")
     out.add_argument("--snapshot-dir", default=DEFAULT["snapshot_dir"],
                      help="folder for snapshot PNGs taken with the s key (default .)")
     out.add_argument("--log", metavar="FILE", help="one JSON object per frame (JSON lines), plus source events")
@@ -112,7 +117,8 @@ def add_watch_options(parser: argparse.ArgumentParser) -> None:
     """The options of the confidence watch and of --save-uncertain (checked by WatchOptions, SaveOptions)."""
     watch = parser.add_argument_group("confidence watch and uncertain frames (see docs/camera.md)")
     watch.add_argument("--watch-window", type=int, default=DEFAULT["watch_window"], metavar="N",
-                       help="frames in the rolling window of mean confidence, uncertain share and drift (default 300)")
+                       help="frames in the rolling window of mean confidence, uncertain share and drift (at least 20, "
+                       "default 300)")
     watch.add_argument("--drift-alert", type=float, default=DEFAULT["drift_alert"], metavar="PSI",
                        help="log a drift_alert event when the drift score (PSI of live top-1 probabilities against "
                        "the card's) rises above this; 0: never (default 0.25)")

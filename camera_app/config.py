@@ -13,7 +13,7 @@ import numbers
 from dataclasses import dataclass
 from pathlib import Path
 
-from camera_app.display import MODES
+from camera_app.display import MODES as DISPLAY_MODES
 from camera_app.outputs import check_outputs_apart, check_record_path
 from camera_app.selfcheck import MODES as SELF_CHECK_MODES
 from camera_app.serve import check_serve_fps, parse_bind
@@ -71,7 +71,7 @@ RANGES = {
     "max_frames": Range(1, integer=True),
     "duration": Range(0.0, 30 * DAY_S, low_open=True, note="30 days"),
 }
-CHOICES = {"display": MODES, "rtsp_transport": ("tcp", "udp"), "self_check": (None, *SELF_CHECK_MODES)}
+CHOICES = {"display": DISPLAY_MODES, "rtsp_transport": ("tcp", "udp"), "self_check": (None, *SELF_CHECK_MODES)}
 
 
 @dataclass(frozen=True)
@@ -105,12 +105,11 @@ class PipelineOptions:
 
 @dataclass(frozen=True)
 class OutputOptions:
-    """Where results go; each None is off."""
+    """Where the per-frame outputs go; each None is off. (The window is decided by `--display`
+    before the run, the report written after it.)"""
 
-    display: str = "none"
     log: str | None = None
     record: str | None = None
-    report: str | None = None
     serve: str | None = None
     snapshot_dir: str = "."
 
@@ -203,7 +202,7 @@ class AppConfig:
         return PipelineOptions(self.top_k, self.smooth, self.threshold, self.max_frames, self.duration)
 
     def output_options(self) -> OutputOptions:
-        return OutputOptions(self.display, self.log, self.record, self.report, self.serve, self.snapshot_dir)
+        return OutputOptions(self.log, self.record, self.serve, self.snapshot_dir)
 
     def watch_options(self) -> WatchOptions:
         return WatchOptions(self.watch_window, self.drift_alert, self.margin)

@@ -194,10 +194,10 @@ def format_summary(summary: dict) -> str:
         f"source   {summary['source']}  ({summary['mode']}, {summary['display']}; ended: {summary['end_reason']})",
         f"model    {summary['model']}  ({summary['backend']})",
         f"frames   read {frames['read']}, classified {frames['classified']}, invalid {frames['invalid']}, "
-        f"dropped {frames['dropped']}, "
-        f"unreadable {frames['unreadable']}, reconnects {frames['reconnects']}",
+        f"dropped {frames['dropped']}, unreadable {frames['unreadable']}, reconnects {frames['reconnects']}",
         f"speed    pipeline {summary['pipeline_fps']:.1f} fps over {summary['duration_s']:.1f} s; "
-        f"model only {summary['model_fps']:.1f} fps (inference), {summary['classifier_fps']:.1f} fps (preprocess + inference)",
+        f"model only {summary['model_fps']:.1f} fps (inference), "
+        f"{summary['classifier_fps']:.1f} fps (preprocess + inference)",
         f"{'ms':<26}{'p50':>9}{'p95':>9}{'mean':>9}",
     ]
     for name, stats in {**summary["latency_ms"], "age (capture->result)": summary["age_ms"],

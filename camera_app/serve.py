@@ -19,8 +19,7 @@ import time
 from collections.abc import Iterator
 from time import monotonic
 
-from camera_app import serve_access
-from camera_app import jsonsafe
+from camera_app import jsonsafe, serve_access
 from camera_app.serve_http import Server
 from deploy.errors import EdgevisionError
 

@@ -84,7 +84,8 @@ def parse_source(text: str) -> SourceSpec:
     if text.startswith("gst:"):
         pipeline = text[4:].strip()
         if not pipeline:
-            raise EdgevisionError("gst: needs a GStreamer pipeline ending in appsink, e.g. gst:videotestsrc ! videoconvert ! appsink")
+            raise EdgevisionError("gst: needs a GStreamer pipeline ending in appsink, "
+                                  "e.g. gst:videotestsrc ! videoconvert ! appsink")
         return SourceSpec("gst", pipeline)
     if text.lower().startswith(STREAM_SCHEMES):
         return SourceSpec("stream", text)
@@ -301,7 +302,8 @@ def open_stream(url: str, options: SourceOptions) -> OpenCvSource:
     ]
     capture = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
     if not capture.isOpened():
-        raise EdgevisionError(f"cannot open stream {url} (refused, not found, or no frames within {options.open_timeout_s:g} s)")
+        raise EdgevisionError(f"cannot open stream {url} (refused, not found, or no frames within "
+                              f"{options.open_timeout_s:g} s)")
     return OpenCvSource(capture, url, live=True)
 
 

@@ -14,7 +14,6 @@ behind a small queue, and a frame that finds the queue full is dropped (and coun
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import queue
@@ -28,6 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from camera_app.jsonsafe import dumps, finite
 from camera_app.watch import check_fraction, is_uncertain, top_two
 from deploy.errors import EdgevisionError
 
@@ -78,10 +78,6 @@ class SaveOptions:
             raise EdgevisionError(f"--save-max must be an integer >= 1, got {self.max_saved}")
 
 
-def finite_or_none(value: float) -> float | None:
-    return round(float(value), 6) if math.isfinite(value) else None
-
-
 class UncertainSaver:
     """Saves uncertain frames on its own thread; `offer` per frame, `close` at the end."""
 
@@ -122,7 +118,7 @@ class UncertainSaver:
             self.counters["skipped_rate"] += 1
             return False
         record = {"frame": int(frame_index), "time": round(time.time(), 6),
-                  "top_k": [{"label": str(label), "prob": finite_or_none(prob)} for label, prob in top_k]}
+                  "top_k": [{"label": str(label), "prob": finite(round(float(prob), 6))} for label, prob in top_k]}
         try:
             self.queue.put_nowait((record, str(top_k[0][0]), image.copy()))
         except queue.Full:
@@ -148,7 +144,7 @@ class UncertainSaver:
                 raise OSError(f"OpenCV could not encode a {image.shape} frame as JPEG")
             (self.root / folder).mkdir(exist_ok=True)
             relative = self._new_file(folder, record["frame"], jpeg.tobytes())
-            self.jsonl.write(json.dumps({**record, "file": relative, "label": label}, allow_nan=False) + "\n")
+            self.jsonl.write(dumps({**record, "file": relative, "label": label}) + "\n")
             self.jsonl.flush()
         except (OSError, ValueError) as exc:  # a full disk, a folder that went away: stop saving, keep running
             self.failed = True

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 
 import cv2
 import numpy as np
@@ -21,7 +20,7 @@ from tests.bad_inputs.camera_helpers import REPO, HostileMjpeg, camera, error_li
 
 pytest.importorskip("onnx", reason="the tiny test model is built with onnx (the export extra)")
 
-from tests.camera.conftest import write_video  # noqa: E402
+from tests.camera.conftest import wait_for, write_video  # noqa: E402
 from tests.camera.mjpeg_server import MjpegCamera  # noqa: E402
 
 FRAME_BYTES = 160 * 120 * 3
@@ -129,7 +128,7 @@ def test_buffer_is_bounded_in_bytes_a_file_waits(tmp_path):
     capture.start()
     try:
         # The thread reads a 4th frame and then waits for room: the queue never holds more than 3.
-        assert wait_until(lambda: capture.counters.read >= 4)
+        assert wait_for(lambda: capture.counters.read >= 4, 60)  # 60 s: only turns a hang into a failure
         with capture.cond:
             assert len(capture.queue) == 3 and capture.queued_bytes == 3 * FRAME_BYTES
         frames = [capture.get(timeout=10) for _ in range(20)]
@@ -145,7 +144,7 @@ def test_buffer_is_bounded_in_bytes_a_live_source_drops_the_oldest():
     try:
         capture.open()
         capture.start()
-        assert wait_until(lambda: capture.counters.dropped >= 5)
+        assert wait_for(lambda: capture.counters.dropped >= 5, 60)
         with capture.cond:
             assert len(capture.queue) <= 3 and capture.queued_bytes <= 3 * FRAME_BYTES
             indexes = [f.index for f in capture.queue]
@@ -214,13 +213,3 @@ def test_a_truncated_avi_gives_the_frames_before_the_cut(model, tmp_path):
     assert done.returncode == 0, done.stderr
     classified = json.loads((tmp_path / "r.json").read_text())["frames"]["classified"]
     assert 10 < classified < 40
-
-
-def wait_until(condition, timeout: float = 60.0) -> bool:
-    """Poll `condition` (a generous bound: it only turns a hang into a failure)."""
-    done = threading.Event()
-    for _ in range(int(timeout / 0.05)):
-        if condition():
-            return True
-        done.wait(0.05)
-    return False

@@ -21,9 +21,8 @@ from camera_app import serve_http
 from camera_app.app import AppConfig
 from camera_app.serve import FrameServer
 from deploy.errors import EdgevisionError
-from tests.camera.conftest import tiny_model, write_video  # noqa: F401 (tiny_model: a fixture)
+from tests.camera.conftest import tiny_model, wait_for, write_video  # noqa: F401 (tiny_model: a fixture)
 from tests.camera.mjpeg_server import free_port
-from tests.camera.test_live import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 SECURITY = ("Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy", "X-Frame-Options")

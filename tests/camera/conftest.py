@@ -1,7 +1,10 @@
-"""Fixtures for the camera app: a tiny real ONNX classifier, videos written here, a slow classifier."""
+"""Fixtures and helpers for the camera app's tests: a tiny real ONNX classifier, videos written here, a slow
+classifier, the app run in a thread (`Background`), its log read back (`records`), bounded polling (`wait_for`)."""
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from pathlib import Path
 
@@ -9,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
+from camera_app.app import AppConfig, run_app
 from tests.camera.mjpeg_server import stamped_frame
 
 pytest.importorskip("onnx", reason="the tiny test models are built with onnx (the export extra)")
@@ -51,3 +55,42 @@ class SlowClassifier:
         time.sleep(max(0.0, self.delay_s - (time.monotonic() - start)))
         prediction.timings_ms["inference"] = (time.monotonic() - start) * 1e3 - prediction.timings_ms["preprocess"]
         return prediction
+
+
+class Background:
+    """run_app in a thread, with a stop switch and a bounded join."""
+
+    def __init__(self, config: AppConfig, classifier) -> None:
+        self.stop = threading.Event()
+        self.summary: dict | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(config, classifier), daemon=True)
+        self.thread.start()
+
+    def _run(self, config: AppConfig, classifier) -> None:
+        try:
+            self.summary = run_app(config, classifier=classifier, stop=self.stop)
+        except BaseException as exc:  # handed to the test thread
+            self.error = exc
+
+    def join(self, timeout: float) -> dict:
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), f"the app did not end within {timeout} s"
+        if self.error:
+            raise self.error
+        return self.summary
+
+
+def records(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
+
+
+def wait_for(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False

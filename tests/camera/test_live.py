@@ -5,20 +5,18 @@ Every wait is bounded, so a stuck stream fails a test instead of hanging the sui
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
 import deploy
-from camera_app.app import AppConfig, run_app
-from tests.camera.conftest import SlowClassifier
+from camera_app.app import AppConfig
+from tests.camera.conftest import Background, SlowClassifier, records, wait_for
 from tests.camera.mjpeg_server import MjpegCamera, free_port, read_stamp
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,45 +33,6 @@ class StampingClassifier(SlowClassifier):
         if image.shape[:2] == (120, 160):
             self.stamps.append(read_stamp(image))
         return super().predict(image, top_k)
-
-
-class Background:
-    """run_app in a thread, with a stop switch and a bounded join."""
-
-    def __init__(self, config: AppConfig, classifier) -> None:
-        self.stop = threading.Event()
-        self.summary: dict | None = None
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, args=(config, classifier), daemon=True)
-        self.thread.start()
-
-    def _run(self, config: AppConfig, classifier) -> None:
-        try:
-            self.summary = run_app(config, classifier=classifier, stop=self.stop)
-        except BaseException as exc:  # handed to the test thread
-            self.error = exc
-
-    def join(self, timeout: float) -> dict:
-        self.thread.join(timeout)
-        assert not self.thread.is_alive(), f"the app did not end within {timeout} s"
-        if self.error:
-            raise self.error
-        return self.summary
-
-
-def records(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
-
-
-def wait_for(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.fixture

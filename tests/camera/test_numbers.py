@@ -123,7 +123,8 @@ def test_one_fps_in_log_report_and_summary_on_a_paced_video(tiny_model, tmp_path
     """A 30 fps video paced at its own rate, a model far faster than that: every figure says 30.
 
     The margin is for a result that a busy machine delays at the edge of the 3 s window (1 % per
-    30 ms of delay); the figure this replaced read 2.6 times the source's rate.
+    30 ms of delay); an average of per-frame rates would overstate a paced source many times over
+    (see `camera_app.stats.RateMeter`).
     """
     fps = 30.0
     video = write_video(tmp_path / "clip.avi", 180, "MJPG", fps=fps)

@@ -13,9 +13,8 @@ import pytest
 from camera_app import serve
 from camera_app.app import AppConfig
 from camera_app.serve import FrameServer, mjpeg_part, parse_bind
-from tests.camera.conftest import write_video
+from tests.camera.conftest import Background, wait_for, write_video
 from tests.camera.mjpeg_server import free_port
-from tests.camera.test_live import Background, wait_for
 
 
 def test_parse_bind_defaults_to_localhost():

@@ -157,6 +157,11 @@ def main(argv: list[str] | None = None) -> int:
         argv = argv[1:]
     args = camera_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(message)s")
+    library = logging.getLogger("edgevision")
+    level = library.level
     if args.quiet:
-        logging.getLogger("edgevision").setLevel(logging.WARNING)
-    return run_cli(lambda: cmd_camera(args), PROG)
+        library.setLevel(logging.WARNING)
+    try:
+        return run_cli(lambda: cmd_camera(args), PROG)
+    finally:
+        library.setLevel(level)  # a caller in the same process (a test, a script) keeps its own level

@@ -19,13 +19,13 @@ def model(tmp_path):
     return path
 
 
-def camera(model, video, *flags: str) -> int:
+def camera(model, video, *flags: str, quiet: bool = True) -> int:
     return main(["camera", "--model", str(model), "--source", str(video), "--display", "none", "--max-frames", "3",
-                 "--quiet", *flags])
+                 *(["--quiet"] if quiet else []), *flags])
 
 
 def test_honest_model_starts(model, mjpg_video, capsys):
-    assert camera(model, mjpg_video, "--self-check") == 0
+    assert camera(model, mjpg_video, "--self-check", quiet=False) == 0
     assert "self-check: top-1 agreement 6/6 (100.00%)" in capsys.readouterr().err
 
 

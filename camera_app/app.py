@@ -27,7 +27,7 @@ from camera_app.results import RunControl, Sink
 from camera_app.selfcheck import self_check
 from camera_app.serve import FrameServer
 from camera_app.sinks import LogSink, RecordSink, SaverSink, ServeSink, WatchSink, WindowSink
-from camera_app.sources import open_source, parse_source
+from camera_app.sources import open_source, parse_source, redact
 from camera_app.uncertain import UncertainSaver
 from camera_app.watch import ConfidenceWatch, reference_warning
 from deploy.atomic import artifact_lock
@@ -193,6 +193,15 @@ def add_sink_outcomes(summary: dict, sinks: list[Sink]) -> None:
     summary["error"] = summary["error"] or ("; ".join(failed) if failed else None)
 
 
+def public_config(config: AppConfig) -> dict:
+    """The options as the report shows them: no --serve-token, no password in a source URL."""
+    options = asdict(config)
+    options["source"] = redact(str(config.source))
+    if options.get("serve_token"):
+        options["serve_token"] = "***"
+    return options
+
+
 def summarize(config: AppConfig, description: str, backend: str, capture: Capture, result: PipelineResult) -> dict:
     """The run's numbers: counts, pipeline vs model speed, per-stage p50/p95, age and app overhead."""
     return {
@@ -211,6 +220,6 @@ def summarize(config: AppConfig, description: str, backend: str, capture: Captur
             "reconnects": capture.counters.reconnects,
         },
         **result.numbers.summary(),
-        "config": asdict(config),
+        "config": public_config(config),
         "finished_at": time.time(),
     }

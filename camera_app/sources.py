@@ -39,6 +39,15 @@ NO_PICAMERA2 = (
 )
 
 
+# `scheme://user:password@host`: the password part, wherever it appears (a URL, a gst: pipeline's location=).
+URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/@\s:]*):[^/@\s]*@")
+
+
+def redact(text: str) -> str:
+    """`text` with every URL password replaced by `***`: descriptions reach the page, logs and reports."""
+    return URL_PASSWORD.sub(r"\1:***@", text)
+
+
 class UnreadableFrame(Exception):
     """One frame could not be decoded; the source goes on with the next."""
 
@@ -302,16 +311,16 @@ def open_stream(url: str, options: SourceOptions) -> OpenCvSource:
     ]
     capture = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
     if not capture.isOpened():
-        raise EdgevisionError(f"cannot open stream {url} (refused, not found, or no frames within "
+        raise EdgevisionError(f"cannot open stream {redact(url)} (refused, not found, or no frames within "
                               f"{options.open_timeout_s:g} s)")
-    return OpenCvSource(capture, url, live=True)
+    return OpenCvSource(capture, redact(url), live=True)
 
 
 def open_gstreamer(pipeline: str, description: str) -> OpenCvSource:
     if not gstreamer_available():
         raise EdgevisionError(NO_GSTREAMER)
     if "appsink" not in pipeline:
-        raise EdgevisionError(f"a gst: pipeline must end in appsink, got {pipeline!r}")
+        raise EdgevisionError(f"a gst: pipeline must end in appsink, got {redact(pipeline)!r}")
     capture = cv2.VideoCapture(pipeline, cv2.CAP_GSTREAMER)
     if not capture.isOpened():
         raise EdgevisionError(f"GStreamer cannot start {description}")
@@ -325,7 +334,7 @@ def open_source(spec: SourceSpec, options: SourceOptions) -> OpenCvSource | Imag
     if spec.kind == "stream":
         return open_stream(str(spec.target), options)
     if spec.kind == "gst":
-        return open_gstreamer(str(spec.target), "gst:" + str(spec.target))
+        return open_gstreamer(str(spec.target), redact("gst:" + str(spec.target)))
     if spec.kind == "csi":
         pipeline = csi_pipeline(int(spec.target), options.width or 1280, options.height or 720, options.fps or 30)
         return open_gstreamer(pipeline, f"csi://{spec.target}")

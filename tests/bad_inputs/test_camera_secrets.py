@@ -1,0 +1,82 @@
+"""Found by probing the merged camera app: secrets on the command line reach the viewers and the
+report, and a `--log` named pipe with no reader hangs the app beyond SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from camera_app.sources import redact
+from tests.bad_inputs.camera_helpers import camera, error_lines
+
+pytest.importorskip("onnx", reason="the tiny test model is built with onnx (the export extra)")
+
+from tests.camera.conftest import write_video  # noqa: E402
+from tests.camera.mjpeg_server import MjpegCamera  # noqa: E402
+
+PASSWORD = "S3cretPw"
+TOKEN = "secrettoken123"
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    from tests.runtime.onnx_models import make_onnx, tiny_card
+
+    return make_onnx(tmp_path_factory.mktemp("model") / "tiny.onnx", card=tiny_card(classes=3))
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("rtsp://alice:pw@10.0.0.2:554/live", "rtsp://alice:***@10.0.0.2:554/live"),
+    ("http://u:p%40ss@cam/stream.mjpg", "http://u:***@cam/stream.mjpg"),
+    ("gst:rtspsrc location=rtsp://a:b@h/x ! appsink", "gst:rtspsrc location=rtsp://a:***@h/x ! appsink"),
+    ("rtsp://10.0.0.2/live", "rtsp://10.0.0.2/live"),
+    ("clip.avi", "clip.avi"),
+])
+def test_a_url_password_is_redacted(text, shown):
+    assert redact(text) == shown
+
+
+def test_a_stream_password_and_the_serve_token_reach_no_output(model, tmp_path):
+    source = MjpegCamera(fps=30)
+    try:
+        url = source.url.replace("http://", f"http://alice:{PASSWORD}@")
+        report, log = tmp_path / "r.json", tmp_path / "l.jsonl"
+        result = camera("--model", model, "--source", url, "--max-frames", "5", "--report", report, "--log", log,
+                        "--serve", "127.0.0.1:0", "--serve-token", TOKEN)
+    finally:
+        source.stop()
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(report.read_text())
+    assert summary["source"].startswith("http://alice:***@") and summary["config"]["serve_token"] == "***"
+    for text in (result.stdout, result.stderr, report.read_text(), log.read_text()):
+        assert PASSWORD not in text and TOKEN not in text
+
+
+def test_a_refused_stream_names_it_without_its_password(model):
+    result = camera("--model", model, "--source", f"rtsp://bob:{PASSWORD}@127.0.0.1:1/x", "--open-timeout", "2")
+    assert result.returncode == 2 and len(error_lines(result.stderr)) == 1
+    assert "bob:***@" in result.stderr and PASSWORD not in result.stderr + result.stdout
+
+
+def test_a_log_named_pipe_with_no_reader_is_one_line_not_a_hang(model, tmp_path):
+    video, fifo = write_video(tmp_path / "clip.avi", 10), tmp_path / "log.fifo"
+    os.mkfifo(fifo)
+    result = camera("--model", model, "--source", video, "--log", fifo, "--quiet", timeout=120)
+    assert result.returncode == 2 and "named pipe with no reader" in result.stderr
+    assert len(error_lines(result.stderr)) == 1
+
+
+def test_a_log_named_pipe_with_a_reader_gets_every_frame(model, tmp_path):
+    video, fifo = write_video(tmp_path / "clip.avi", 10), tmp_path / "log.fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # the reader is there first, as `tail -f` would be
+    try:
+        result = camera("--model", model, "--source", video, "--log", fifo, "--quiet", timeout=120)
+        data = os.read(reader, 1 << 16)  # 10 lines fit in the pipe's buffer
+    finally:
+        os.close(reader)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in data.splitlines()]
+    assert len([r for r in records if "frame" in r]) >= 10

@@ -177,10 +177,16 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         url = urlsplit(self.path)
         server = self.server
-        host = self.headers.get("Host")
-        if not serve_access.host_allowed(host, server.names, server.server_address[1],
-                                         self.connection.getsockname()[0]):
-            shown = repr(host[:100]) if host else "(none)"
+        hosts = self.headers.get_all("Host") or []
+        host = hosts[0] if len(hosts) == 1 else None  # two Host headers: which one a proxy read is unknown
+        local = self.connection.getsockname()[0]
+        # An absolute-form target (`GET http://name/ HTTP/1.1`) names the host that counts (RFC 9112 3.2.2).
+        allowed = serve_access.host_allowed(host, server.names, server.server_address[1], local) and (
+            not (url.scheme or url.netloc) or serve_access.host_allowed(url.netloc, server.names,
+                                                                        server.server_address[1], local))
+        if not allowed:
+            shown = (f"{len(hosts)} Host headers" if len(hosts) > 1 else repr(url.netloc[:100]) if url.netloc
+                     else repr(host[:100]) if host else "(none)")
             self._text(421, f"Host {shown} does not name this server (DNS rebinding guard): use "
                             f"{server.frames.url} or give the name as --serve HOST:PORT")
             return

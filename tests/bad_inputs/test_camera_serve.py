@@ -301,3 +301,18 @@ def test_the_command_line_takes_serve_fps_and_token(tiny_model):
     config = config_from_args(args)
     assert (config.serve_fps, config.serve_token) == (5.0, "a-long-token")
     assert config_from_args(camera_parser().parse_args(["--model", "m", "--source", "0"])).serve_fps == 15.0
+
+
+def test_two_host_headers_or_an_absolute_target_for_another_host_are_refused(server):
+    port = server.port
+    ours = f"127.0.0.1:{port}"
+    # which of two Host headers a proxy in front acted on is unknown: either order is refused
+    for headers in (f"Host: {ours}\r\nHost: evil.example\r\n", f"Host: evil.example\r\nHost: {ours}\r\n",
+                    f"Host: {ours}\r\nHost: {ours}\r\n"):
+        answer = raw(port, f"GET /stats.json HTTP/1.1\r\n{headers}Connection: close\r\n\r\n".encode())
+        assert status(answer) == 421 and b"2 Host headers" in answer, headers
+    # an absolute-form target names the host that counts (RFC 9112 3.2.2), whatever Host says
+    for target in ("http://evil.example/stats.json", f"http://evil.example:{port}/snapshot.jpg",
+                   f"http://{ours}@evil.example/stats.json"):
+        assert status(get(port, target, ours)) == 421, target
+    assert status(get(port, f"http://{ours}/stats.json", ours)) == 200

@@ -1,5 +1,5 @@
 """Found by probing the merged camera app: secrets on the command line reach the viewers and the
-report, and a `--log` named pipe with no reader hangs the app beyond SIGTERM."""
+report; a `--log` or `--labels` named pipe with no peer hangs the app beyond SIGTERM."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import os
 import pytest
 
 from camera_app.sources import redact
+from deploy.errors import EdgevisionError
+from deploy.labels import MAX_LABELS_BYTES, read_labels
 from tests.bad_inputs.camera_helpers import camera, error_lines
 
 pytest.importorskip("onnx", reason="the tiny test model is built with onnx (the export extra)")
@@ -80,3 +82,17 @@ def test_a_log_named_pipe_with_a_reader_gets_every_frame(model, tmp_path):
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in data.splitlines()]
     assert len([r for r in records if "frame" in r]) >= 10
+
+
+def test_a_labels_file_that_is_a_pipe_a_device_or_huge_is_refused_in_one_line(model, tmp_path):
+    fifo, huge, binary = tmp_path / "labels.fifo", tmp_path / "huge.txt", tmp_path / "labels.bin"
+    os.mkfifo(fifo)  # no writer: a plain open would wait for good
+    huge.write_text("x\n" * (MAX_LABELS_BYTES // 2 + 1))
+    binary.write_bytes(b"cat\n\xff\xfe\n")
+    for path, message in ((fifo, "not a regular file"), ("/dev/zero", "not a regular file"), (tmp_path, "a folder"),
+                          (huge, "over the"), (binary, "not UTF-8"), (tmp_path / "none.txt", "not found")):
+        with pytest.raises(EdgevisionError, match=message):
+            read_labels(path)
+    video = write_video(tmp_path / "clip.avi", 5)
+    result = camera("--model", model, "--source", video, "--labels", fifo, "--quiet", timeout=120)
+    assert result.returncode == 2 and "not a regular file" in result.stderr and len(error_lines(result.stderr)) == 1

@@ -7,18 +7,16 @@ still worth having), its `failed` reason goes into the summary, and the command 
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import shutil
-import stat
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from camera_app.jsonsafe import dumps
-from deploy.atomic import write_text_atomic
+from deploy.atomic import open_for_writing, write_text_atomic
 from deploy.errors import EdgevisionError
 
 log = logging.getLogger("edgevision.camera")
@@ -39,25 +37,6 @@ def _no_space(exc: OSError) -> str:
     return exc.strerror.lower() if exc.strerror else str(exc)
 
 
-def open_text_output(path: Path, flag: str):
-    """`open(path, "w")`, except that a named pipe is opened without waiting for a reader: with none, a
-    plain open blocks for good (SIGTERM included, as Python retries it); this is one line instead."""
-    try:
-        fifo = stat.S_ISFIFO(os.stat(path).st_mode)
-    except OSError:
-        fifo = False
-    if not fifo:
-        return open(path, "w", encoding="utf-8", buffering=1)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
-    except OSError as exc:
-        if exc.errno != errno.ENXIO:
-            raise EdgevisionError(f"cannot open {flag} {path}: {exc.strerror or exc}") from None
-        raise EdgevisionError(f"{flag} {path} is a named pipe with no reader: start its reader first") from None
-    os.set_blocking(fd, True)  # a reader is there: write to it as to any pipe
-    return os.fdopen(fd, "w", encoding="utf-8", buffering=1)
-
-
 class FrameLog:
     """One JSON object per line, flushed per line so `tail -f` and a crash both see every frame."""
 
@@ -65,7 +44,7 @@ class FrameLog:
         self.path = Path(path)
         self.failed: str | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = open_text_output(self.path, "--log")
+        self.file = open_for_writing(self.path, "--log", encoding="utf-8", buffering=1)
 
     def write(self, record: dict) -> None:
         if self.failed:

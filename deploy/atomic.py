@@ -83,9 +83,30 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def open_for_writing(path: str | os.PathLike, what: str, mode: str = "w", **options):
+    """`open(path, mode)`, except that a named pipe is opened without waiting for a reader: with none,
+    a plain open blocks for good (SIGTERM included, as Python retries it); this is one line instead."""
+    try:
+        fifo = stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:
+        fifo = False
+    if not fifo:
+        return open(path, mode, **options)
+    named = f"{what} {path}" if what else str(path)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno != errno.ENXIO:
+            raise EdgevisionError(f"cannot open {named}: {exc.strerror or exc}") from None
+        raise EdgevisionError(f"{named} is a named pipe with no reader: start its reader first") from None
+    os.set_blocking(fd, True)  # a reader is there: write to it as to any pipe
+    return os.fdopen(fd, mode, **options)
+
+
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
+        with open_for_writing(tmp, "", "wb") as handle:
+            handle.write(data)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

@@ -155,12 +155,15 @@ def test_atomic_writes_go_into_special_files_and_never_replace_them(tmp_path):
     assert null_link.is_symlink() and stat.S_ISCHR(os.stat("/dev/null").st_mode)
     fifo = tmp_path / "report.fifo"
     os.mkfifo(fifo)
-    got: list[bytes] = []
-    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
-    reader.start()
-    write_text_atomic(fifo, "hello\n")
-    reader.join(60)
-    assert got == [b"hello\n"] and stat.S_ISFIFO(os.stat(fifo).st_mode)
+    with pytest.raises(EdgevisionError, match="named pipe with no reader"):  # would block for good
+        write_text_atomic(fifo, "hello\n")
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # the reader is there first, as `cat` would be
+    try:
+        write_text_atomic(fifo, "hello\n")
+        got = os.read(reader, 100)
+    finally:
+        os.close(reader)
+    assert got == b"hello\n" and stat.S_ISFIFO(os.stat(fifo).st_mode)
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 

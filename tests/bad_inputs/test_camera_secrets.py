@@ -70,6 +70,15 @@ def test_a_log_named_pipe_with_no_reader_is_one_line_not_a_hang(model, tmp_path)
     assert len(error_lines(result.stderr)) == 1
 
 
+def test_a_report_named_pipe_with_no_reader_is_one_line_not_a_hang(model, tmp_path):
+    """The report is written at the end: the run's summary still prints, the error names the pipe."""
+    video, fifo = write_video(tmp_path / "clip.avi", 10), tmp_path / "report.fifo"
+    os.mkfifo(fifo)
+    result = camera("--model", model, "--source", video, "--report", fifo, timeout=120)
+    assert result.returncode == 1 and "frames   read 10" in result.stdout
+    assert error_lines(result.stderr)[-1].endswith("is a named pipe with no reader: start its reader first")
+
+
 def test_a_log_named_pipe_with_a_reader_gets_every_frame(model, tmp_path):
     video, fifo = write_video(tmp_path / "clip.avi", 10), tmp_path / "log.fifo"
     os.mkfifo(fifo)

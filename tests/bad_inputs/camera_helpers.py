@@ -38,15 +38,19 @@ def huge_jpeg() -> bytes:
 
 
 class HostileMjpeg:
-    """An MJPEG-over-HTTP server on 127.0.0.1 that accepts every connection and never sends a decodable
-    frame. mode: "garbage" (parts of zero bytes), "huge" (JPEGs claiming 20000x20000 pixels), "liar"
-    (real JPEGs whose Content-Length claims ten times their size)."""
+    """An MJPEG-over-HTTP server on 127.0.0.1 that accepts every connection. mode, for a stream that never
+    gives a decodable frame: "garbage" (parts of zero bytes), "huge" (JPEGs claiming 20000x20000
+    pixels), "liar" (real JPEGs whose Content-Length claims ten times their size); or any `payload`
+    with `claimed` as its Content-Length. `parts`: parts sent per connection (None: until stopped)."""
 
-    def __init__(self, mode: str) -> None:
+    def __init__(self, mode: str | None = None, payload: bytes = b"", claimed: int | None = None,
+                 parts: int | None = None) -> None:
         self.connections = 0
         server = self
-        payload = {"garbage": b"\x00" * 3000, "huge": huge_jpeg(), "liar": GOOD_JPEG}[mode]
-        claimed = len(payload) * (10 if mode == "liar" else 1)
+        if mode is not None:
+            payload = {"garbage": b"\x00" * 3000, "huge": huge_jpeg(), "liar": GOOD_JPEG}[mode]
+            claimed = len(payload) * (10 if mode == "liar" else 1)
+        claimed = len(payload) if claimed is None else claimed
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args) -> None:
@@ -58,10 +62,13 @@ class HostileMjpeg:
                 self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
                 self.end_headers()
                 head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {claimed}\r\n\r\n".encode()
+                sent = 0
                 try:
-                    while not server.closing.is_set():
+                    while not server.closing.is_set() and (parts is None or sent < parts):
                         self.wfile.write(head + payload + b"\r\n")
-                        time.sleep(1 / 30)
+                        sent += 1
+                        if parts is None:
+                            time.sleep(1 / 30)
                 except OSError:
                     pass
 

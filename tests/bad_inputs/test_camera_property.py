@@ -3,16 +3,13 @@ summary or a one-line EdgevisionError: never another exception, never a hang."""
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import camera_app
 from deploy.errors import EdgevisionError
-from tests.bad_inputs.camera_helpers import BOUNDARY, GOOD_JPEG
+from tests.bad_inputs.camera_helpers import GOOD_JPEG, HostileMjpeg
 from tests.camera.conftest import write_video
 
 QUICK = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -59,43 +56,12 @@ def test_any_bytes_as_a_video_file(model, real_avi, tmp_path_factory, data):
         assert summary["frames"]["classified"] <= 5
 
 
-class BytesStream:
-    """An MJPEG-over-HTTP server on 127.0.0.1 sending `payload` as every part, with `claimed` as its
-    Content-Length, ten parts per connection."""
-
-    def __init__(self, payload: bytes, claimed: int) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
-                self.end_headers()
-                head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {claimed}\r\n\r\n".encode()
-                try:
-                    for _ in range(10):
-                        self.wfile.write(head + payload + b"\r\n")
-                except OSError:
-                    pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/stream.mjpg"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @settings(max_examples=8, deadline=None)
 @given(payload=st.one_of(st.binary(max_size=2048), st.just(GOOD_JPEG), st.binary(max_size=64).map(
     lambda noise: GOOD_JPEG[:200] + noise + GOOD_JPEG[200 + len(noise) :])),
     claimed_factor=st.sampled_from([0.5, 1.0, 10.0]))
 def test_any_bytes_from_a_stream(model, payload, claimed_factor):
-    stream = BytesStream(payload, int(len(payload) * claimed_factor))
+    stream = HostileMjpeg(payload=payload, claimed=int(len(payload) * claimed_factor), parts=10)
     try:
         run_or_refuse(model, stream.url, max_reconnects=1, open_timeout=3.0, read_timeout=1.0, duration=5.0)
     finally:

@@ -198,10 +198,24 @@ def format_summary(summary: dict) -> str:
         f"speed    pipeline {summary['pipeline_fps']:.1f} fps over {summary['duration_s']:.1f} s; "
         f"model only {summary['model_fps']:.1f} fps (inference), "
         f"{summary['classifier_fps']:.1f} fps (preprocess + inference)",
-        f"{'ms':<26}{'p50':>9}{'p95':>9}{'mean':>9}",
     ]
+    if line := watch_line(summary.get("watch"), summary.get("uncertain_saved")):
+        lines.append(line)
+    lines.append(f"{'ms':<26}{'p50':>9}{'p95':>9}{'mean':>9}")
     for name, stats in {**summary["latency_ms"], "age (capture->result)": summary["age_ms"],
                         "overhead (app)": summary["overhead_ms"]}.items():
         if stats:
             lines.append(f"  {name:<24}{stats['p50']:>9.2f}{stats['p95']:>9.2f}{stats['mean']:>9.2f}")
     return "\n".join(lines)
+
+
+def watch_line(watch: dict | None, saved: dict | None) -> str | None:
+    """The confidence watch's last window (and the saver's counts) as one summary line."""
+    if not watch or not watch.get("frames"):
+        return None
+    drift = "no card distribution" if watch["drift"] is None else f"{watch['drift']:.3f}"
+    line = (f"watch    last {watch['frames']} frames: mean confidence {watch['mean_confidence']:.1%}, "
+            f"uncertain {watch['uncertain_share']:.1%}, drift (PSI) {drift}{', ALERT' if watch['alert'] else ''}")
+    if saved:
+        line += f"; uncertain frames saved {saved['saved']} (dropped {saved['dropped']})"
+    return line

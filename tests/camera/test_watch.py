@@ -160,3 +160,15 @@ def test_scenes_held_for_several_frames_do_not_cry_drift(rng, reference):
     assert events == []
     shifted = np.repeat(frames(rng, 60, 0.5, 0.6), 5, axis=0)
     assert [e["event"] for e in feed(watch, shifted)] == ["drift_alert"]
+
+
+def test_the_summary_line_says_what_the_last_window_saw():
+    from camera_app.outputs import watch_line
+
+    watch = {"window": 300, "frames": 300, "mean_confidence": 0.665, "uncertain_share": 0.25, "drift": 4.53,
+             "drift_metric": "psi", "alert": True}
+    assert watch_line(watch, {"saved": 3, "dropped": 1, "uncertain": 9}) == (
+        "watch    last 300 frames: mean confidence 66.5%, uncertain 25.0%, drift (PSI) 4.530, ALERT; "
+        "uncertain frames saved 3 (dropped 1)")
+    assert "no card distribution" in watch_line({**watch, "drift": None, "alert": False}, None)
+    assert watch_line({**watch, "frames": 0}, None) is None

@@ -94,3 +94,21 @@ def wait_for(condition, timeout: float) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def serving(config: AppConfig) -> tuple[Background, str]:
+    """run_app with `config` (which has `serve`) in the background, once /stats.json answers: the app
+    and its base URL."""
+    import urllib.request
+
+    app = Background(config, None)
+    base = f"http://127.0.0.1:{config.serve}/"
+
+    def up() -> bool:
+        try:
+            return urllib.request.urlopen(base + "stats.json", timeout=1).status == 200
+        except OSError:
+            return False
+
+    assert wait_for(up, 10), "the server did not come up"
+    return app, base

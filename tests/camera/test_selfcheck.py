@@ -7,16 +7,14 @@ import pytest
 
 from camera_app.cli import main
 from tests.runtime.onnx_models import make_onnx, tiny_card
-from tests.runtime.reference_sets import write_tiny_reference
+from tests.runtime.reference_sets import referenced_onnx
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*unverified:UserWarning")  # the tiny models carry no parity record
 
 
 @pytest.fixture
 def model(tmp_path):
-    path = make_onnx(tmp_path / "tiny.onnx", card=tiny_card())
-    write_tiny_reference(path, tiny_card())
-    return path
+    return referenced_onnx(tmp_path / "tiny.onnx")
 
 
 def camera(model, video, *flags: str, quiet: bool = True) -> int:

@@ -13,7 +13,7 @@ import pytest
 from camera_app import serve
 from camera_app.app import AppConfig
 from camera_app.serve import FrameServer, mjpeg_part, parse_bind
-from tests.camera.conftest import Background, wait_for, write_video
+from tests.camera.conftest import serving, wait_for, write_video
 from tests.camera.mjpeg_server import free_port
 
 
@@ -150,16 +150,7 @@ def served_app(tiny_model, tmp_path):
     video = write_video(tmp_path / "clip.avi", 30, "MJPG", fps=30)
     port = free_port()
     config = AppConfig(str(tiny_model), str(video), realtime=True, loop=-1, serve=str(port), duration=20)
-    app = Background(config, None)
-    base = f"http://127.0.0.1:{port}/"
-
-    def up() -> bool:
-        try:
-            return urllib.request.urlopen(base + "stats.json", timeout=1).status == 200
-        except OSError:
-            return False
-
-    assert wait_for(up, 10), "the server did not come up"
+    app, base = serving(config)
     yield base
     app.stop.set()
     app.join(10)
@@ -193,24 +184,16 @@ def test_a_file_read_flat_out_is_streamed_at_serve_fps(tiny_model, tmp_path):
     video = write_video(tmp_path / "clip.avi", 30, "MJPG", fps=30)
     port = free_port()
     config = AppConfig(str(tiny_model), str(video), loop=-1, serve=str(port), serve_fps=4.0, duration=30)
-    app = Background(config, None)
+    app, base = serving(config)
     try:
-        assert wait_for(lambda: app.thread.is_alive() and _up(port), 10)
-        count, seconds = _count_stream(f"http://127.0.0.1:{port}/stream.mjpg", 3.0)
-        stats = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/stats.json", timeout=5).read())
+        count, seconds = _count_stream(base + "stream.mjpg", 3.0)
+        stats = json.loads(urllib.request.urlopen(base + "stats.json", timeout=5).read())
     finally:
         app.stop.set()
         summary = app.join(10)
     assert summary["frames"]["classified"] > 3 * count  # the model ran faster than the stream
     assert 1 <= count <= 4.0 * seconds + 2, (count, seconds)
     assert stats["classified"] > count
-
-
-def _up(port: int) -> bool:
-    try:
-        return urllib.request.urlopen(f"http://127.0.0.1:{port}/stats.json", timeout=1).status == 200
-    except OSError:
-        return False
 
 
 def _count_stream(url: str, seconds: float) -> tuple[int, float]:

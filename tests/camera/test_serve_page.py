@@ -21,7 +21,7 @@ from camera_app.app import AppConfig
 from camera_app.overlay import BAR_COLORS
 from camera_app.serve import FrameServer
 from camera_app.serve_http import FILES
-from tests.camera.conftest import Background, wait_for, write_video
+from tests.camera.conftest import serving, write_video
 from tests.camera.mjpeg_server import free_port
 
 # Each one, were it markup, would request /pwned* from the server (img-src 'self' allows the request
@@ -54,16 +54,7 @@ def hostile_app(tmp_path, caplog):
     port = free_port()
     caplog.set_level(logging.DEBUG, logger="edgevision.camera")
     config = AppConfig(str(model), str(video), realtime=True, loop=-1, serve=str(port), duration=60, top_k=4)
-    app = Background(config, None)
-    base = f"http://127.0.0.1:{port}/"
-
-    def up() -> bool:
-        try:
-            return urllib.request.urlopen(base + "stats.json", timeout=1).status == 200
-        except OSError:
-            return False
-
-    assert wait_for(up, 10), "the server did not come up"
+    app, base = serving(config)
     yield base, caplog
     app.stop.set()
     app.join(10)

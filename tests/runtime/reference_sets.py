@@ -39,3 +39,12 @@ def write_tiny_reference(model: Path, card: ModelCard, **kwargs) -> Path:
     reference = tiny_reference(card, **kwargs)
     reference.artifact_sha256 = sha256_file(model)
     return save_reference(reference_path(model), reference)
+
+
+def referenced_onnx(path: Path) -> Path:
+    """A `make_onnx` model with the tiny card at `path`, its reference set beside it."""
+    from tests.runtime.onnx_models import make_onnx, tiny_card
+
+    make_onnx(path, card=tiny_card())
+    write_tiny_reference(path, tiny_card())
+    return path

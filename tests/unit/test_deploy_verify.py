@@ -19,7 +19,7 @@ from deploy.preprocess import Preprocessing, preprocess  # noqa: E402
 from deploy.reference import compact_image, load_reference, reference_path, save_reference, stored_shape  # noqa: E402
 from deploy.verify import tolerance, verify  # noqa: E402
 from tests.runtime.onnx_models import make_onnx, tiny_card  # noqa: E402
-from tests.runtime.reference_sets import camera_like_images, tiny_reference, write_tiny_reference  # noqa: E402
+from tests.runtime.reference_sets import camera_like_images, referenced_onnx, tiny_reference  # noqa: E402
 from tests.conftest import REPO  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*unverified:UserWarning")  # the tiny models carry no parity record
@@ -27,9 +27,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*unverified:UserWarning")  # th
 
 @pytest.fixture
 def model(tmp_path):
-    path = make_onnx(tmp_path / "tiny.onnx", card=tiny_card())
-    write_tiny_reference(path, tiny_card())
-    return path
+    return referenced_onnx(tmp_path / "tiny.onnx")
 
 
 @pytest.mark.parametrize("spec", [Preprocessing((32, 32), 40), Preprocessing((24, 40), 30, color="BGR"),

@@ -29,12 +29,20 @@ def script(commands: list[Command]) -> str:
     lines = ["set -o pipefail"]
     for index, command in enumerate(commands):
         lines += [
-            f"printf '%s\\n' {shlex.quote(f'{START} {index} {command.where}')}",
+            f"printf '%s %s\\n' {shlex.quote(f'{START} {index} {command.where}')} \"$EPOCHREALTIME\"",
             command.text,
             f"__status=$?; if [ $__status -ne 0 ]; then printf '\\n%s %s\\n' {shlex.quote(f'{FAILED} {index}')} "
             "$__status; exit 99; fi",
         ]
+    lines.append(f"printf '%s %s\\n' {shlex.quote(f'{START} end')} \"$EPOCHREALTIME\"")
     return "\n".join(lines) + "\n"
+
+
+def durations(log: Path) -> list[tuple[str, float]]:
+    """(file:line, seconds) of each command a finished run announced in `log`."""
+    marks = [line.split() for line in log.read_text(encoding="utf-8", errors="replace").splitlines()
+             if line.startswith(START)]
+    return [(mark[3], float(after[-1]) - float(mark[-1])) for mark, after in zip(marks, marks[1:])]
 
 
 def run_commands(commands: list[Command], cwd: Path, env: dict[str, str], log: Path) -> Failure | None:

@@ -25,7 +25,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from benchmarks.model_stats import ModelStats, onnx_stats
 from benchmarks.worker import Scores, TargetFailed, TargetProcess
-from deploy.data_spec import Item, parse_data_spec
+from deploy.data_spec import DataSpec, Item, parse_data_spec
 from deploy.errors import EdgevisionError
 from deploy.image_folder import has_split_folders, tree_fingerprint
 from deploy.preprocess import read_image
@@ -130,6 +130,18 @@ def warn_if_trained_on(data: Path, trained: dict[str, tuple[str, str]]) -> None:
                 name, data)
 
 
+def split_of_cards(spec: DataSpec, split: str, limit: int | None, items: list[Item], seeds: dict[str, int]) -> list[Item]:
+    """A named set's (or IDX files') split as the models' training drew it, with the split seed on
+    the first model's card (`items` were drawn with seed 0); models trained on splits of other
+    seeds are named on the log, as their held-out images differ."""
+    first = next(iter(seeds.values()))
+    others = [name for name, seed in seeds.items() if seed != first]
+    if others:
+        logger.warning("%s trained on a split of %s drawn with another seed than the first model's (%d): "
+                       "the %s split scored may hold images they trained on", ", ".join(others), spec, first, split)
+    return items if first == 0 else labelled_items(spec, split, limit, first)[0]
+
+
 @dataclass(frozen=True)
 class Config:
     target: Target
@@ -165,7 +177,6 @@ def run_benchmark(
     split: str = "val",
     limit: int | None = None,
     batches: Sequence[int] = (1,),
-    seed: int = 0,
 ) -> list[Row]:
     """Start every configuration in a process of its own, time them all interleaved, then score
     each artifact on the labelled images. A configuration that fails to load, raises, or crashes
@@ -178,14 +189,15 @@ def run_benchmark(
     onnxruntime fp32 at 15 ms instead of 5 ms next to four other sessions). Every row loads
     onnxruntime with `spin_wait=False`; OpenMP (PyTorch eager) gets OMP_WAIT_POLICY=PASSIVE.
 
-    `data` is a `--data` spec (`deploy.data_spec`); a named set's `split` is drawn with `seed`.
+    `data` is a `--data` spec (`deploy.data_spec`); a named set's `split` is drawn with the split seed
+    on the models' cards, as their training drew it.
     On a terminal, progress bars show the loading, the timed seconds and the images scored.
     """
     configs = configurations(targets, list(threads), list(batches))
     if len(configs) > 1:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # inherited by the targets' processes
     spec = parse_data_spec(data) if data else None
-    items, class_names = labelled_items(spec, split, limit, seed) if spec else ([], [])
+    items, class_names = labelled_items(spec, split, limit) if spec else ([], [])
     sample = np.full((256, 320, 3), 127, np.uint8)
     if items:
         sample = read_image(str(items[0][0])) if isinstance(items[0][0], Path) else items[0][0]
@@ -210,6 +222,8 @@ def run_benchmark(
                 running[index] = process
             if spec is not None and spec.kind == "folder":
                 warn_if_trained_on(spec.path, {rows[i].model: (p.info.dataset, p.info.dataset_sha256) for i, p in running.items()})
+            elif spec is not None and running:
+                items = split_of_cards(spec, split, limit, items, {rows[i].model: p.info.split_seed for i, p in running.items()})
             logger.info("timing %d configuration(s) in interleaved rounds for %g s", len(running), budget_s)
             with progress(total=round(budget_s), desc="timing", bar_format="{l_bar}{bar}| {n:.0f}/{total} s") as clock:
                 stats, failures = measure_rounds(

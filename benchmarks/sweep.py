@@ -180,14 +180,6 @@ class Manifest:
         write_text_atomic(self.path, json.dumps({"artifacts": self.entries}, indent=2, sort_keys=True) + "\n")
 
 
-def _split_seed(checkpoint: Path) -> int:
-    """The seed training split --data with: the benchmark scores the same val split."""
-    from quantize.calibration import training_split_seed
-    from train.checkpoint import card_of, load_checkpoint
-
-    return training_split_seed(card_of(load_checkpoint(checkpoint), checkpoint))
-
-
 def _sha256(path: Path) -> str:
     from train.checkpoint import sha256_file
 
@@ -311,7 +303,7 @@ def sweep(args: argparse.Namespace) -> int:
     targets = [Target(item.path) for item in built if item.path]
     if not targets:
         raise EdgevisionError("no variant could be built: " + "; ".join(f"{b.variant.name}: {b.error}" for b in built))
-    rows = run_benchmark(targets, [args.threads], args.seconds, scored, "val", args.limit, seed=_split_seed(args.model))
+    rows = run_benchmark(targets, [args.threads], args.seconds, scored, "val", args.limit)
     chosen = recommend(rows, args.latency_budget, args.min_top1)
     fingerprint = with_peak(machine_fingerprint(), rows)
     markdown = to_markdown(rows, None, fingerprint.get("peak")) + "\n\n" + sweep_markdown(built, rows, chosen)

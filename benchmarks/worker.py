@@ -33,6 +33,7 @@ class LoadedInfo:
     precision: str
     dataset: str
     dataset_sha256: str  # the card's fingerprint of its training tree (deploy.image_folder.tree_fingerprint)
+    split_seed: int  # the seed training split its data with (0 when the card does not say)
     load_s: float  # deploy.load in a fresh process: file read, graph optimisation, first allocation
 
 
@@ -112,8 +113,9 @@ def serve(conn, path: str, backend: str, options: dict, sample: np.ndarray, batc
         conn.send(("error", _reason(exc)))
         return
     card = classifier.card
+    seed = card.dataset_info.get("split_seed", 0)
     conn.send(("ready", LoadedInfo(classifier.backend.name, card.precision, card.dataset,
-                                 card.dataset_info.get("sha256", ""), load_s)))
+                                 card.dataset_info.get("sha256", ""), seed if isinstance(seed, int) else 0, load_s)))
     batch = np.repeat(preprocess(sample, card.preprocessing)[None], batch_size, axis=0)
     while True:
         command, argument = conn.recv()

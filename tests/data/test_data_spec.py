@@ -102,15 +102,24 @@ def test_runtime_images_of_digits_are_the_files_of_its_tree(tree):
         assert label == folder_label and np.array_equal(image, read_image(str(path)))
 
 
-def test_train_on_folder_and_on_a_plain_path_is_the_same_run(tree, tmp_path):
+@pytest.mark.slow  # a real training run / three exports / three quantizations
+def test_train_on_folder_and_on_a_plain_path_is_the_same_run(tmp_path):
+    import numpy as np
+
     from train.checkpoint import load_model
     from train.config import TrainConfig
+    from train.data import load_data, write_class_folders
     from train.fit import fit
 
+    splits = load_data("digits")
+    tree = tmp_path / "small"
+    for name, count in (("train", 200), ("val", 60), ("test", 60)):
+        write_class_folders(getattr(splits, name).subset(np.arange(count)), splits.class_names, tree / name)
     metrics, cards = {}, {}
     for name in ("folder", "path"):
         out = tmp_path / name
-        config = TrainConfig(data=spellings(tree)[name], model="cnn", epochs=1, out=str(out), quiet=True, workers=0)
+        config = TrainConfig(data=spellings(tree)[name], model="cnn", epochs=1, input_size=8, out=str(out), quiet=True,
+                             workers=0)
         metrics[name] = fit(config, overwrite=True)
         cards[name] = load_model(out / "model.pt")[1]
     assert metrics["folder"]["top1"] == metrics["path"]["top1"] and metrics["folder"]["loss"] == metrics["path"]["loss"]
@@ -130,6 +139,7 @@ def test_eval_scores_the_same_images_whichever_spelling(checkpoint, tree, tmp_pa
     assert results["folder"]["data"] == results["path"]["data"] == f"folder:{tree}"
 
 
+@pytest.mark.slow  # a real training run / three exports / three quantizations
 def test_export_checks_parity_on_the_same_images_whichever_spelling(checkpoint, tree, tmp_path):
     from deploy.export.pipeline import export_checkpoint
 
@@ -145,6 +155,7 @@ def test_export_checks_parity_on_the_same_images_whichever_spelling(checkpoint, 
         assert card.confidence.counts == digits.confidence.counts
 
 
+@pytest.mark.slow  # a real training run / three exports / three quantizations
 def test_quantize_calibrates_and_guards_on_the_same_images_whichever_spelling(checkpoint, tree, tmp_path):
     from quantize.quantize_pipeline import quantize_checkpoint
 
@@ -200,3 +211,21 @@ def test_runtime_reads_folder_specs_without_torch_and_refuses_digits_in_one_line
     assert (result["top1"], result["images"]) == (expected.top1, 270)
     assert result["error"] == ("--data digits needs scikit-learn: pip install scikit-learn "
                                "(the train extra, edgevision[train], has it)")
+
+
+def test_bench_draws_a_named_split_with_the_seed_on_the_card(checkpoint, tmp_path):
+    """A model trained on digits' split of seed 3 is scored on that split's val images, as eval scores it."""
+    from benchmarks.runner import Target, run_benchmark
+    from deploy.export.pipeline import export_checkpoint
+    from train.checkpoint import load_model, save_checkpoint
+    from train.evaluate import evaluate_checkpoint
+
+    model, card = load_model(checkpoint)
+    seeded = save_checkpoint(tmp_path / "seed3.pt", card.evolve(dataset_info={"split_seed": 3}), model.state_dict())
+    onnx_model = export_checkpoint(seeded, "onnx", tmp_path / "seed3.onnx", data="digits", verify_images=32,
+                                   reference_images=0).path
+    on_seed3 = evaluate_checkpoint(seeded, "digits", "val", tmp_path / "3")["top1"]
+    on_seed0 = evaluate_checkpoint(checkpoint, "digits", "val", tmp_path / "0")["top1"]
+    assert on_seed3 != on_seed0  # else this test could not tell the splits apart
+    (row,) = run_benchmark([Target(onnx_model)], (1,), 0.2, "digits", "val")
+    assert row.top1 == pytest.approx(on_seed3)

@@ -9,7 +9,8 @@ import logging
 from pathlib import Path
 
 from benchmarks.provenance import labelled_data, run_provenance
-from benchmarks.report import baseline_row, emulation_note, machine_fingerprint, provenance_markdown, to_csv, to_markdown
+from benchmarks.report import (baseline_row, emulation_note, machine_fingerprint, provenance_markdown, to_csv,
+                               to_markdown)
 from benchmarks.options import MAX_BATCH, MAX_IMAGES, MAX_SECONDS, int_list, positive_float, positive_int
 from benchmarks.roofline import with_peak
 from benchmarks.runner import Row, Target, artifact_files, run_benchmark

@@ -30,6 +30,7 @@ th { background: #eee; } td:first-child, th:first-child { text-align: left; }
 tr.front td { background: #eef7ee; } tr.failed td, tr.interrupted td { color: #a00; }
 .emulated { background: #fee; border: 2px solid #c00; padding: 0.5em 1em; font-weight: bold; }
 img { display: block; margin: 1em 0; max-width: 100%; }
+.wide { overflow-x: auto; }
 table.fields th, table.provenance th { text-align: left; vertical-align: top; }
 table.fields td, table.provenance td { text-align: left; font-family: monospace; word-break: break-all; }
 """
@@ -117,7 +118,7 @@ def to_html(rows: list[Row], fingerprint: dict, baseline: str | None = None, tit
         f'<p class="emulated">{escape(note)}</p>' if note else "",
         fields_html(provenance_pairs(provenance), "provenance"),
         "<h2>Rows</h2>", "<p>Green rows lie on the latency / top-1 Pareto front.</p>",
-        table_html(table),
+        f'<div class="wide">{table_html(table)}</div>',
         blocks_html(bench_notes(rows, baseline, fingerprint.get("peak"))),
         *plots_html(rows, fingerprint.get("peak")),
         "<h2>Machine</h2>", fingerprint_html(fingerprint),

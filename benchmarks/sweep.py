@@ -307,7 +307,8 @@ def sweep(args: argparse.Namespace) -> int:
     fingerprint = with_peak(machine_fingerprint(), rows)
     markdown = to_markdown(rows, None, fingerprint.get("peak")) + "\n\n" + sweep_markdown(built, rows, chosen)
     print(markdown)
-    write_reports(args.out, rows, fingerprint, markdown, provenance=run_provenance(rows, labelled_data(folder, "val", args.limit)))
+    provenance = run_provenance(rows, labelled_data(folder, "val", args.limit))
+    write_reports(args.out, rows, fingerprint, markdown, provenance=provenance)
     if chosen is None:
         print(f"no variant meets --latency-budget {args.latency_budget} / --min-top1 {args.min_top1}; "
               f"report written to {args.out}/")

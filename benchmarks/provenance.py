@@ -43,15 +43,15 @@ def command_line(argv: Sequence[str] | None = None, prog: str = "edgevision") ->
 
 
 def images_fingerprint(images: Iterable[str | os.PathLike], root: str | os.PathLike | None = None) -> str:
-    """sha256 over the sorted paths (relative to `root`, else to the images' common folder's
-    parent, so that the class folder counts) and sizes of the images: the same set wherever it
-    lies, without reading the images (as `deploy.image_folder.tree_fingerprint` does for a tree)."""
+    """sha256 over the sorted paths (relative to `root`, else to the folder above their class
+    folders: `cat/1.png`) and sizes of the images: the same set wherever it lies, without reading
+    the images (as `deploy.image_folder.tree_fingerprint` does for a whole tree)."""
     paths = [Path(p).absolute() for p in images]
     if not paths:
         return hashlib.sha256(b"").hexdigest()
     base = Path(root).absolute() if root is not None else None
     if base is None or not all(p.is_relative_to(base) for p in paths):
-        base = Path(os.path.commonpath([p.parent for p in paths])).parent
+        base = Path(os.path.commonpath([p.parent.parent for p in paths]))
     digest = hashlib.sha256()
     for relative, size in sorted((p.relative_to(base).as_posix(), p.stat().st_size) for p in paths):
         digest.update(f"{relative}\0{size}\n".encode())

@@ -108,7 +108,7 @@ def bench(args: argparse.Namespace, argv: list[str] | None = None) -> int:
                        ", ".join(dict.fromkeys(r.model for r in rows)), base.model)
     markdown = to_markdown(rows, args.baseline, fingerprint.get("peak"))
     if emulation_note(fingerprint):
-        markdown += "\n" + emulation_note(fingerprint)
+        markdown += "\n\n" + emulation_note(fingerprint)
     provenance = run_provenance(rows, labelled_data(args.data, args.split, args.limit), argv)
     print(with_provenance(markdown, provenance))
     if args.out:

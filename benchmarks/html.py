@@ -23,16 +23,19 @@ from benchmarks.table import Block, Fields, Heading, Table
 from deploy.errors import EdgevisionError
 
 STYLE = """
-body { font-family: sans-serif; margin: 2em; color: #222; max-width: 1200px; }
+body { font-family: sans-serif; margin: 2em; color: #222; }
+p { max-width: 1200px; }
 table { border-collapse: collapse; font-size: 12px; margin: 1em 0; }
-th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: right; }
+th, td { border: 1px solid #ccc; padding: 3px 5px; text-align: right; }
+td { white-space: nowrap; } td:last-child { white-space: normal; min-width: 8em; }
+table.text td, table.text th { text-align: left; white-space: normal; }
 th { background: #eee; } td:first-child, th:first-child { text-align: left; }
 tr.front td { background: #eef7ee; } tr.failed td, tr.interrupted td { color: #a00; }
 .emulated { background: #fee; border: 2px solid #c00; padding: 0.5em 1em; font-weight: bold; }
 img { display: block; margin: 1em 0; max-width: 100%; }
 .wide { overflow-x: auto; }
 table.fields th, table.provenance th { text-align: left; vertical-align: top; }
-table.fields td, table.provenance td { text-align: left; font-family: monospace; word-break: break-all; }
+table.fields td, table.provenance td { text-align: left; font-family: monospace; white-space: normal; }
 """
 
 
@@ -43,7 +46,8 @@ def image(png: bytes, alt: str) -> str:
 def table_html(table: Table) -> str:
     """A table from its cells, each escaped; body rows get their CSS class from `table.classes`."""
     classes = list(table.classes) + [""] * (len(table.rows) - len(table.classes))
-    out = ["<table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in table.header) + "</tr>"]
+    attribute = f' class="{escape(table.css)}"' if table.css else ""
+    out = [f"<table{attribute}><tr>" + "".join(f"<th>{escape(h)}</th>" for h in table.header) + "</tr>"]
     for css, row in zip(classes, table.rows):
         attribute = f' class="{escape(css)}"' if css else ""
         out.append(f"<tr{attribute}>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>")

@@ -15,7 +15,7 @@ from benchmarks.pareto import per_image_ms
 from benchmarks.provenance import provenance_pairs
 from benchmarks.runner import Row
 from benchmarks.schema import Report
-from benchmarks.table import Block, Heading, Table, to_markdown
+from benchmarks.table import Block, Heading, Table, short, to_markdown
 from deploy.errors import EdgevisionError
 
 
@@ -88,7 +88,7 @@ def spread(rows: list[Row], best: Row) -> str:
     highest, and how many runs (the noise between runs, against the ratios inside one)."""
     same = [per_image_ms(r) for r in rows if r.status == "ok" and r.latency and artifact_key(r) == artifact_key(best)
             and (r.threads, r.batch) == (best.threads, best.batch)]
-    return f"{min(same):.2f}-{max(same):.2f} ({len(same)} runs)" if len(same) > 1 else "1 run"
+    return f"{short(min(same))}-{short(max(same))} ({len(same)} runs)" if len(same) > 1 else "1 run"
 
 
 def merged_blocks(devices: list[Device]) -> list[Block]:
@@ -99,7 +99,7 @@ def merged_blocks(devices: list[Device]) -> list[Block]:
     blocks: list[Block] = [Heading("Devices"), Table(["device", "emulated", "reports", "rows", "ISA"], [
         [d.label, "EMULATED" if d.emulated else "no", str(len(d.sources)), str(len(d.rows)), isa_text(d.machine)]
         for d in devices])]
-    runs = Table(["device", "report", *(key for key, _ in provenance_pairs(None))])
+    runs = Table(["device", "report", *(key for key, _ in provenance_pairs(None))], css="text")
     for d in devices:
         for source, provenance in zip(d.sources, d.provenances):
             runs.rows.append([d.label, source, *(text for _, text in provenance_pairs(provenance))])
@@ -111,7 +111,7 @@ def merged_blocks(devices: list[Device]) -> list[Block]:
             scored = next((r for r in d.rows if artifact_key(r) == artifact_key(row) and r.top1 is not None), None)
             top1 = f"{100 * scored.top1:.2f} ({scored.images})" if scored else "-"  # from any run that scored it
             best_table.rows.append([d.label, row.model, row.backend, row.precision, str(row.threads), str(row.batch),
-                                    f"{per_image_ms(row):.2f}", spread(d.rows, row), f"{row.latency.p90_ms:.2f}",
+                                    short(per_image_ms(row)), spread(d.rows, row), short(row.latency.p90_ms),
                                     f"{row.throughput_ips:.1f}", top1])
     blocks += [Heading("Best configuration per device"), best_table]
     across = Table(["model", "backend", "MiB", *(d.label for d in devices)])
@@ -120,7 +120,7 @@ def merged_blocks(devices: list[Device]) -> list[Block]:
         cells = []
         for d, best in zip(devices, bests):
             row = best.get(key)
-            text = f"{per_image_ms(row):.2f} ({row.threads}x{row.batch})" if row else "-"
+            text = f"{short(per_image_ms(row))} ({row.threads}x{row.batch})" if row else "-"
             cells.append(f"{text} emulated" if row and d.emulated else text)
         across.rows.append([key[0], key[1], f"{key[2] / 2**20:.1f}", *cells])
     blocks += [Heading("The same model file across devices (best median ms per image; threads x batch)"), across]

@@ -13,7 +13,7 @@ from benchmarks.pareto import per_image_ms
 from benchmarks.provenance import provenance_pairs
 from benchmarks.roofline import achieved_gmacs, peak_for
 from benchmarks.runner import Row
-from benchmarks.table import Fields, Heading, Table
+from benchmarks.table import Fields, Heading, Table, short
 from benchmarks.table import to_markdown as render_markdown
 
 
@@ -130,13 +130,8 @@ def machine_fingerprint() -> dict:
     }
 
 
-def _num(value: float) -> str:
-    """Two decimals, or three significant digits below 1 (a tiny model's 0.0123 ms)."""
-    return f"{value:.2f}" if abs(value) >= 1 else f"{value:.3g}"
-
-
 def _mib(value: int | None) -> str:
-    return _num(value / 2**20) if value else "-"
+    return short(value / 2**20) if value else "-"
 
 
 def _pct(value: float | None) -> str:
@@ -164,7 +159,7 @@ class Column:
 
 
 def _ms(stat: str) -> Column:
-    return Column(f"{stat} ms", lambda r, c: _num(getattr(r.latency, f"{stat}_ms")) if r.latency else "-")
+    return Column(f"{stat} ms", lambda r, c: short(getattr(r.latency, f"{stat}_ms")) if r.latency else "-")
 
 
 def _speed_up(row: Row, context: Context) -> str:
@@ -191,8 +186,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("top-1 %", lambda r, c: f"{_pct(r.top1)} ({r.images})" if r.top1 is not None else "-"),
     Column("top-5 %", lambda r, c: _pct(r.top5)),
     Column("agree %", lambda r, c: _pct(r.agreement)),
-    Column("MMACs", lambda r, c: _num(r.macs / 1e6) if r.macs else "-"),
-    Column("GMAC/s", lambda r, c: _num(achieved_gmacs(r)) if achieved_gmacs(r) is not None else "-"),
+    Column("MMACs", lambda r, c: short(r.macs / 1e6) if r.macs else "-"),
+    Column("GMAC/s", lambda r, c: short(achieved_gmacs(r)) if achieved_gmacs(r) is not None else "-"),
     Column("% peak", _percent_of_peak),
     Column("peak RSS MiB", lambda r, c: _mib(r.peak_rss_bytes)),
     Column("status", lambda r, c: r.status if not r.error else f"{r.status}: {r.error}"),

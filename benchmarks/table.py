@@ -21,6 +21,7 @@ class Table:
     header: list[str]
     rows: list[list[str]] = field(default_factory=list)
     classes: list[str] = field(default_factory=list)  # one CSS class per body row (HTML only), may be shorter
+    css: str = ""  # the table's CSS class (HTML only): "text" aligns every cell left
 
 
 @dataclass
@@ -31,6 +32,11 @@ class Fields:
 
 
 Block = Heading | Table | Fields | str
+
+
+def short(value: float) -> str:
+    """Two decimals, or three significant digits below 1 (a tiny model's 0.0123 ms)."""
+    return f"{value:.2f}" if abs(value) >= 1 else f"{value:.3g}"
 
 
 MD_SPECIAL = re.compile(r"([\\|`<>*\[\]_])")
@@ -63,17 +69,17 @@ def markdown_table(table: Table) -> str:
 
 
 def to_markdown(blocks: list[Block]) -> str:
-    """The blocks as Markdown, a blank line between a table or list and what follows."""
+    """The blocks as Markdown, a blank line between any two."""
     out: list[str] = []
     for block in blocks:
         if isinstance(block, Heading):
-            out += ["", f"## {md_cell(block.text)}", ""]
+            out += ["", f"## {md_cell(block.text)}", ""] if out and out[-1] else [f"## {md_cell(block.text)}", ""]
         elif isinstance(block, Table):
             out += [markdown_table(block), ""]
         elif isinstance(block, Fields):
             out += [*(f"- {md_cell(key)}: {md_cell(value)}" for key, value in block.pairs), ""]
         else:
-            out.append(md_cell(block))
+            out += [md_cell(block), ""]
     while out and not out[-1]:
         out.pop()
     while out and not out[0]:

@@ -19,6 +19,8 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
+
 from benchmarks.runner import Row
 from deploy.version import __version__
 
@@ -42,23 +44,27 @@ def command_line(argv: Sequence[str] | None = None, prog: str = "edgevision") ->
     return " ".join([program, shlex.join(sys.argv[1:])]).strip()
 
 
-def images_fingerprint(images: Iterable[str | os.PathLike], root: str | os.PathLike | None = None) -> str:
-    """sha256 over the sorted paths (relative to `root`, else to the folder above their class
-    folders: `cat/1.png`) and sizes of the images: the same set wherever it lies, without reading
-    the images (as `deploy.image_folder.tree_fingerprint` does for a whole tree)."""
-    paths = [Path(p).absolute() for p in images]
-    if not paths:
-        return hashlib.sha256(b"").hexdigest()
-    base = Path(root).absolute() if root is not None else None
-    if base is None or not all(p.is_relative_to(base) for p in paths):
-        base = Path(os.path.commonpath([p.parent.parent for p in paths]))
+def images_fingerprint(images: Iterable[str | os.PathLike | np.ndarray], root: str | os.PathLike | None = None) -> str:
+    """sha256 over the images scored, in any order: for a file, its path (relative to `root`, else
+    to the folder above the class folders: `cat/1.png`) and size, without reading it (as
+    `deploy.image_folder.tree_fingerprint` does for a whole tree), so the same set gives the same
+    hash wherever it lies; for an image in memory (a named set's), its shape, type and bytes."""
+    images = list(images)
+    lines = [f"{a.shape} {a.dtype} {hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()}"
+             for a in images if isinstance(a, np.ndarray)]
+    paths = [Path(p).absolute() for p in images if not isinstance(p, np.ndarray)]
+    if paths:
+        base = Path(root).absolute() if root is not None else None
+        if base is None or not all(p.is_relative_to(base) for p in paths):
+            base = Path(os.path.commonpath([p.parent.parent for p in paths]))
+        lines += [f"{p.relative_to(base).as_posix()}\0{p.stat().st_size}" for p in paths]
     digest = hashlib.sha256()
-    for relative, size in sorted((p.relative_to(base).as_posix(), p.stat().st_size) for p in paths):
-        digest.update(f"{relative}\0{size}\n".encode())
+    for line in sorted(lines):
+        digest.update(f"{line}\n".encode())
     return digest.hexdigest()
 
 
-def data_provenance(name: str, images: Sequence[str | os.PathLike], classes: int,
+def data_provenance(name: str, images: Sequence[str | os.PathLike | np.ndarray], classes: int,
                     root: str | os.PathLike | None = None, split: str | None = None) -> dict:
     """What was scored: the data as named on the command line, its split, how many images of
     how many classes, and their fingerprint."""
@@ -115,7 +121,8 @@ def run_provenance(rows: list[Row], data: dict | None = None, argv: Sequence[str
 
 
 def labelled_data(data: str | os.PathLike | None, split: str = "val", limit: int | None = None) -> dict | None:
-    """`data_provenance` of the images bench scores for `--data`, `--split` and `--limit`."""
+    """`data_provenance` of the images bench scores for `--data`, `--split` and `--limit`: the
+    listing must stay the one `benchmarks.runner.run_benchmark` scores."""
     if data is None:
         return None
     from deploy.image_folder import class_root, list_labelled_images

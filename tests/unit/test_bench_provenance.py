@@ -6,6 +6,7 @@ import shlex
 import shutil
 import sys
 
+import numpy as np
 import pytest
 
 from benchmarks.provenance import command_line, images_fingerprint, labelled_data, runtime_versions
@@ -70,3 +71,13 @@ def test_versions_name_only_the_runtimes_used_without_importing_torch():
     if torch_version:
         assert runtime_versions(["torch"])["torch"] == torch_version
     assert ("torch" in sys.modules) == before  # read from the package metadata, not by importing it
+
+
+def test_images_in_memory_are_fingerprinted_by_their_pixels():
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (8, 8), dtype=np.uint8) for _ in range(3)]
+    same = images_fingerprint([image.copy() for image in reversed(images)])
+    assert images_fingerprint(images) == same
+    images[1][0, 0] ^= 1
+    assert images_fingerprint(images) != same
+    assert images_fingerprint(images[:2]) != images_fingerprint(images)

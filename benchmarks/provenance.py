@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.runner import Row
+from benchmarks.runner import Row, scored_items
+from deploy.image_folder import has_split_folders
 from deploy.version import __version__
 
 CORE_MODULES = {"numpy": "numpy", "opencv": "cv2"}  # shown name -> module
@@ -121,16 +122,14 @@ def run_provenance(rows: list[Row], data: dict | None = None, argv: Sequence[str
 
 
 def labelled_data(data: str | os.PathLike | None, split: str = "val", limit: int | None = None) -> dict | None:
-    """`data_provenance` of the images bench scores for `--data`, `--split` and `--limit`: the
-    listing must stay the one `benchmarks.runner.run_benchmark` scores."""
+    """`data_provenance` of the images a bench run scores for `--data`, `--split` and `--limit`
+    (`benchmarks.runner.scored_items`, the run's own listing); the split is left out for a
+    plain class-folder tree, which has none."""
     if data is None:
         return None
-    from deploy.image_folder import class_root, list_labelled_images
-
-    items, classes = list_labelled_images(data, split, limit)
-    root = class_root(data, split)
-    return data_provenance(str(data), [path for path, _ in items], len(classes), root,
-                           split if root != Path(data) else None)
+    items, classes = scored_items(data, split, limit)
+    plain = Path(data).is_dir() and not has_split_folders(data)
+    return data_provenance(str(data), [image for image, _ in items], len(classes), None, None if plain else split)
 
 
 def data_text(data: dict | None) -> str:

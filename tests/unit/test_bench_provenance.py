@@ -41,7 +41,8 @@ def test_the_fingerprint_is_the_set_wherever_it_lies(tree, tmp_path):
 
 def test_labelled_data_names_the_split_of_a_split_tree_only(tree):
     split = labelled_data(tree.parent, "val")
-    assert split["name"] == str(tree.parent) and split["split"] == "val" and (split["images"], split["classes"]) == (3, 2)
+    assert split["name"] == str(tree.parent) and split["split"] == "val"
+    assert (split["images"], split["classes"]) == (3, 2)
     plain = labelled_data(tree, limit=2)
     assert "split" not in plain and plain["images"] == 2
     assert split["sha256"] == labelled_data(tree)["sha256"] == images_fingerprint(images(tree))

@@ -104,8 +104,6 @@ def test_sweep_builds_benches_recommends_and_reuses(formats, digits, tmp_path, c
     assert (out / "p50.pt").is_file() and (out / "report.json").is_file()
     rows = json.loads((out / "report.json").read_text())["rows"]
     assert len(rows) == len(files) and all(r["top1"] > 0.5 for r in rows)
-    scored = json.loads((out / "report.json").read_text())["provenance"]["data"]
-    assert (scored["name"], scored["split"], scored["images"], scored["classes"]) == (str(tree), "val", 100, 10)
     chosen = first.strip().splitlines()[-1]
     assert chosen.startswith("chosen: ") and chosen.endswith((".onnx", ".pte"))
     assert "**yes**" in first and "| yes |" in first

@@ -27,7 +27,8 @@ body { font-family: sans-serif; margin: 2em; color: #222; }
 p { max-width: 1200px; }
 table { border-collapse: collapse; font-size: 12px; margin: 1em 0; }
 th, td { border: 1px solid #ccc; padding: 3px 5px; text-align: right; }
-td { white-space: nowrap; } td:last-child { white-space: normal; min-width: 8em; }
+td { white-space: nowrap; }
+table.rows td:last-child, table.rows th:last-child { white-space: normal; min-width: 10em; text-align: left; }
 table.text td, table.text th { text-align: left; white-space: normal; }
 th { background: #eee; } td:first-child, th:first-child { text-align: left; }
 tr.front td { background: #eef7ee; } tr.failed td, tr.interrupted td { color: #a00; }
@@ -117,7 +118,7 @@ def to_html(rows: list[Row], fingerprint: dict, baseline: str | None = None, tit
     front = {id(r) for r in pareto_front(rows)}
     note = emulation_note(fingerprint)
     table = bench_table(rows, baseline, fingerprint.get("peak"))
-    table.classes = ["front" if id(r) in front else r.status for r in rows]
+    table.classes, table.css = ["front" if id(r) in front else r.status for r in rows], "rows"
     return page(title, [
         f'<p class="emulated">{escape(note)}</p>' if note else "",
         fields_html(provenance_pairs(provenance), "provenance"),

@@ -130,16 +130,14 @@ def warn_if_trained_on(data: Path, trained: dict[str, tuple[str, str]]) -> None:
                 name, data)
 
 
-def split_of_cards(spec: DataSpec, split: str, limit: int | None, items: list[Item], seeds: dict[str, int]) -> list[Item]:
-    """A named set's (or IDX files') split as the models' training drew it, with the split seed on
-    the first model's card (`items` were drawn with seed 0); models trained on splits of other
-    seeds are named on the log, as their held-out images differ."""
-    first = next(iter(seeds.values()))
-    others = [name for name, seed in seeds.items() if seed != first]
+def warn_if_other_split(spec: DataSpec, split: str, seeds: dict[str, int]) -> None:
+    """Say loudly when a model was trained on a split of a named set (or IDX files) drawn with
+    another seed than the 0 bench draws with: `seeds`, row name -> its card's split seed."""
+    others = [f"{name} (seed {seed})" for name, seed in seeds.items() if seed != 0]
     if others:
-        logger.warning("%s trained on a split of %s drawn with another seed than the first model's (%d): "
-                       "the %s split scored may hold images they trained on", ", ".join(others), spec, first, split)
-    return items if first == 0 else labelled_items(spec, split, limit, first)[0]
+        logger.warning("%s trained on a split of %s drawn with another seed than bench's 0: the %s split "
+                       "scored here holds images they trained on (`edgevision eval --split %s` draws theirs)",
+                       ", ".join(others), spec, split, split)
 
 
 @dataclass(frozen=True)
@@ -169,6 +167,15 @@ def _agreement(scores: dict[int, Scores], rows: list[Row]) -> None:
         rows[index].agreement = sum(a == b for a, b in zip(own.labels, reference.labels)) / len(reference.labels)
 
 
+def scored_items(data: str | os.PathLike | None, split: str = "val",
+                 limit: int | None = None) -> tuple[list[Item], list[str]]:
+    """The labelled images a run scores for `data` (a `--data` spec: files of a class-folder tree,
+    in-memory images of a named set's split drawn with seed 0, training's default), `split` and
+    `limit` (none without data) and the class names: one listing for the run and for its report's
+    provenance (`benchmarks.provenance`)."""
+    return labelled_items(str(data), split, limit) if data else ([], [])
+
+
 def run_benchmark(
     targets: list[Target],
     threads: Sequence[int] = (2,),
@@ -189,15 +196,15 @@ def run_benchmark(
     onnxruntime fp32 at 15 ms instead of 5 ms next to four other sessions). Every row loads
     onnxruntime with `spin_wait=False`; OpenMP (PyTorch eager) gets OMP_WAIT_POLICY=PASSIVE.
 
-    `data` is a `--data` spec (`deploy.data_spec`); a named set's `split` is drawn with the split seed
-    on the models' cards, as their training drew it.
+    `data` is a `--data` spec (`deploy.data_spec`); a named set's `split` is drawn with seed 0, and a
+    model whose card says its training drew another is warned about.
     On a terminal, progress bars show the loading, the timed seconds and the images scored.
     """
     configs = configurations(targets, list(threads), list(batches))
     if len(configs) > 1:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # inherited by the targets' processes
-    spec = parse_data_spec(data) if data else None
-    items, class_names = labelled_items(spec, split, limit) if spec else ([], [])
+    spec = parse_data_spec(str(data)) if data else None
+    items, class_names = scored_items(data, split, limit)
     sample = np.full((256, 320, 3), 127, np.uint8)
     if items:
         sample = read_image(str(items[0][0])) if isinstance(items[0][0], Path) else items[0][0]
@@ -222,8 +229,8 @@ def run_benchmark(
                 running[index] = process
             if spec is not None and spec.kind == "folder":
                 warn_if_trained_on(spec.path, {rows[i].model: (p.info.dataset, p.info.dataset_sha256) for i, p in running.items()})
-            elif spec is not None and running:
-                items = split_of_cards(spec, split, limit, items, {rows[i].model: p.info.split_seed for i, p in running.items()})
+            elif spec is not None:
+                warn_if_other_split(spec, split, {rows[i].model: p.info.split_seed for i, p in running.items()})
             logger.info("timing %d configuration(s) in interleaved rounds for %g s", len(running), budget_s)
             with progress(total=round(budget_s), desc="timing", bar_format="{l_bar}{bar}| {n:.0f}/{total} s") as clock:
                 stats, failures = measure_rounds(

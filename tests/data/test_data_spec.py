@@ -213,19 +213,17 @@ def test_runtime_reads_folder_specs_without_torch_and_refuses_digits_in_one_line
                                "(the train extra, edgevision[train], has it)")
 
 
-def test_bench_draws_a_named_split_with_the_seed_on_the_card(checkpoint, tmp_path):
-    """A model trained on digits' split of seed 3 is scored on that split's val images, as eval scores it."""
+def test_bench_warns_about_a_model_trained_on_another_split(checkpoint, tmp_path, caplog):
+    """bench draws digits' split with seed 0: a model whose training drew it with seed 3 is named on the log."""
     from benchmarks.runner import Target, run_benchmark
     from deploy.export.pipeline import export_checkpoint
     from train.checkpoint import load_model, save_checkpoint
-    from train.evaluate import evaluate_checkpoint
 
     model, card = load_model(checkpoint)
     seeded = save_checkpoint(tmp_path / "seed3.pt", card.evolve(dataset_info={"split_seed": 3}), model.state_dict())
     onnx_model = export_checkpoint(seeded, "onnx", tmp_path / "seed3.onnx", data="digits", verify_images=32,
                                    reference_images=0).path
-    on_seed3 = evaluate_checkpoint(seeded, "digits", "val", tmp_path / "3")["top1"]
-    on_seed0 = evaluate_checkpoint(checkpoint, "digits", "val", tmp_path / "0")["top1"]
-    assert on_seed3 != on_seed0  # else this test could not tell the splits apart
-    (row,) = run_benchmark([Target(onnx_model)], (1,), 0.2, "digits", "val")
-    assert row.top1 == pytest.approx(on_seed3)
+    with caplog.at_level("WARNING", logger="edgevision.benchmarks"):
+        (row,) = run_benchmark([Target(onnx_model)], (1,), 0.2, "digits", "val")
+    assert row.status == "ok" and row.images == 270
+    assert "seed3.onnx (seed 3) trained on a split of digits drawn with another seed than bench's 0" in caplog.text

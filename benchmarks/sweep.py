@@ -277,13 +277,13 @@ def sweep_markdown(built: list[Built], rows: list[Row], chosen: Row | None) -> s
 def sweep(args: argparse.Namespace) -> int:
     if not args.model.is_file():
         raise EdgevisionError(f"checkpoint not found: {args.model}")
-    scored = bench_data(args)
     from benchmarks.cli import BENCH_OUTPUTS, refuse_overwriting_inputs, write_reports
 
     variants = plan(args.prune, args.formats, args.quant)
     outputs = (*BENCH_OUTPUTS, MANIFEST, *(pruned_name(p) for p in args.prune if p),
                *(f"{v.name}{SWEEP_FORMATS[v.fmt].suffix}" for v in variants))
     refuse_overwriting_inputs(args.out, outputs, [args.model])  # p50.pt as --model would be pruned over itself
+    scored = bench_data(args)
     os.makedirs(args.out, exist_ok=True)
     check_writable(args.out / "report.json", "--out folder")
     from benchmarks.provenance import labelled_data, run_provenance

@@ -180,7 +180,7 @@ def run_benchmark(
     targets: list[Target],
     threads: Sequence[int] = (2,),
     budget_s: float = 20.0,
-    data: str | None = None,
+    data: str | os.PathLike | None = None,
     split: str = "val",
     limit: int | None = None,
     batches: Sequence[int] = (1,),

@@ -52,16 +52,10 @@ def eval_stage(state: DemoState) -> str:
 
 def images_stage(state: DemoState) -> str:
     """Write the held-out digits as PNG files in class folders: what a user's own images look like."""
-    import cv2
-
-    from train.data import load_data
+    from train.data import load_data, write_class_folders
 
     splits = load_data("digits")
-    folder = state.out / "digits_test"
-    for index, (image, label) in enumerate(zip(splits.test.images, splits.test.labels)):
-        path = folder / splits.class_names[int(label)] / f"{index:04d}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(path), image[0].numpy())
+    folder = write_class_folders(splits.test, splits.class_names, state.out / "digits_test")
     state.artifacts["images"] = folder
     return f"wrote {len(splits.test)} held-out digits as PNG files -> {folder}/"
 
@@ -173,6 +167,7 @@ def camera_stage(state: DemoState) -> str:
 def bench_stage(state: DemoState) -> str:
     """Every artifact the demo made, side by side; the report to hand on is report.html."""
     from benchmarks.cli import write_reports
+    from benchmarks.provenance import labelled_data, run_provenance
     from benchmarks.report import machine_fingerprint, to_markdown
     from benchmarks.roofline import with_peak
     from benchmarks.runner import Target, run_benchmark
@@ -180,8 +175,10 @@ def bench_stage(state: DemoState) -> str:
     keys = ("onnx", "checkpoint", "executorch", "onnx_int8", "pte_int8", "pruned")
     targets = [Target(state.artifacts[key]) for key in keys if key in state.artifacts]
     rows = run_benchmark(targets, threads=[1], budget_s=3.0, data=state.artifacts["images"], limit=100)
-    table = to_markdown(rows)
-    html = write_reports(state.out / "bench", rows, with_peak(machine_fingerprint(), rows), table)
+    fingerprint = with_peak(machine_fingerprint(), rows)
+    table = to_markdown(rows, None, fingerprint.get("peak"))
+    provenance = run_provenance(rows, labelled_data(state.artifacts["images"], limit=100))
+    html = write_reports(state.out / "bench", rows, fingerprint, table, provenance=provenance)
     state.artifacts["report"] = html or state.out / "bench" / "report.md"
     return "latency (batch 1, 1 thread) and top-1 on 100 held-out digits:\n" + table
 

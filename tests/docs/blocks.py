@@ -24,7 +24,7 @@ NEEDS: dict[str, str] = {
 }
 SHELL_LANGUAGES = frozenset({"bash", "sh", "shell", "console"})
 
-FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
+FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 MARKER = re.compile(r"\s#\s*needs:(?P<names>[^#]*)$")
 MARKER_ALONE = re.compile(r"^\s*#\s*needs:")
 HEREDOC = re.compile(r"<<-?\s*(['\"]?)(?P<word>\w+)\1")

@@ -11,7 +11,7 @@ from tests.docs.blocks import NEEDS, DocError, blocks_of, doc_files
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = doc_files(REPO)
-SHELL_FENCE = re.compile(r"^ {0,3}(?:```|~~~)\s*(?:bash|sh|shell|console)\b", re.MULTILINE | re.IGNORECASE)
+SHELL_FENCE = re.compile(r"^\s*(?:```|~~~)\s*(?:bash|sh|shell|console)\b", re.MULTILINE | re.IGNORECASE)
 
 
 def parse(tmp_path: Path, markdown: str):

@@ -12,7 +12,7 @@ the docs name, made small and offline.
   verified, with its reference set), int8 ONNX (`model.int8.onnx`) and ExecuTorch (`model.pte`), so
   that exporting, quantizing and benchmarking take seconds (a MobileNetV2 export takes a minute);
 - `runs/cvd_ft/model.pt`: a MobileNetV2 (the pruning recipe names its layers) with its head trained
-  on the stand-in at 64x64;
+  on the stand-in at 32x32;
 - `runs/digits/model.pt`: the digits CNN of tests/digits_cnn.py;
 - images (`cat.jpg`, `dog.png`, `photo.jpg`, `img.jpg`) and videos (`clip.mp4`, `clip.avi`).
 """
@@ -103,7 +103,7 @@ def prepare(repo: Path, base: Path) -> Path:
         if item.name.startswith("model."):
             shutil.copy2(item, clone / item.name)
     fit(TrainConfig(data=f"folder:{cvd}", model="mobilenet_v2", weights=str(weights), freeze="backbone",
-                    input_size=64, epochs=1, out=str(clone / "runs" / "cvd_ft"), quiet=True, threads=1),
+                    input_size=32, epochs=1, out=str(clone / "runs" / "cvd_ft"), quiet=True, threads=1),
         overwrite=True)
     train_digits_cnn(clone / "runs" / "digits" / "model.pt")
 

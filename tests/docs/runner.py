@@ -3,6 +3,7 @@ next line and `cd` holds), stopping at the first that exits non-zero."""
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 from dataclasses import dataclass
@@ -36,6 +37,19 @@ def script(commands: list[Command]) -> str:
         ]
     lines.append(f"printf '%s %s\\n' {shlex.quote(f'{START} end')} \"$EPOCHREALTIME\"")
     return "\n".join(lines) + "\n"
+
+
+DEPRECATED = re.compile(r"^edgevision \w+: .* is deprecated, use .*$", re.MULTILINE)
+
+
+def deprecated_spellings(log: Path) -> list[str]:
+    """`file:line: note` for each deprecation note an edgevision command printed in a run: a doc
+    that still uses an old option spelling."""
+    found = []
+    for section in log.read_text(encoding="utf-8", errors="replace").split(f"{START} ")[1:]:
+        where = section.split(maxsplit=2)[1]
+        found += [f"{where}: {note}" for note in DEPRECATED.findall(section)]
+    return found
 
 
 def durations(log: Path) -> list[tuple[str, float]]:

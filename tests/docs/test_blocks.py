@@ -78,3 +78,12 @@ def test_what_the_extractor_refuses(tmp_path, markdown, message):
     with pytest.raises(DocError, match=re.escape(message)) as error:
         parse(tmp_path, markdown)
     assert str(error.value).startswith("doc.md:")
+
+
+def test_deprecation_notes_are_found_per_command(tmp_path):
+    from tests.docs.runner import START, deprecated_spellings
+
+    log = tmp_path / "doc.log"
+    log.write_text(f"{START} 0 README.md:3 1.0\nok\n{START} 1 README.md:4 2.0\n"
+                   f"edgevision prune: --budget is deprecated, use --max-drop\n{START} end 3.0\n")
+    assert deprecated_spellings(log) == ["README.md:4: edgevision prune: --budget is deprecated, use --max-drop"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.docs.blocks import blocks_of, doc_files
-from tests.docs.runner import run_commands
+from tests.docs.runner import deprecated_spellings, run_commands
 from tests.docs.workspace import clone_like, copy_workspace, environment, prepare
 
 pytest.importorskip("torch")
@@ -52,8 +52,10 @@ def prepared(tmp_path_factory) -> Path:
 
 def run_doc(path: Path, clone: Path, logs: Path) -> None:
     env = environment(BIN, REPO, clone.parent / "home")
-    failure = run_commands(runnable(path), clone, env, logs / f"{path.stem}.log")
+    log = logs / f"{path.stem}.log"
+    failure = run_commands(runnable(path), clone, env, log)
     assert failure is None, str(failure)
+    assert not deprecated_spellings(log), "old option spellings in the doc:\n" + "\n".join(deprecated_spellings(log))
 
 
 @pytest.mark.slow

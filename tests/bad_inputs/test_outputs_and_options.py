@@ -212,7 +212,7 @@ def test_a_decompression_bomb_is_refused_before_it_is_decoded(tmp_path):
 def test_a_model_path_that_is_no_file_says_what_it_is(tmp_path, capsys, make, says, command):
     from edgevision import main
 
-    args = ["--model", str(make(tmp_path)), str(tmp_path / "x.png")] if command == "predict" else [str(make(tmp_path))]
+    args = ["--model", str(make(tmp_path)), *([str(tmp_path / "x.png")] if command == "predict" else [])]
     assert main([command, *args]) == 2
     err = capsys.readouterr().err
     assert says in err and len(err.strip().splitlines()) == 1

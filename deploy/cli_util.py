@@ -112,8 +112,8 @@ class CommandParser(argparse.ArgumentParser):
                           const=new.const, type=new.type, choices=new.choices, metavar=new.metavar)
 
     def old_positional(self, new: argparse.Action, name: str) -> None:
-        """An optional positional argument `name` that parses as the option `new` (a required
-        `new` is then checked after parsing: either spelling will do)."""
+        """An optional positional argument `name` that parses as the option `new`. A required `new`
+        is checked after parsing (either spelling will do) and still shown as required."""
         self.add_argument(name, nargs="?", action=_OldSpelling, new=new.option_strings[-1], target=new.dest,
                           default=argparse.SUPPRESS, help=argparse.SUPPRESS, type=new.type, metavar=name.upper())
         if new.required:
@@ -126,3 +126,18 @@ class CommandParser(argparse.ArgumentParser):
         if missing:
             self.error("the following arguments are required: " + ", ".join(a.option_strings[-1] for a in missing))
         return namespace, extras
+
+    def format_usage(self) -> str:
+        return self._shown_required(super().format_usage)
+
+    def format_help(self) -> str:
+        return self._shown_required(super().format_help)
+
+    def _shown_required(self, format_text: Callable[[], str]) -> str:
+        for action in self._required_unless_old:
+            action.required = True
+        try:
+            return format_text()
+        finally:
+            for action in self._required_unless_old:
+                action.required = False

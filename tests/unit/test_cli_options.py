@@ -153,6 +153,7 @@ def test_new_spellings_say_nothing_and_a_missing_model_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as info:
         parser_of("quantize").parse_args(["-o", "q.onnx", "--data", "digits"])
     assert info.value.code == 2 and "the following arguments are required: --model" in capsys.readouterr().err
+    assert all(" --model MODEL " in parser_of(c).format_usage() for c in ("prune", "quantize", "info", "verify"))
 
 
 @pytest.mark.parametrize("argv, loop", [([], 0), (["--loop"], -1), (["--loop", "3"], 3), (["--loop", "-1"], -1),

@@ -34,7 +34,7 @@ def camera_parser() -> CommandParser:
         "prints pipeline and model speed apart, with per-stage latency.",
         examples=[
             "edgevision camera --model runs/demo/train/model.onnx --source runs/demo/digits.avi --display none",
-            "edgevision camera --model runs/demo/train/model.int8.onnx --source runs/demo/digits_test --loop "
+            "edgevision camera --model runs/demo/train/model.int8.onnx --source runs/demo/digits_test/3 --loop "
             "--max-frames 500 --display none --log runs/camera.jsonl",
             "edgevision camera --model runs/demo/train/model.onnx --source 0 --serve 8080",
         ],

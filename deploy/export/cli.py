@@ -37,7 +37,8 @@ def export_parser() -> CommandParser:
                         help="numeric precision of the artifact, as the format allows (default fp32; int8 comes "
                         "from `edgevision quantize`)")
     parser.add_argument("--out", required=True, help="artifact path, with the format's suffix")
-    parser.add_argument("--data", help="images for parity/calibration: folder:PATH (its val/ split if present)")
+    parser.add_argument("--data", help="images for parity/calibration, from the val split: digits, mnist, fashion-mnist, "
+                        "cifar10, folder:PATH, idx:DIR or a class-folder PATH (default: generated images)")
     parser.add_argument("--verify-images", type=int, default=256,
                         help="images in the parity check, whose top-1 probabilities are also the card's confidence "
                         "histogram for the camera's drift watch (default 256; 0: skip)")

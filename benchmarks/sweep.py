@@ -105,7 +105,7 @@ def build_parser() -> CommandParser:
             "edgevision sweep --model runs/demo/train/model.pt --data digits --prune 0,0.5 --quant fp32,int8 "
             "--seconds 5 --out runs/sweep",
             "edgevision sweep --model runs/demo/train/model.pt --data digits --formats onnx,pte --quant fp32,int8 "
-            "--latency-budget 1 --out runs/sweep-pte",
+            "--seconds 5 --latency-budget 1 --out runs/sweep-pte",
         ],
     )
     parser.add_argument("--model", required=True, type=Path, help="checkpoint (.pt from `edgevision train`)")

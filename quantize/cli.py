@@ -21,8 +21,8 @@ def prune_parser() -> CommandParser:
         examples=[
             "edgevision prune --model runs/demo/train/model.pt --target-macs 0.5 --data digits --finetune-epochs 3 "
             "--out runs/demo/train/model.p50.pt",
-            "edgevision prune --model runs/demo/train/model.pt --ratio 0.3 --data digits --finetune-epochs 2 "
-            "--max-drop 1 --out runs/demo/train/model.r30.pt",
+            "edgevision prune --model runs/demo/train/model.pt --ratio 0.3 --data digits --finetune-epochs 3 "
+            "--max-drop 2 --out runs/demo/train/model.r30.pt",
         ],
     )
     model = parser.add_argument("--model", required=True, help="input checkpoint (.pt from `edgevision train`)")

@@ -8,7 +8,6 @@ runs (the `edgevision` logger is raised to WARNING), so the demo prints one line
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time
@@ -16,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deploy.cli_util import run_cli
+from deploy.cli_util import CommandParser, run_cli
 
 
 @dataclass
@@ -215,13 +214,14 @@ def run_demo(out: Path, stages: list[tuple[str, Stage]] | None = None, report: C
     return state
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> CommandParser:
+    parser = CommandParser(
         prog="edgevision demo",
         description="The whole road offline on sklearn's digits: train a small CNN, evaluate it, export it "
         "to ONNX and ExecuTorch (verified), prune it, quantize it to int8, classify PNG files with the "
         "torch-free runtime, run the camera app headless on a video of held-out digits and benchmark "
         "every artifact side by side.",
+        examples=["edgevision demo", "edgevision demo --out /tmp/edgevision-demo"],
     )
     parser.add_argument("--out", default="runs/demo", help="output folder, rewritten on each run (default: runs/demo)")
     return parser
@@ -233,4 +233,4 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["demo"]:
         argv = argv[1:]
     args = build_parser().parse_args(argv)
-    return run_cli(lambda: run_demo(Path(args.out)) and 0, "edgevision demo")
+    return run_cli(lambda: run_demo(Path(args.out)) and 0, "edgevision demo", verbose=args.verbose)

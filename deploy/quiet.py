@@ -1,14 +1,17 @@
 """Third-party noise held out of the terminal: what native code (ExecuTorch, torch, onnxruntime,
-OpenCV) writes straight to file descriptors 1 and 2, and the libraries' Python warnings and logs.
+OpenCV) writes straight to standard error, and the libraries' Python warnings and logs.
 
-`hold_library_output()` points descriptors 1 and 2 at a temporary file for the duration, and gives
-`sys.stdout` / `sys.stderr` duplicates of the original descriptors: our results (print) and progress
-(the `edgevision` logger) still reach the terminal live and in order, while a C++ library's
-`std::cerr`, a child process's output and the like go to the file. Python-level noise that would
-otherwise reach `sys.stderr` goes to the same file: warnings not raised by our packages (and every
-deprecation warning) and records of loggers without a handler; torch's loggers, whose handler follows
-`sys.stderr`, are set to errors only (`TORCH_LOGS=-all`, unless the user set TORCH_LOGS). `Held.text()` gives what was held, for a caller to show when
-the command failed. A process killed by a signal leaves its file (`Held.path`) in the temp folder.
+`hold_library_output()` points file descriptor 2 at a temporary file for the duration and gives
+`sys.stderr` a duplicate of the original descriptor: our progress messages (the `edgevision` logger)
+and errors still reach the terminal live, in order with the results on standard output, while a C++
+library's `std::cerr`, a child process's standard error and the like go to the file. Python-level
+noise that would reach `sys.stderr` goes to the same file: warnings not raised in our packages (and
+every deprecation warning) and records of loggers without a handler; torch's loggers, whose handler
+follows `sys.stderr`, are set to errors only (`TORCH_LOGS=-all`, unless the user set TORCH_LOGS). A
+library whose native logs come up through Python's streams (pybind11's ostream redirect: ExecuTorch's
+runtime) is called inside `library_streams()`. Descriptor 1 is left alone: results, and a report
+written to /dev/stdout, must reach it. `Held.text()` gives what was held, for a caller to show when
+the command failed; a process killed by a signal leaves the file (`Held.path`) in the temp folder.
 """
 
 from __future__ import annotations
@@ -28,10 +31,11 @@ from pathlib import Path
 OUR_PACKAGES = ("edgevision", "deploy", "train", "quantize", "benchmarks", "camera_app", "tools")
 _ROOT = Path(__file__).resolve().parents[1]
 _THEIR_CATEGORIES = (DeprecationWarning, PendingDeprecationWarning, FutureWarning, ImportWarning, ResourceWarning)
+_held_stream = None  # a text stream on the held file while `hold_library_output` holds
 
 
 class Held:
-    """What the libraries wrote while held: `text()` after the block ends."""
+    """What the libraries wrote while held: `text()` once the block has ended."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
@@ -59,99 +63,96 @@ def is_ours(category: type[Warning], filename: str) -> bool:
     return relative.parts[0] in OUR_PACKAGES
 
 
-def _flush_c_stdio() -> None:
-    """Flush C's stdio buffers (printf from native code to a pipe waits there) before fds move."""
+@contextlib.contextmanager
+def library_streams() -> Iterator[None]:
+    """While output is held, point `sys.stdout` and `sys.stderr` at the held file for the block: for
+    calls into a library that writes its native logs through Python's streams. Elsewhere a no-op."""
+    if _held_stream is None:
+        yield
+        return
+    streams = sys.stdout, sys.stderr
+    sys.stdout.flush()
+    sys.stdout = sys.stderr = _held_stream
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = streams
+
+
+def _flush_c_stderr() -> None:
+    """Flush C's stdio buffers before descriptor 2 moves (stderr is unbuffered, but a library may not be)."""
     with contextlib.suppress(OSError, AttributeError, TypeError):
         ctypes.CDLL(None).fflush(None)
 
 
-def _terminal(stream, fd: int):
-    """A text stream like `stream` on `fd` (a duplicate of the descriptor it used)."""
-    return io.TextIOWrapper(io.FileIO(fd, "w", closefd=False), encoding=stream.encoding, errors=stream.errors,
-                            line_buffering=True)
-
-
-def _uses_fd(stream, fd: int) -> bool:
+def _is_fd(stream, fd: int) -> bool:
     try:
         return stream is not None and stream.fileno() == fd
     except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
         return False
 
 
-def _close_quietly(stream, fd: int) -> None:
-    """Flush and close `stream`; a reader that went away (BrokenPipeError) leaves nothing pending."""
-    try:
-        stream.flush()
-    except OSError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, fd)
-        os.close(devnull)
-    with contextlib.suppress(OSError):
-        stream.close()
-
-
 @contextlib.contextmanager
 def hold_library_output(enabled: bool = True) -> Iterator[Held]:
     """Hold the libraries' output (see the module's doc) while the block runs; `enabled=False` holds nothing."""
+    global _held_stream
     if not enabled:
         yield Held()
         return
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            stream.flush()
-    _flush_c_stdio()
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        sys.stderr.flush()
+    _flush_c_stderr()
     handle, name = tempfile.mkstemp(prefix="edgevision-libraries-", suffix=".log")
     held = Held(Path(name))
-    saved = {fd: os.dup(fd) for fd in (1, 2)}
-    swapped = {}  # "stdout"/"stderr" -> (the original stream, its stand-in on the saved fd)
-    for attr, fd in (("stdout", 1), ("stderr", 2)):
-        original = getattr(sys, attr)
-        if _uses_fd(original, fd):
-            swapped[attr] = (original, _terminal(original, saved[fd]))
-            setattr(sys, attr, swapped[attr][1])
-    log_file = open(os.dup(handle), "a", encoding="utf-8", errors="replace", buffering=1)  # noqa: SIM115
-    last_resort, logging.lastResort = logging.lastResort, logging.StreamHandler(log_file)
+    terminal_fd = os.dup(2)
+    original = sys.stderr
+    # pytest's capture (or any stand-in not on fd 2) keeps receiving our lines as it is.
+    terminal = io.TextIOWrapper(io.FileIO(terminal_fd, "w", closefd=False), encoding=original.encoding,
+                                errors=original.errors, line_buffering=True) if _is_fd(original, 2) else None
+    _held_stream = open(os.dup(handle), "a", encoding="utf-8", errors="replace", buffering=1)  # noqa: SIM115
+    last_resort, logging.lastResort = logging.lastResort, logging.StreamHandler(_held_stream)
     logging.lastResort.setLevel(logging.WARNING)
     set_torch_logs = "TORCH_LOGS" not in os.environ
     if set_torch_logs:
         os.environ["TORCH_LOGS"] = "-all"  # torch's loggers at ERROR: its handler follows sys.stderr
     fault_handler = faulthandler.is_enabled()
-    faulthandler.enable(file=saved[2])  # a crash still shows where it happened
-    for fd in (1, 2):
-        os.dup2(handle, fd)
+    faulthandler.enable(file=terminal_fd)  # a crash still shows where it happened
+    if terminal is not None:
+        sys.stderr = terminal
+    os.dup2(handle, 2)
     try:
         with warnings.catch_warnings():
             if not sys.warnoptions:  # -W / PYTHONWARNINGS: the user chose what to see
-                show = warnings.showwarning
+                show, held_stream = warnings.showwarning, _held_stream
 
                 def showwarning(message, category, filename, lineno, file=None, line=None):
                     if is_ours(category, filename):
                         show(message, category, filename, lineno, file, line)
                     else:
-                        log_file.write(warnings.formatwarning(message, category, filename, lineno, line))
+                        held_stream.write(warnings.formatwarning(message, category, filename, lineno, line))
 
                 warnings.showwarning = showwarning
             yield held
     finally:
-        for attr, (_, stand_in) in swapped.items():
+        if terminal is not None:
             with contextlib.suppress(OSError, ValueError):
-                stand_in.flush()
-        _flush_c_stdio()
-        for fd in (1, 2):
-            os.dup2(saved[fd], fd)
-        for attr, (original, stand_in) in swapped.items():
-            setattr(sys, attr, original)
-            _close_quietly(stand_in, saved[1 if attr == "stdout" else 2])
+                terminal.flush()
+        _flush_c_stderr()
+        os.dup2(terminal_fd, 2)
+        if terminal is not None:
+            sys.stderr = original
+            with contextlib.suppress(OSError, ValueError):
+                terminal.close()
         faulthandler.disable()
         if fault_handler:
             with contextlib.suppress(AttributeError, ValueError, io.UnsupportedOperation):
                 faulthandler.enable(file=sys.stderr)
-        for fd in saved.values():
-            os.close(fd)
+        os.close(terminal_fd)
         if set_torch_logs:
             os.environ.pop("TORCH_LOGS", None)
         logging.lastResort = last_resort
-        log_file.close()
+        _held_stream.close()
+        _held_stream = None
         os.close(handle)
         held._text = held.path.read_text(encoding="utf-8", errors="replace")
         held.path.unlink()

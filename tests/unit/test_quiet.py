@@ -1,6 +1,7 @@
 """The libraries' own output is held back unless --verbose (deploy.quiet through run_cli): what native
-code writes to fds 1 and 2, a child process's output, third-party warnings and log records; ours
-(results on stdout, the `edgevision` logger on stderr) still comes through live and in order."""
+code writes to fd 2, a child process's stderr, what a library sends up through Python's streams,
+third-party warnings and log records; ours (results on stdout, the `edgevision` logger on stderr)
+still comes through live and in order."""
 
 from __future__ import annotations
 
@@ -17,19 +18,22 @@ NOISY = textwrap.dedent(
     import logging, os, subprocess, sys, warnings
     from deploy.cli_util import run_cli
     from deploy.errors import EdgevisionError
+    from deploy.quiet import library_streams
 
     log = logging.getLogger("edgevision.test")
 
     def command():
-        print("result 1")
+        print("result 1", flush=True)
         os.write(2, b"[cpuinfo_utils.cpp:87] Failed to open midr file\\n")  # as C++ writes, under Python
         log.info("progress 1")
-        os.write(1, b"native stdout line\\n")
-        subprocess.run([sys.executable, "-c", "import sys; print('child out'); print('child err', file=sys.stderr)"])
+        with library_streams():  # as pybind11 sends a library's std::cout / std::cerr
+            print("[threadpool.cpp:66] Resetting threadpool to 1 threads.")
+            sys.stderr.write("pybind stderr line\\n")
+        subprocess.run([sys.executable, "-c", "import sys; print('child err', file=sys.stderr)"])
         warnings.warn("KernelPreference is deprecated", DeprecationWarning)
         warnings.warn_explicit("a library's user warning", UserWarning, "/site-packages/lib/mod.py", 3)
         logging.getLogger("somelib").warning("somelib: CPU info and manual query dont match")
-        print("result 2")
+        print("result 2", flush=True)
         log.info("progress 2")
         if sys.argv[2] == "fail":
             raise EdgevisionError("model.pte: cannot load")
@@ -40,7 +44,8 @@ NOISY = textwrap.dedent(
     """
 )
 OURS = ["result 1", "progress 1", "result 2", "progress 2"]
-THEIRS = ["[cpuinfo_utils.cpp:87] Failed to open midr file", "native stdout line", "child out", "child err",
+THEIRS = ["[cpuinfo_utils.cpp:87] Failed to open midr file", "[threadpool.cpp:66] Resetting threadpool to 1 threads.",
+          "pybind stderr line", "child err",
           "KernelPreference is deprecated", "a library's user warning", "somelib: CPU info and manual query dont match"]
 
 

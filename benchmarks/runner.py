@@ -155,6 +155,13 @@ def _agreement(scores: dict[int, Scores], rows: list[Row]) -> None:
         rows[index].agreement = sum(a == b for a, b in zip(own.labels, reference.labels)) / len(reference.labels)
 
 
+def scored_items(data: Path | None, split: str = "val",
+                 limit: int | None = None) -> tuple[list[tuple[Path, int]], list[str]]:
+    """The labelled images a run scores for `data`, `split` and `limit` (none without data) and the
+    class names: one listing for the run and for its report's provenance (`benchmarks.provenance`)."""
+    return list_labelled_images(data, split, limit) if data else ([], [])
+
+
 def run_benchmark(
     targets: list[Target],
     threads: Sequence[int] = (2,),
@@ -180,7 +187,7 @@ def run_benchmark(
     configs = configurations(targets, list(threads), list(batches))
     if len(configs) > 1:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # inherited by the targets' processes
-    items, class_names = list_labelled_images(data, split, limit) if data else ([], [])
+    items, class_names = scored_items(data, split, limit)
     sample = read_image(str(items[0][0])) if items else np.full((256, 320, 3), 127, np.uint8)
     stats_of = {target.path: onnx_stats(target.path) for target in targets}
     rows = [_new_row(c, stats_of[c.target.path]) for c in configs]

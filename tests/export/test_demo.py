@@ -24,7 +24,8 @@ REPO = Path(__file__).resolve().parents[2]
 NATIVE = re.compile(r"\[\w+\.(cpp|cc|c|h):\d+\]|^[WIEF]\d{4} \d\d:\d\d:\d\d|\w+Warning: |KernelPreference|dont match")
 # Every line the demo itself prints: a stage's start and result, the bench table and its notes, the end.
 OURS = re.compile(
-    rf"^(\[({'|'.join(name for name, _ in STAGES)})\] |\| |speed-up: |Rows were timed|demo done: |benchmark report to hand on: |$)"
+    rf"^(\[({'|'.join(name for name, _ in STAGES)})\] |\||speed-up: |% peak: |Rows were timed|demo done: |"
+    r"benchmark report to hand on: |$)"
 )
 
 

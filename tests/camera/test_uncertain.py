@@ -100,7 +100,9 @@ def test_a_writer_that_does_not_keep_up_drops_frames_instead_of_waiting(tmp_path
     assert saver.counters["saved"] == 5 and [r["frame"] for r in lines(tmp_path)] == [0, 1, 2, 3, 4]
 
 
-def test_a_write_error_is_one_warning_and_stops_saving(tmp_path, caplog):
+def test_a_write_error_is_one_warning_and_stops_saving(tmp_path, caplog, monkeypatch):
+    # caplog listens on the root logger; a command run in-process earlier stopped `edgevision` propagating
+    monkeypatch.setattr(logging.getLogger("edgevision"), "propagate", True)
     root = tmp_path / "unsure"
     saver = UncertainSaver(SaveOptions(str(root), threshold=0.5, every=0))
     (root / JSONL).unlink()

@@ -1,8 +1,9 @@
 """What every command-line entry point shares: one parser convention (`-v/--verbose`, examples at
 the end of `--help`, old spellings that still parse with a one-line note), one-line errors for the
-user's mistakes, and the library's progress messages (the `edgevision` logger) shown on standard
+user's mistakes, the library's progress messages (the `edgevision` logger) shown on standard
 error, so that standard output carries only results (`edgevision predict --json | jq` works while
-a model loads).
+a model loads), and the third-party libraries' own output held back unless `--verbose`
+(`deploy.quiet`), shown when the command fails.
 
 Nothing here imports torch: `edgevision COMMAND --help` builds its parser from torch-free modules.
 """
@@ -18,6 +19,7 @@ import textwrap
 from collections.abc import Callable, Sequence
 
 from deploy.errors import EdgevisionError
+from deploy.quiet import Held, hold_library_output
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -36,26 +38,38 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
-def show_progress() -> None:
-    """Print the library's INFO messages (`edgevision.*` loggers) as plain lines; once per process."""
+def show_progress(verbose: bool = False) -> None:
+    """Print the library's INFO messages (DEBUG with `verbose`) of the `edgevision.*` loggers as plain
+    lines; the handler is added once per process."""
     logger = logging.getLogger("edgevision")
     if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
         logger.addHandler(_StderrHandler())
         logger.propagate = False  # a library that configured the root logger would print each line twice
-    if logger.level == logging.NOTSET:
+    if verbose:
+        logger.setLevel(logging.DEBUG)
+    elif logger.level == logging.NOTSET:
         logger.setLevel(logging.INFO)
+
+
+def show_held(held: Held, prog: str) -> None:
+    """After a failure: what the libraries wrote, which may say why."""
+    if held.text().strip():
+        print(f"{prog}: what the libraries wrote (held back without --verbose):\n{held.tail()}", file=sys.stderr)
 
 
 def run_cli(command: Callable[[], int | None], prog: str, verbose: bool = False) -> int:
     """Run `command`; a user's mistake becomes `prog: error: ...` on one line and exit status 2.
 
-    `verbose` (the command's `-v/--verbose`) lets third-party libraries' native output and debug
-    messages through.
+    Without `verbose` the libraries' own output (native code's lines, their warnings) is held back
+    while it runs and shown above the error when the command fails or returns a non-zero status.
     """
-    show_progress()
+    show_progress(verbose)
+    held = Held()
     try:
-        return command() or 0
+        with hold_library_output(enabled=not verbose) as held:
+            status = command() or 0
     except EdgevisionError as exc:
+        show_held(held, prog)
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -65,6 +79,12 @@ def run_cli(command: Callable[[], int | None], prog: str, verbose: bool = False)
         # The reader went away (`edgevision info m.onnx | head`): stop quietly, as cat does.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except Exception:
+        show_held(held, prog)
+        raise
+    if status:
+        show_held(held, prog)
+    return status
 
 
 VERBOSE_HELP = "show third-party libraries' native output and debug messages"

@@ -25,6 +25,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from benchmarks.model_stats import ModelStats, onnx_stats
 from benchmarks.worker import Scores, TargetFailed, TargetProcess
+from deploy.confidence import split_label
 from deploy.errors import EdgevisionError
 from deploy.image_folder import has_split_folders, list_labelled_images, tree_fingerprint
 from deploy.preprocess import read_image
@@ -155,6 +156,14 @@ def _agreement(scores: dict[int, Scores], rows: list[Row]) -> None:
         rows[index].agreement = sum(a == b for a, b in zip(own.labels, reference.labels)) / len(reference.labels)
 
 
+def images_source(data: Path, split: str) -> str:
+    """Where the scored images come from: "val split of folder:pets", or "folder:digits_test" for a
+    folder of class folders without splits."""
+    if has_split_folders(data):
+        return split_label(split, f"folder:{data}")
+    return f"folder:{Path(data).name}"
+
+
 def run_benchmark(
     targets: list[Target],
     threads: Sequence[int] = (2,),
@@ -221,7 +230,7 @@ def run_benchmark(
                 for index, process in running.items():
                     target = configs[index].target
                     if items and target not in scored:
-                        logger.info("scoring %s on %d images", rows[index].model, len(items))
+                        logger.info("scoring %s on %d images (%s)", rows[index].model, len(items), images_source(data, split))
                         try:
                             scored[target] = score_in_chunks(process, items, class_names, counter)
                         except TargetFailed as exc:

@@ -241,7 +241,7 @@ def prune_checkpoint(
             before, after = result_args["top1_before"], result_args["top1_after"]
             if budget is not None and (before - after) * 100 > budget + 1e-9:
                 raise EdgevisionError(
-                    f"pruned top-1 {after:.2%} is more than {budget} points below {before:.2%} "
+                    f"pruned {eval_split} top-1 {after:.2%} is more than {budget} points below {before:.2%} "
                     f"(MACs -{report.macs_reduction * 100:.1f}%); nothing written. "
                     "Fine-tune longer (--finetune-epochs) or prune less"
                 )

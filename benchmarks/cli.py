@@ -8,7 +8,9 @@ import importlib.util
 import logging
 from pathlib import Path
 
-from benchmarks.report import baseline_row, emulation_note, machine_fingerprint, to_csv, to_markdown
+from benchmarks.provenance import labelled_data, run_provenance
+from benchmarks.report import (baseline_row, emulation_note, machine_fingerprint, provenance_markdown, to_csv,
+                               to_markdown)
 from benchmarks.options import MAX_BATCH, MAX_IMAGES, MAX_SECONDS, int_list, positive_float, positive_int
 from benchmarks.roofline import with_peak
 from benchmarks.runner import Row, Target, artifact_files, run_benchmark
@@ -65,10 +67,20 @@ def refuse_overwriting_inputs(out: Path, names: tuple[str, ...], inputs: list[Pa
             raise EdgevisionError(f"--out {out} would overwrite the input {hit} with its {name}; choose another folder")
 
 
-def write_reports(out: Path, rows: list[Row], fingerprint: dict, markdown: str, baseline: str | None = None) -> Path | None:
-    """Every report file into `out`; the path of report.html, None without matplotlib (said on the log)."""
-    write_text_atomic(out / "report.md", markdown + "\n")
-    write_text_atomic(out / "report.json", to_json(rows, fingerprint) + "\n")
+def with_provenance(markdown: str, provenance: dict | None) -> str:
+    """A report's Markdown followed by its provenance: what the console and report.md show."""
+    return markdown + "\n\n" + provenance_markdown(provenance)
+
+
+def write_reports(out: Path, rows: list[Row], fingerprint: dict, markdown: str, baseline: str | None = None,
+                  provenance: dict | None = None) -> Path | None:
+    """Every report file into `out`, each with the run's provenance (`benchmarks.provenance`;
+    by default the date, this process's command line and the versions, the data not recorded);
+    the path of report.html, None without matplotlib (said on the log)."""
+    if provenance is None:
+        provenance = {key: value for key, value in run_provenance(rows).items() if key != "data"}
+    write_text_atomic(out / "report.md", with_provenance(markdown, provenance) + "\n")
+    write_text_atomic(out / "report.json", to_json(rows, fingerprint, provenance) + "\n")
     write_text_atomic(out / "report.csv", to_csv(rows))
     if importlib.util.find_spec("matplotlib") is None:
         logger.warning("no plots and no report.html: they need matplotlib (pip install matplotlib); the tables are written")
@@ -78,11 +90,12 @@ def write_reports(out: Path, rows: list[Row], fingerprint: dict, markdown: str, 
 
     if scored(rows):
         plot_tradeoff(rows, out / "tradeoff.png")
-    write_text_atomic(out / "report.html", to_html(rows, fingerprint, baseline))
+    write_text_atomic(out / "report.html", to_html(rows, fingerprint, baseline, provenance=provenance))
     return out / "report.html"
 
 
-def bench(args: argparse.Namespace) -> int:
+def bench(args: argparse.Namespace, argv: list[str] | None = None) -> int:
+    """Run the bench `args` asks for; `argv`, the command line it was parsed from, goes into the report."""
     targets = [Target.parse(text) for text in args.models]
     if args.out:  # before the run, not after it
         refuse_overwriting_inputs(args.out, BENCH_OUTPUTS, [path for t in targets for path in artifact_files(t.path)])
@@ -95,10 +108,11 @@ def bench(args: argparse.Namespace) -> int:
                        ", ".join(dict.fromkeys(r.model for r in rows)), base.model)
     markdown = to_markdown(rows, args.baseline, fingerprint.get("peak"))
     if emulation_note(fingerprint):
-        markdown += "\n" + emulation_note(fingerprint)
-    print(markdown)
+        markdown += "\n\n" + emulation_note(fingerprint)
+    provenance = run_provenance(rows, labelled_data(args.data, args.split, args.limit), argv)
+    print(with_provenance(markdown, provenance))
     if args.out:
-        html = write_reports(args.out, rows, fingerprint, markdown, args.baseline)
+        html = write_reports(args.out, rows, fingerprint, markdown, args.baseline, provenance)
         print(f"report written to {args.out}/" + (f" (open {html})" if html else ""))
     if any(r.status == "interrupted" for r in rows):
         return INTERRUPTED_EXIT
@@ -169,4 +183,4 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0] != "bench":
         build_parser().error("the subcommands are: bench, report")
     args = build_parser().parse_args(argv[1:])
-    return run_cli(lambda: bench(args), "edgevision bench")
+    return run_cli(lambda: bench(args, argv), "edgevision bench")

@@ -1,8 +1,10 @@
 """`report.html`: one self-contained page to hand on (plots inline as base64 PNG, no network);
 the same for several devices merged (`edgevision report`).
 
-The rows' table, the latency / top-1 plot with the Pareto front, size / top-1, each row's
-latency distribution, and the machine's fingerprint. A page that opens from a mail attachment or
+The run's provenance (date, command, data, versions), the rows' table (the columns of report.md
+and the console, `benchmarks.report.COLUMNS`), the latency / top-1 plot with the Pareto front,
+size / top-1, each row's latency distribution, and the machine's fingerprint. Every text is
+escaped: a model's name or labels are never markup. A page that opens from a mail attachment or
 a CI artifact must not fetch anything: no scripts, no fonts, no stylesheets from elsewhere.
 """
 
@@ -11,21 +13,30 @@ from __future__ import annotations
 import base64
 from html import escape
 
-from benchmarks.merge import Device, best_per_artifact, merged_markdown
+from benchmarks.merge import Device, best_per_artifact, merged_blocks
 from benchmarks.pareto import pareto_front, per_image_ms
 from benchmarks.plots import devices_png, distribution_png, latency_top1_png, roofline_png, size_top1_png
-from benchmarks.report import emulation_note, md_cells, md_unescape, to_markdown
+from benchmarks.provenance import provenance_pairs
+from benchmarks.report import bench_notes, bench_table, emulation_note
 from benchmarks.runner import Row
+from benchmarks.table import Block, Fields, Heading, Table
 from deploy.errors import EdgevisionError
 
 STYLE = """
-body { font-family: sans-serif; margin: 2em; color: #222; max-width: 1200px; }
+body { font-family: sans-serif; margin: 2em; color: #222; }
+p { max-width: 1200px; }
 table { border-collapse: collapse; font-size: 12px; margin: 1em 0; }
-th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: right; }
+th, td { border: 1px solid #ccc; padding: 3px 5px; text-align: right; }
+td { white-space: nowrap; }
+table.rows td:last-child, table.rows th:last-child { white-space: normal; min-width: 10em; text-align: left; }
+table.text td, table.text th { text-align: left; white-space: normal; }
 th { background: #eee; } td:first-child, th:first-child { text-align: left; }
 tr.front td { background: #eef7ee; } tr.failed td, tr.interrupted td { color: #a00; }
 .emulated { background: #fee; border: 2px solid #c00; padding: 0.5em 1em; font-weight: bold; }
 img { display: block; margin: 1em 0; max-width: 100%; }
+.wide { overflow-x: auto; }
+table.fields th, table.provenance th { text-align: left; vertical-align: top; }
+table.fields td, table.provenance td { text-align: left; font-family: monospace; white-space: normal; }
 """
 
 
@@ -33,37 +44,36 @@ def image(png: bytes, alt: str) -> str:
     return f'<img alt="{escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
 
 
-def _cells(line: str) -> list[str]:
-    return [escape(cell.strip()) for cell in md_cells(line)]
+def table_html(table: Table) -> str:
+    """A table from its cells, each escaped; body rows get their CSS class from `table.classes`."""
+    classes = list(table.classes) + [""] * (len(table.rows) - len(table.classes))
+    attribute = f' class="{escape(table.css)}"' if table.css else ""
+    out = [f"<table{attribute}><tr>" + "".join(f"<th>{escape(h)}</th>" for h in table.header) + "</tr>"]
+    for css, row in zip(classes, table.rows):
+        attribute = f' class="{escape(css)}"' if css else ""
+        out.append(f"<tr{attribute}>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>")
+    out.append("</table>")
+    return "\n".join(out)
 
 
-def markdown_html(markdown: str, row_classes: list[str] | None = None) -> str:
-    """Our own Markdown (headings, pipe tables, plain lines) as HTML: one source for both. The
-    body rows of the first table get `row_classes`."""
-    out: list[str] = []
-    table: list[str] = []
-    classes = list(row_classes or [])
+def fields_html(pairs: list[tuple[str, str]], css: str = "") -> str:
+    attribute = f' class="{escape(css)}"' if css else ""
+    rows = "".join(f"<tr><th>{escape(key)}</th><td>{escape(value)}</td></tr>" for key, value in pairs)
+    return f"<table{attribute}>{rows}</table>"
 
-    def flush() -> None:
-        if not table:
-            return
-        out.append("<table><tr>" + "".join(f"<th>{c}</th>" for c in _cells(table[0])) + "</tr>")
-        for line in table[2:]:
-            css = classes.pop(0) if classes else ""
-            out.append(f'<tr class="{escape(css)}">' + "".join(f"<td>{c}</td>" for c in _cells(line)) + "</tr>")
-        out.append("</table>")
-        table.clear()
 
-    for line in markdown.splitlines():
-        if line.startswith("|"):
-            table.append(line)
-            continue
-        flush()
-        if line.startswith("## "):
-            out.append(f"<h2>{escape(line[3:])}</h2>")
-        elif line.strip():
-            out.append(f"<p>{escape(md_unescape(line))}</p>")
-    flush()
+def blocks_html(blocks: list[Block]) -> str:
+    """The blocks of `benchmarks.table` as HTML, every text escaped."""
+    out = []
+    for block in blocks:
+        if isinstance(block, Heading):
+            out.append(f"<h2>{escape(block.text)}</h2>")
+        elif isinstance(block, Table):
+            out.append(table_html(block))
+        elif isinstance(block, Fields):
+            out.append(fields_html(block.pairs, "fields"))
+        elif block:
+            out.append(f"<p>{escape(block)}</p>")
     return "\n".join(out)
 
 
@@ -82,9 +92,7 @@ def _value(value) -> str:
 
 
 def fingerprint_html(fingerprint: dict) -> str:
-    rows = "".join(f"<tr><th>{escape(str(key))}</th><td>{escape(_value(value))}</td></tr>"
-                   for key, value in fingerprint.items())
-    return f"<table>{rows}</table>"
+    return fields_html([(str(key), _value(value)) for key, value in fingerprint.items()], "fields")
 
 
 def plots_html(rows: list[Row], peak: dict | None = None) -> list[str]:
@@ -103,14 +111,20 @@ def plots_html(rows: list[Row], peak: dict | None = None) -> list[str]:
     return parts
 
 
-def to_html(rows: list[Row], fingerprint: dict, baseline: str | None = None, title: str = "edgevision bench") -> str:
+def to_html(rows: list[Row], fingerprint: dict, baseline: str | None = None, title: str = "edgevision bench",
+            provenance: dict | None = None) -> str:
+    """The page: the run's provenance, the rows (`benchmarks.report.COLUMNS`, as in report.md and
+    on the console), the plots and the machine."""
     front = {id(r) for r in pareto_front(rows)}
     note = emulation_note(fingerprint)
+    table = bench_table(rows, baseline, fingerprint.get("peak"))
+    table.classes, table.css = ["front" if id(r) in front else r.status for r in rows], "rows"
     return page(title, [
         f'<p class="emulated">{escape(note)}</p>' if note else "",
+        fields_html(provenance_pairs(provenance), "provenance"),
         "<h2>Rows</h2>", "<p>Green rows lie on the latency / top-1 Pareto front.</p>",
-        markdown_html(to_markdown(rows, baseline, fingerprint.get("peak")),
-                      ["front" if id(r) in front else r.status for r in rows]),
+        f'<div class="wide">{table_html(table)}</div>',
+        blocks_html(bench_notes(rows, baseline, fingerprint.get("peak"))),
         *plots_html(rows, fingerprint.get("peak")),
         "<h2>Machine</h2>", fingerprint_html(fingerprint),
     ])
@@ -121,7 +135,7 @@ def merged_to_html(devices: list[Device], title: str = "edgevision report: devic
     keys = list(dict.fromkeys(k for best in bests for k in best))
     bars = [(d.label, d.emulated, [per_image_ms(b[k]) if k in b else None for k in keys])
             for d, b in zip(devices, bests)]
-    body = [markdown_html(merged_markdown(devices))]
+    body = [blocks_html(merged_blocks(devices))]
     if keys:
         body += ["<h2>Latency across devices</h2>", image(devices_png([f"{k[0]} ({k[1]})" for k in keys], bars),
                                                            "latency across devices")]

@@ -3,7 +3,8 @@
 Reports are grouped by device: architecture, CPU model and whether the run was emulated (two runs
 on one laptop are one device; a qemu run on that laptop is another, labelled as emulated, and
 never stands for the hardware it imitates). Per device, the fastest configuration of each model
-file; across devices, one model file's best median latency per image on each.
+file; across devices, one model file's best median latency per image on each. Every report's
+provenance (date, command, data, versions) is listed with its device.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from benchmarks.pareto import per_image_ms
-from benchmarks.report import md_cell
+from benchmarks.provenance import provenance_pairs
 from benchmarks.runner import Row
 from benchmarks.schema import Report
+from benchmarks.table import Block, Heading, Table, short, to_markdown
 from deploy.errors import EdgevisionError
 
 
@@ -22,6 +24,7 @@ class Device:
     label: str
     machine: dict  # the first report's fingerprint
     sources: list[str] = field(default_factory=list)
+    provenances: list[dict] = field(default_factory=list)  # one per source
     rows: list[Row] = field(default_factory=list)
 
     @property
@@ -46,11 +49,20 @@ def device_label(machine: dict) -> str:
     return f"{arch} EMULATED on {cpu}" if emulated else f"{cpu} ({arch}, {machine.get('cpu_count', '?')} cores)"
 
 
+OLD_VERSION_KEYS = ("edgevision", "python", "numpy", "cv2", "onnxruntime", "torch", "executorch")
+
+
+def _older(machine: dict) -> dict:
+    """What a report written before provenance still tells: the versions its fingerprint kept."""
+    return {"versions": {key: str(machine[key]) for key in OLD_VERSION_KEYS if machine.get(key) is not None}}
+
+
 def group_by_device(reports: list[Report]) -> list[Device]:
     devices: dict[tuple, Device] = {}
     for report in reports:
         device = devices.setdefault(device_key(report.machine), Device(device_label(report.machine), report.machine))
         device.sources.append(report.source)
+        device.provenances.append(report.provenance or _older(report.machine))
         device.rows.extend(report.rows)
     return list(devices.values())
 
@@ -76,39 +88,47 @@ def spread(rows: list[Row], best: Row) -> str:
     highest, and how many runs (the noise between runs, against the ratios inside one)."""
     same = [per_image_ms(r) for r in rows if r.status == "ok" and r.latency and artifact_key(r) == artifact_key(best)
             and (r.threads, r.batch) == (best.threads, best.batch)]
-    return f"{min(same):.2f}-{max(same):.2f} ({len(same)} runs)" if len(same) > 1 else "1 run"
+    return f"{short(min(same))}-{short(max(same))} ({len(same)} runs)" if len(same) > 1 else "1 run"
 
 
-def merged_markdown(devices: list[Device]) -> str:
+def merged_blocks(devices: list[Device]) -> list[Block]:
+    """The comparison as blocks (`benchmarks.table`): devices, each one's runs with their
+    provenance, the best configuration per device, each model file across devices."""
     if not devices:
         raise EdgevisionError("no reports to merge")
-    lines = ["## Devices", "", "| device | emulated | reports | rows | ISA | onnxruntime |", "|---|---|---|---|---|---|"]
+    blocks: list[Block] = [Heading("Devices"), Table(["device", "emulated", "reports", "rows", "ISA"], [
+        [d.label, "EMULATED" if d.emulated else "no", str(len(d.sources)), str(len(d.rows)), isa_text(d.machine)]
+        for d in devices])]
+    runs = Table(["device", "report", *(key for key, _ in provenance_pairs(None))], css="text")
     for d in devices:
-        lines.append(f"| {md_cell(d.label)} | {'EMULATED' if d.emulated else 'no'} | {len(d.sources)} | {len(d.rows)} "
-                     f"| {md_cell(isa_text(d.machine))} | {md_cell(d.machine.get('onnxruntime', '-'))} |")
-    lines += ["", "## Best configuration per device", "",
-              "| device | model | backend | precision | threads | batch | p50 ms / image | p50 over runs | p90 ms | img/s "
-              "| top-1 % |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for source, provenance in zip(d.sources, d.provenances):
+            runs.rows.append([d.label, source, *(text for _, text in provenance_pairs(provenance))])
+    blocks += [Heading("Runs: when, how, on which data, with which versions"), runs]
+    best_table = Table(["device", "model", "backend", "precision", "threads", "batch", "p50 ms / image",
+                        "p50 over runs", "p90 ms", "img/s", "top-1 %"])
     for d in devices:
         for row in best_per_artifact(d.rows).values():
             scored = next((r for r in d.rows if artifact_key(r) == artifact_key(row) and r.top1 is not None), None)
             top1 = f"{100 * scored.top1:.2f} ({scored.images})" if scored else "-"  # from any run that scored it
-            lines.append(f"| {md_cell(d.label)} | {md_cell(row.model)} | {md_cell(row.backend)} "
-                         f"| {md_cell(row.precision)} | {row.threads} "
-                         f"| {row.batch} | {per_image_ms(row):.2f} | {spread(d.rows, row)} | {row.latency.p90_ms:.2f} "
-                         f"| {row.throughput_ips:.1f} | {top1} |")
-    lines += ["", "## The same model file across devices (best median ms per image; threads x batch)", ""]
-    lines.append("| model | backend | MiB | " + " | ".join(md_cell(d.label) for d in devices) + " |")
-    lines.append("|---|---|---|" + "---|" * len(devices))
+            best_table.rows.append([d.label, row.model, row.backend, row.precision, str(row.threads), str(row.batch),
+                                    short(per_image_ms(row)), spread(d.rows, row), short(row.latency.p90_ms),
+                                    f"{row.throughput_ips:.1f}", top1])
+    blocks += [Heading("Best configuration per device"), best_table]
+    across = Table(["model", "backend", "MiB", *(d.label for d in devices)])
     bests = [best_per_artifact(d.rows) for d in devices]
     for key in dict.fromkeys(k for best in bests for k in best):
         cells = []
         for d, best in zip(devices, bests):
             row = best.get(key)
-            text = f"{per_image_ms(row):.2f} ({row.threads}x{row.batch})" if row else "-"
+            text = f"{short(per_image_ms(row))} ({row.threads}x{row.batch})" if row else "-"
             cells.append(f"{text} emulated" if row and d.emulated else text)
-        lines.append(f"| {md_cell(key[0])} | {md_cell(key[1])} | {key[2] / 2**20:.1f} | " + " | ".join(cells) + " |")
+        across.rows.append([key[0], key[1], f"{key[2] / 2**20:.1f}", *cells])
+    blocks += [Heading("The same model file across devices (best median ms per image; threads x batch)"), across]
     if any(d.emulated for d in devices):
-        lines += ["", "EMULATED columns time an emulator (qemu) on the host named, not the device it imitates: "
-                      "they check that the artifacts run there, not how fast."]
-    return "\n".join(lines)
+        blocks.append("EMULATED columns time an emulator (qemu) on the host named, not the device it imitates: "
+                      "they check that the artifacts run there, not how fast.")
+    return blocks
+
+
+def merged_markdown(devices: list[Device]) -> str:
+    return to_markdown(merged_blocks(devices))

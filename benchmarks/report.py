@@ -1,18 +1,20 @@
-"""Benchmark rows as Markdown (with ratios to a baseline row) and CSV; the machine's fingerprint.
-
-The JSON is `benchmarks.schema`."""
+"""Benchmark rows as one table (`COLUMNS`, with ratios to a baseline row) for Markdown and HTML, as
+CSV; the machine's fingerprint. The JSON is `benchmarks.schema`."""
 
 from __future__ import annotations
 
 import csv
 import io
 import platform
-import re
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from benchmarks.pareto import per_image_ms
+from benchmarks.provenance import provenance_pairs
 from benchmarks.roofline import achieved_gmacs, peak_for
 from benchmarks.runner import Row
-from deploy.version import __version__
+from benchmarks.table import Fields, Heading, Table, short
+from benchmarks.table import to_markdown as render_markdown
 
 
 # Architecture families: a process of one family on a kernel of another runs under emulation
@@ -107,16 +109,11 @@ def board_and_gpu() -> dict:
 
 def machine_fingerprint() -> dict:
     """What the numbers depend on: architecture (and whether it is emulated), processor, core
-    count, ISA features, runtime versions (threads and batch are each row's). Timings of an
-    emulated run say nothing about the hardware it imitates."""
+    count, ISA features (threads and batch are each row's; package versions are the report's
+    provenance, `benchmarks.provenance`). Timings of an emulated run say nothing about the
+    hardware it imitates."""
     import os
 
-    versions = {}
-    for module in ("numpy", "cv2", "onnxruntime", "torch", "executorch"):
-        try:
-            versions[module] = __import__(module).__version__
-        except Exception:  # noqa: BLE001 - a missing or broken optional runtime is simply not listed
-            continue
     machine = platform.machine()
     emulated_by = emulation(machine)
     cpu = cpu_details()
@@ -130,52 +127,15 @@ def machine_fingerprint() -> dict:
         **cpu,
         "cpu_count": os.cpu_count(),
         **board_and_gpu(),
-        "python": platform.python_version(),
-        "edgevision": __version__,
-        **versions,
     }
 
 
-MD_SPECIAL = re.compile(r"([\\|`<>*\[\]_])")
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def md_cell(value: object) -> str:
-    """`value` as the text of one Markdown table cell: `|`, backticks, `<` and the other characters
-    Markdown acts on backslash-escaped, line breaks and other control characters shown as `\\xNN`,
-    so that a model file named `a | b.onnx` stays in its column. `md_unescape` reverses it."""
-    text = MD_SPECIAL.sub(r"\\\1", str(value))
-    return CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-
-
-MD_ESCAPED = re.compile(r"\\([\\|`<>*\[\]_])")
-
-
-def md_unescape(text: str) -> str:
-    return MD_ESCAPED.sub(r"\1", text)
-
-
-def md_cells(line: str) -> list[str]:
-    """The cells of one table row written with `md_cell`: every `|` inside a cell is escaped, so
-    the row splits at its bare ` | `."""
-    return [md_unescape(cell) for cell in line.strip()[1:-1].strip().split(" | ")]
-
-
-def _num(value: float) -> str:
-    """Two decimals, or three significant digits below 1 (a tiny model's 0.0123 ms)."""
-    return f"{value:.2f}" if abs(value) >= 1 else f"{value:.3g}"
-
-
 def _mib(value: int | None) -> str:
-    return _num(value / 2**20) if value else "-"
+    return short(value / 2**20) if value else "-"
 
 
 def _pct(value: float | None) -> str:
     return f"{100 * value:.2f}" if value is not None else "-"
-
-
-def _ms(row: Row, stat: str) -> str:
-    return _num(getattr(row.latency, stat + "_ms")) if row.latency else "-"
 
 
 def baseline_row(rows: list[Row], baseline: str | None = None) -> Row | None:
@@ -184,52 +144,87 @@ def baseline_row(rows: list[Row], baseline: str | None = None) -> Row | None:
     return next((r for r in timed if r.model == baseline), None) or next(iter(timed), None)
 
 
-def _gmacs(row: Row, peak: dict | None) -> str:
-    achieved = achieved_gmacs(row)
-    if achieved is None:
-        return "-"
-    ceiling = peak_for(row, peak)
-    return f"{_num(achieved)} ({100 * achieved / ceiling:.0f} %)" if ceiling else _num(achieved)
+@dataclass(frozen=True)
+class Context:
+    """What a cell may compare its row with: the baseline row and the machine's peak."""
+
+    base: Row | None
+    peak: dict | None
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    cell: Callable[[Row, Context], str]
+
+
+def _ms(stat: str) -> Column:
+    return Column(f"{stat} ms", lambda r, c: short(getattr(r.latency, f"{stat}_ms")) if r.latency else "-")
+
+
+def _speed_up(row: Row, context: Context) -> str:
+    return f"{per_image_ms(context.base) / per_image_ms(row):.2f}x" if row.latency and context.base else "-"
+
+
+def _percent_of_peak(row: Row, context: Context) -> str:
+    achieved, ceiling = achieved_gmacs(row), peak_for(row, context.peak)
+    return f"{100 * achieved / ceiling:.0f}" if achieved is not None and ceiling else "-"
+
+
+# The bench table's columns, for every renderer (console, report.md, report.html).
+COLUMNS: tuple[Column, ...] = (
+    Column("model", lambda r, c: r.model),
+    Column("backend", lambda r, c: r.backend),
+    Column("precision", lambda r, c: r.precision),
+    Column("threads", lambda r, c: str(r.threads)),
+    Column("batch", lambda r, c: str(r.batch)),
+    Column("size MiB", lambda r, c: _mib(r.size_bytes)),
+    Column("load s", lambda r, c: f"{r.load_s:.2f}" if r.load_s is not None else "-"),
+    _ms("p50"), _ms("p90"), _ms("p95"), _ms("p99"), _ms("mean"),
+    Column("img/s", lambda r, c: f"{r.throughput_ips:.1f}" if r.throughput_ips else "-"),
+    Column("speed-up", _speed_up),
+    Column("top-1 %", lambda r, c: f"{_pct(r.top1)} ({r.images})" if r.top1 is not None else "-"),
+    Column("top-5 %", lambda r, c: _pct(r.top5)),
+    Column("agree %", lambda r, c: _pct(r.agreement)),
+    Column("MMACs", lambda r, c: short(r.macs / 1e6) if r.macs else "-"),
+    Column("GMAC/s", lambda r, c: short(achieved_gmacs(r)) if achieved_gmacs(r) is not None else "-"),
+    Column("% peak", _percent_of_peak),
+    Column("peak RSS MiB", lambda r, c: _mib(r.peak_rss_bytes)),
+    Column("status", lambda r, c: r.status if not r.error else f"{r.status}: {r.error}"),
+)
+
+
+def bench_table(rows: list[Row], baseline: str | None = None, peak: dict | None = None) -> Table:
+    """One row per configuration, `COLUMNS` wide; `speed-up` is the baseline's median latency per
+    image over the row's (higher is faster); GMAC/s is achieved, `% peak` its share of the
+    machine's peak (`benchmarks.roofline`)."""
+    context = Context(baseline_row(rows, baseline), peak)
+    return Table([c.header for c in COLUMNS], [[c.cell(row, context) for c in COLUMNS] for row in rows])
+
+
+def bench_notes(rows: list[Row], baseline: str | None = None, peak: dict | None = None) -> list[str]:
+    """What the columns mean, as paragraphs under the table."""
+    base = baseline_row(rows, baseline)
+    notes = []
+    if base:
+        notes.append(f"speed-up: median latency per image of {base.model} ({base.threads} thread(s), batch "
+                     f"{base.batch}) divided by the row's. agree: top-1 agreement with the first scored row. "
+                     "top-1 is scored once per model file and backend. mean: over every timed call, "
+                     "p95: 95 % of the calls were faster.")
+    if peak:
+        notes.append(f"% peak: achieved GMAC/s over this machine's measured matrix-product peak "
+                     f"({peak['fp32_gmacs']:.0f} GMAC/s fp32 on {peak['fp32_threads']} thread(s), "
+                     f"{peak['int8_gmacs']:.0f} int8 on {peak['int8_threads']}); convolutions seldom reach a "
+                     "large GEMM's rate.")
+    if len(rows) > 1:
+        notes.append("Rows were timed in turn, round after round, each configuration in its own process, with idle "
+                     "thread pools sleeping, not spinning.")
+    return notes
 
 
 def to_markdown(rows: list[Row], baseline: str | None = None, peak: dict | None = None) -> str:
-    """A table; `speed-up` is the baseline's median latency per image over the row's (higher is
-    faster); GMAC/s is achieved, with its share of the machine's peak (`benchmarks.roofline`)."""
-    base = baseline_row(rows, baseline)
-    header = ("| model | backend | precision | threads | batch | size MiB | load s | p50 ms | p90 ms | p99 ms | img/s "
-              "| speed-up | top-1 % | top-5 % | agree % | MMACs | GMAC/s (% peak) | peak RSS MiB | status |")
-    lines = [header, "|" + "---|" * (header.count("|") - 1)]
-    for row in rows:
-        speed = (f"{per_image_ms(base) / per_image_ms(row):.2f}x" if row.latency and base else "-")
-        status = row.status if not row.error else f"{row.status}: {row.error}"
-        cells = [
-            md_cell(row.model), md_cell(row.backend), md_cell(row.precision), str(row.threads), str(row.batch),
-            _mib(row.size_bytes),
-            f"{row.load_s:.2f}" if row.load_s is not None else "-",
-            _ms(row, "p50"), _ms(row, "p90"), _ms(row, "p99"),
-            f"{row.throughput_ips:.1f}" if row.throughput_ips else "-",
-            speed,
-            f"{_pct(row.top1)} ({row.images})" if row.top1 is not None else "-",
-            _pct(row.top5), _pct(row.agreement),
-            _num(row.macs / 1e6) if row.macs else "-",
-            _gmacs(row, peak),
-            _mib(row.peak_rss_bytes),
-            md_cell(status),
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    if base:
-        lines.append(f"\nspeed-up: median latency per image of {md_cell(base.model)} ({base.threads} thread(s), batch "
-                     f"{base.batch}) divided by the row's. agree: top-1 agreement with the first scored row. "
-                     "top-1 is scored once per model file and backend.")
-    if peak:
-        lines.append(f"% peak: achieved GMAC/s over this machine's measured matrix-product peak ({peak['fp32_gmacs']:.0f} "
-                     f"GMAC/s fp32 on {peak['fp32_threads']} thread(s), {peak['int8_gmacs']:.0f} int8 on {peak['int8_threads']}); "
-                     "convolutions seldom "
-                     "reach a large GEMM's rate.")
-    if len(rows) > 1:
-        lines.append("Rows were timed in turn, round after round, each configuration in its own process, with idle "
-                     "thread pools sleeping, not spinning.")
-    return "\n".join(lines)
+    """The bench table and its notes as Markdown (what bench prints and writes to report.md)."""
+    return render_markdown([bench_table(rows, baseline, peak), *bench_notes(rows, baseline, peak)])
 
 
 def emulation_note(fingerprint: dict) -> str:
@@ -238,6 +233,11 @@ def emulation_note(fingerprint: dict) -> str:
         return ""
     return (f"EMULATED ({fingerprint.get('emulation', 'under emulation')}): these timings measure the emulator, "
             f"not the {fingerprint.get('machine')} device it imitates.")
+
+
+def provenance_markdown(provenance: dict | None) -> str:
+    """The run's provenance as a Markdown section, for the end of report.md and the console."""
+    return render_markdown([Heading("Run"), Fields(provenance_pairs(provenance))])
 
 
 CSV_COLUMNS = ("model", "backend", "precision", "threads", "batch", "size_bytes", "load_s", "p50_ms", "p90_ms",

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.provenance import package_version
 from benchmarks.runner import Row
 from deploy.atomic import write_text_atomic
 
@@ -36,7 +37,8 @@ def cache_path() -> Path:
 def machine_key(machine: dict) -> str:
     cpu = machine.get("cpu") or machine.get("host_cpu") or machine.get("processor")
     emulated = " emulated" if machine.get("emulated") else ""
-    return f"{machine.get('machine')} | {cpu} | {machine.get('cpu_count')} cores | ort {machine.get('onnxruntime')}{emulated}"
+    ort = machine.get("onnxruntime") or package_version("onnxruntime")  # fingerprints of older reports held it
+    return f"{machine.get('machine')} | {cpu} | {machine.get('cpu_count')} cores | ort {ort}{emulated}"
 
 
 def _matmul_model(op: str):

@@ -164,6 +164,13 @@ def images_source(data: Path, split: str) -> str:
     return f"folder:{Path(data).name}"
 
 
+def scored_items(data: Path | None, split: str = "val",
+                 limit: int | None = None) -> tuple[list[tuple[Path, int]], list[str]]:
+    """The labelled images a run scores for `data`, `split` and `limit` (none without data) and the
+    class names: one listing for the run and for its report's provenance (`benchmarks.provenance`)."""
+    return list_labelled_images(data, split, limit) if data else ([], [])
+
+
 def run_benchmark(
     targets: list[Target],
     threads: Sequence[int] = (2,),
@@ -189,7 +196,7 @@ def run_benchmark(
     configs = configurations(targets, list(threads), list(batches))
     if len(configs) > 1:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # inherited by the targets' processes
-    items, class_names = list_labelled_images(data, split, limit) if data else ([], [])
+    items, class_names = scored_items(data, split, limit)
     sample = read_image(str(items[0][0])) if items else np.full((256, 320, 3), 127, np.uint8)
     stats_of = {target.path: onnx_stats(target.path) for target in targets}
     rows = [_new_row(c, stats_of[c.target.path]) for c in configs]
@@ -230,7 +237,8 @@ def run_benchmark(
                 for index, process in running.items():
                     target = configs[index].target
                     if items and target not in scored:
-                        logger.info("scoring %s on %d images (%s)", rows[index].model, len(items), images_source(data, split))
+                        logger.info("scoring %s on %d images (%s)", rows[index].model, len(items),
+                                    images_source(data, split))
                         try:
                             scored[target] = score_in_chunks(process, items, class_names, counter)
                         except TargetFailed as exc:

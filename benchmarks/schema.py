@@ -1,13 +1,17 @@
 """The report's JSON, versioned: what `edgevision bench` writes and `edgevision report` reads.
 
-    {"schema": "edgevision.bench/1", "run_id": "<hex>", "machine": {...fingerprint...}, "rows": [{...}, ...]}
+    {"schema": "edgevision.bench/1", "run_id": "<hex>", "machine": {...fingerprint...},
+     "provenance": {...}, "rows": [{...}, ...]}
 
 A row: model, path, backend, precision, threads, batch, status, error, latency_ms (p50, p90, p95,
 p99, mean, std, min, max over `samples` timed calls, and `values`: the calls in ms, at most 5000,
 thinned evenly), throughput_ips, top1, top5, images, agreement, size_bytes, peak_rss_bytes,
 load_s, macs, params, gmacs_per_s. The machine holds its measured matrix-product peak under
 `peak` (`benchmarks.roofline`). Unmeasured values are null. `run_id` (absent in older reports) tells
-a copy of a run from another run. A reader of another version refuses it with one line rather than
+a copy of a run from another run. `provenance` (absent in older reports, `benchmarks.provenance`):
+date (UTC, ISO 8601), command (shell-quoted), data (null, or name, split, images, classes and
+sha256 of the images scored) and versions (package -> version: edgevision, python, numpy, opencv
+and each runtime the rows used). A reader of another version refuses it with one line rather than
 misreading it, and so does one that finds a field of the wrong type (`benchmarks.report_fields`).
 """
 
@@ -51,6 +55,7 @@ class Report:
     source: str = ""  # the file it was read from
     run_id: str | None = None  # written since reports carry one; older ones are known by `digest`
     digest: str = ""  # sha256 of the report's JSON values (not its bytes: re-indenting keeps it)
+    provenance: dict | None = None  # None in reports written before they carried one
 
     @property
     def identity(self) -> str:
@@ -81,9 +86,10 @@ def _finite(value: object) -> object:
     return value
 
 
-def to_json(rows: list[Row], fingerprint: dict) -> str:
+def to_json(rows: list[Row], fingerprint: dict, provenance: dict | None = None) -> str:
     """The report; `run_id` is new for every run, so that a copy of it is recognised as the same run."""
     report = {"schema": SCHEMA, "run_id": uuid.uuid4().hex, "machine": fingerprint,
+              **({"provenance": provenance} if provenance is not None else {}),
               "rows": [row_to_dict(r) for r in rows]}
     return json.dumps(_finite(report), indent=1, allow_nan=False)
 
@@ -152,6 +158,27 @@ def machine_from_dict(data: object) -> dict:
     return machine
 
 
+def provenance_from_dict(data: object) -> dict | None:
+    """The provenance, each field checked; None where the report has none (written before)."""
+    if data is None:
+        return None
+    provenance = fields.mapping(data, "provenance")
+    for key in ("date", "command"):
+        if key in provenance:
+            fields.text(provenance, key, "provenance.")
+    if provenance.get("data") is not None:
+        used = fields.mapping(provenance["data"], "provenance.data")
+        for key in ("name", "split", "sha256"):
+            if key in used:
+                fields.text(used, key, "provenance.data.")
+        for key in ("images", "classes"):
+            fields.integer(used, key, "provenance.data.", optional=True)
+    versions = fields.mapping(provenance.get("versions", {}), "provenance.versions")
+    for key in versions:
+        fields.text(versions, key, "provenance.versions.")
+    return provenance
+
+
 def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):  # 1e999 parses as inf
@@ -216,13 +243,14 @@ def parse_report(raw: bytes, source: str = "") -> Report:
         if run_id is not None and not isinstance(run_id, str):
             raise fields.wrong("run_id", "a string", run_id)
         machine = machine_from_dict(data.get("machine"))
+        provenance = provenance_from_dict(data.get("provenance"))
         rows = [row_from_dict(r, f"rows[{i}].") for i, r in enumerate(fields.array(data.get("rows"), "rows"))]
     except fields.FieldError as exc:
         raise EdgevisionError(f"{source}: a malformed {SCHEMA} report: {exc}") from None
     except EdgevisionError as exc:
         raise EdgevisionError(f"{source}: {exc}") from None
     digest = hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-    return Report(machine, rows, source, run_id, digest)
+    return Report(machine, rows, source, run_id, digest, provenance)
 
 
 def read_report(path: Path) -> Report:

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from benchmarks.options import MAX_EPOCHS, MAX_IMAGES, MAX_SECONDS, positive_float, positive_int
 from benchmarks.pareto import pareto_front, per_image_ms
-from benchmarks.report import md_cell
 from benchmarks.runner import Row, Target, logging_above_bars, progress
 from benchmarks.sweep_choice import choice_record, recommend
+from benchmarks.table import md_cell
 from deploy.atomic import check_writable, write_text_atomic
 from deploy.cli_util import run_cli
 from deploy.errors import EdgevisionError
@@ -320,6 +320,7 @@ def sweep(args: argparse.Namespace) -> int:
     refuse_overwriting_inputs(args.out, outputs, [args.model])  # p50.pt as --model would be pruned over itself
     os.makedirs(args.out, exist_ok=True)
     check_writable(args.out / "report.json", "--out folder")
+    from benchmarks.provenance import labelled_data, run_provenance
     from benchmarks.report import machine_fingerprint, to_markdown
     from benchmarks.roofline import with_peak
     from benchmarks.runner import run_benchmark
@@ -345,7 +346,8 @@ def sweep(args: argparse.Namespace) -> int:
     fingerprint = with_peak(machine_fingerprint(), rows)
     markdown = to_markdown(rows, None, fingerprint.get("peak")) + "\n\n" + sweep_markdown(built, rows, chosen, epochs)
     print(markdown)
-    write_reports(args.out, rows, fingerprint, markdown)
+    provenance = run_provenance(rows, labelled_data(folder, "val", args.limit))
+    write_reports(args.out, rows, fingerprint, markdown, provenance=provenance)
     if chosen is None:
         print(f"no variant meets --latency-budget {args.latency_budget} / --min-top1 {args.min_top1}; "
               f"report written to {args.out}/")

@@ -174,6 +174,7 @@ def camera_stage(state: DemoState) -> str:
 def bench_stage(state: DemoState) -> str:
     """Every artifact the demo made, side by side; the report to hand on is report.html."""
     from benchmarks.cli import write_reports
+    from benchmarks.provenance import labelled_data, run_provenance
     from benchmarks.report import machine_fingerprint, to_markdown
     from benchmarks.roofline import with_peak
     from benchmarks.runner import Target, run_benchmark
@@ -181,8 +182,10 @@ def bench_stage(state: DemoState) -> str:
     keys = ("onnx", "checkpoint", "executorch", "onnx_int8", "pte_int8", "pruned")
     targets = [Target(state.artifacts[key]) for key in keys if key in state.artifacts]
     rows = run_benchmark(targets, threads=[1], budget_s=3.0, data=state.artifacts["images"], limit=100)
-    table = to_markdown(rows)
-    html = write_reports(state.out / "bench", rows, with_peak(machine_fingerprint(), rows), table)
+    fingerprint = with_peak(machine_fingerprint(), rows)
+    table = to_markdown(rows, None, fingerprint.get("peak"))
+    provenance = run_provenance(rows, labelled_data(state.artifacts["images"], limit=100))
+    html = write_reports(state.out / "bench", rows, fingerprint, table, provenance=provenance)
     state.artifacts["report"] = html or state.out / "bench" / "report.md"
     return "latency (batch 1, 1 thread) and top-1 on 100 images of the test split of digits:\n" + table
 

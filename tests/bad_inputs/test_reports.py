@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,9 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from benchmarks.merge import group_by_device, merged_markdown  # noqa: E402
+from benchmarks.html import blocks_html, fields_html  # noqa: E402
+from benchmarks.merge import group_by_device, merged_blocks, merged_markdown  # noqa: E402
+from benchmarks.provenance import provenance_pairs  # noqa: E402
 from benchmarks.report import to_csv, to_markdown  # noqa: E402
 from benchmarks.runner import Row  # noqa: E402
 from benchmarks.schema import parse_report, to_json  # noqa: E402
@@ -36,7 +39,10 @@ def timed_row(model: str = "m.onnx", ms: float = 2.0, threads: int = 1) -> Row:
 MACHINE = {"machine": "x86_64", "emulated": False, "processor": "x86_64", "cpu": "Test CPU", "isa": ["avx2"],
            "cpu_count": 4, "onnxruntime": "1.0", "peak": {"fp32_gmacs": 50.0, "fp32_threads": 1,
                                                           "int8_gmacs": 100.0, "int8_threads": 1}}
-GOOD = json.loads(to_json([timed_row(), timed_row("n.onnx", 3.0)], MACHINE))
+PROVENANCE = {"date": "2026-01-02T03:04:05Z", "command": "edgevision bench m.onnx n.onnx --data d",
+              "data": {"name": "d", "split": "val", "images": 10, "classes": 2, "sha256": "ab" * 32},
+              "versions": {"edgevision": "0.1.0", "python": "3.11.7", "onnxruntime": "1.20.1"}}
+GOOD = json.loads(to_json([timed_row(), timed_row("n.onnx", 3.0)], MACHINE, PROVENANCE))
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False)
@@ -70,6 +76,8 @@ def merged_or_refused(raw: bytes) -> str | None:
         assert str(exc).startswith("fuzz.json: ") and "\n" not in str(exc), repr(str(exc))
         return None
     text = merged_markdown(group_by_device([report]))
+    blocks_html(merged_blocks(group_by_device([report])))
+    fields_html(provenance_pairs(report.provenance))
     to_markdown(report.rows, None, report.machine.get("peak"))
     to_csv(report.rows)
     return text
@@ -216,7 +224,7 @@ def test_model_at_backend_splits_at_the_last_at_only_for_a_known_backend(hostile
 
 def table_rows(markdown: str, header_start: str) -> tuple[list[str], list[list[str]]]:
     """The header cells and body rows' cells of the table whose header starts with `header_start`."""
-    from benchmarks.report import md_cells
+    from benchmarks.table import md_cells
 
     lines = markdown.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(header_start))
@@ -261,8 +269,10 @@ def test_a_hostile_name_keeps_its_row_in_every_renderer(hostile_bench):
 
     page = Cells()
     page.feed((out / "report.html").read_text())
-    first = page.rows[0]
-    assert first[0] == "model" and page.rows[1][0] == HOSTILE and len(page.rows[1]) == len(first)
+    start = next(i for i, cells in enumerate(page.rows) if cells[0] == "model")
+    assert page.rows[start + 1][0] == HOSTILE and len(page.rows[start + 1]) == len(page.rows[start])
+    command = next(cells[1] for cells in page.rows if cells[0] == "command")
+    assert str(hostile_bench / "runs@2" / HOSTILE) in shlex.split(command)  # shell-quoted, shown as text
     assert "<i>" not in (out / "report.html").read_text()
 
 

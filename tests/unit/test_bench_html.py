@@ -1,9 +1,15 @@
-"""benchmarks: report.html is self-contained and renders; the Pareto front."""
+"""benchmarks: report.html is self-contained and renders; the Pareto front; provenance and the same
+columns in the console, report.md and report.html; plot axes fitted to the data."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
+import shlex
 import shutil
 import subprocess
+from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
 
 import cv2
@@ -30,8 +36,12 @@ def report_dir(tmp_path_factory):
     card = tiny_card(classes=2)
     card.class_names = ["bright", "dark"]
     models = [str(make_onnx(root / f"m{seed}.onnx", classes=2, card=card, seed=seed)) for seed in (0, 1)]
-    assert bench_main(["bench", *models, "--threads", "1", "--budget", "0.2", "--data", str(root / "data"),
-                       "--out", str(root / "out")]) == 0
+    console = io.StringIO()
+    (root / "started.txt").write_text(datetime.now(timezone.utc).replace(microsecond=0).isoformat())
+    with contextlib.redirect_stdout(console):
+        assert bench_main(["bench", *models, "--threads", "1", "--budget", "0.2", "--data", str(root / "data"),
+                           "--out", str(root / "out")]) == 0
+    (root / "console.txt").write_text(console.getvalue())
     return root / "out"
 
 
@@ -107,3 +117,90 @@ def test_demo_ends_with_the_html_report(report_dir, tmp_path, capsys):
     assert capsys.readouterr().out.rstrip().endswith(f"benchmark report to hand on: {html}")
     assert html.read_text().startswith("<!DOCTYPE html>")
     assert "| m1.onnx |" in (tmp_path / "bench" / "report.md").read_text()
+
+
+class Tables(HTMLParser):
+    """The text of every table cell, table by table, row by row."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self.cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self.cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self.cell is not None:
+            self.tables[-1][-1].append("".join(self.cell))
+            self.cell = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def markdown_table(text: str) -> list[list[str]]:
+    """Header and body cells of the first pipe table in `text` (its separator line left out)."""
+    from benchmarks.table import md_cells
+
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    return [md_cells(line) for line in lines if not line.startswith("|---")]
+
+
+def test_console_markdown_and_html_show_the_same_columns_and_cells(report_dir):
+    console = markdown_table((report_dir.parent / "console.txt").read_text())
+    markdown = markdown_table((report_dir / "report.md").read_text())
+    page = Tables()
+    page.feed((report_dir / "report.html").read_text())
+    html = next(table for table in page.tables if table[0][0] == "model")
+    assert console == markdown == html
+    header = html[0]
+    for column in ("p50 ms", "p95 ms", "mean ms", "GMAC/s", "% peak", "top-1 %"):
+        assert column in header
+    rows = json.loads((report_dir / "report.json").read_text())["rows"]
+    assert len(html) == 1 + len(rows) == 3
+    for cells, row in zip(html[1:], rows):
+        shown = dict(zip(header, cells))
+        for stat in ("p95", "mean"):
+            assert float(shown[f"{stat} ms"]) == pytest.approx(row["latency_ms"][stat], rel=0.01)
+        assert shown["% peak"] != "-" and 0 < float(shown["% peak"])
+
+
+def test_provenance_in_console_markdown_json_and_html(report_dir):
+    from importlib import metadata
+
+    from benchmarks.provenance import images_fingerprint
+
+    report = json.loads((report_dir / "report.json").read_text())
+    provenance = report["provenance"]
+    date = datetime.fromisoformat(provenance["date"].replace("Z", "+00:00"))
+    started = datetime.fromisoformat((report_dir.parent / "started.txt").read_text())
+    assert date.utcoffset() == timedelta(0) and started <= date <= datetime.now(timezone.utc)
+    argv = shlex.split(provenance["command"])
+    assert argv[:2] == ["edgevision", "bench"] and argv[2].endswith("m0.onnx") and "--data" in argv
+    data = report_dir.parent / "data"
+    assert provenance["data"] == {"name": str(data), "split": "val", "images": 8, "classes": 2,
+                                  "sha256": images_fingerprint(sorted((data / "val").rglob("*.png")), data / "val")}
+    versions = provenance["versions"]
+    assert versions["onnxruntime"] == metadata.version("onnxruntime") and versions["numpy"] == np.__version__
+    assert versions["edgevision"] and versions["python"].count(".") == 2
+    assert versions["opencv"].startswith(cv2.__version__)
+    assert not {"torch", "executorch", "openvino", "tensorrt"} & set(versions)  # only the runtimes the rows used
+    expected = [provenance["date"], provenance["command"], provenance["data"]["sha256"],
+                f"onnxruntime {versions['onnxruntime']}"]
+    page = Tables()
+    page.feed((report_dir / "report.html").read_text())
+    shown = {row[0]: row[1] for table in page.tables for row in table if len(row) == 2}
+    assert shown["date (UTC)"] == provenance["date"] and shown["command"] == provenance["command"]
+    from benchmarks.table import md_unescape
+
+    for text in (report_dir.parent / "console.txt").read_text(), (report_dir / "report.md").read_text():
+        plain = md_unescape(text)
+        assert all(value in plain for value in expected), plain[-800:]
+    assert all(value in " ".join(shown.values()) for value in expected)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from html import escape
 
 import pytest
 
 from benchmarks.cli import main as cli_main
+from benchmarks.schema import read_report
+from benchmarks.table import md_cells
 from tests.runtime.onnx_models import make_onnx, tiny_card
 
 
@@ -66,3 +69,25 @@ def test_a_report_of_another_schema_is_refused_in_one_line(host_report, tmp_path
     assert cli_main(["report", str(host_report), str(old)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("edgevision report: error: ") and "no schema key" in err and err.count("\n") == 1
+
+
+def test_each_run_shows_its_provenance_and_an_older_report_without_one_is_merged(host_report, tmp_path, capsys):
+    data = json.loads(host_report.read_text())
+    provenance = data.pop("provenance")
+    data["run_id"] = "older"
+    data["machine"]["onnxruntime"] = "1.16.3"  # where reports kept versions before they carried provenance
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(data))
+    assert read_report(old).provenance is None and read_report(host_report).provenance == provenance
+    out = tmp_path / "merged"
+    assert cli_main(["report", str(host_report), str(old), "--out", str(out)]) == 0
+    runs = capsys.readouterr().out.split("## Runs")[1].split("##")[0]
+    header, *body = [md_cells(line) for line in runs.splitlines() if line.startswith("| ")]
+    new, older = (dict(zip(header, cells)) for cells in body)
+    assert new["report"] == str(host_report) and older["report"] == str(old)
+    assert new["date (UTC)"] == provenance["date"] and new["command"] == provenance["command"]
+    assert new["data"].startswith("none") and f"onnxruntime {provenance['versions']['onnxruntime']}" in new["versions"]
+    assert older["date (UTC)"] == older["command"] == older["data"] == "not recorded"
+    assert older["versions"] == "onnxruntime 1.16.3"
+    page = (out / "report.html").read_text()
+    assert escape(provenance["command"]) in page and "not recorded" in page and "onnxruntime 1.16.3" in page

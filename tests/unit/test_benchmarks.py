@@ -80,7 +80,7 @@ def test_broken_model_is_a_failed_row_and_exit_1(tmp_path, labelled_folder, two_
     assert "| broken.onnx |" in table and "failed" in table
     report = json.loads((out / "report.json").read_text())
     assert [r["status"] for r in report["rows"]] == ["ok", "failed"]
-    assert report["schema"] == "edgevision.bench/1" and "onnxruntime" in report["machine"]
+    assert report["schema"] == "edgevision.bench/1" and "onnxruntime" in report["provenance"]["versions"]
     assert (out / "report.csv").read_text().count("\n") == 3
     assert (out / "tradeoff.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -17,6 +17,7 @@ from benchmarks.runner import Row, Target, artifact_files, run_benchmark
 from benchmarks.schema import Report, read_report, to_json
 from deploy.atomic import check_writable, write_text_atomic
 from deploy.cli_util import run_cli
+from deploy.data_spec import parse_data_spec
 from deploy.errors import EdgevisionError
 from deploy.limits import max_threads
 
@@ -41,8 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="images per timed call, one value or a list to sweep: 1,8 (default 1)")
     parser.add_argument("--budget", type=positive_float(MAX_SECONDS), default=20.0,
                         help="seconds of timed rounds (default 20)")
-    parser.add_argument("--data", type=Path, help="class-folder tree of labelled images for top-1")
-    parser.add_argument("--split", default="val", help="split folder inside --data (default val)")
+    parser.add_argument("--data", help="labelled images for top-1: digits, folder:PATH or a class-folder PATH "
+                        "(mnist, fashion-mnist, cifar10, idx:DIR with the train extra)")
+    parser.add_argument("--split", default="val",
+                        help="split of --data scored: a named set's, or the folder inside a tree that has "
+                        "train/val/test (default val)")
     parser.add_argument("--limit", type=positive_int(MAX_IMAGES),
                         help="at most this many images, balanced over classes")
     parser.add_argument("--baseline", help="model name that speed-ups are relative to (default: the first row)")
@@ -100,6 +104,8 @@ def bench(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     if args.out:  # before the run, not after it
         refuse_overwriting_inputs(args.out, BENCH_OUTPUTS, [path for t in targets for path in artifact_files(t.path)])
         check_writable(args.out / "report.json", "--out folder")
+    if args.data:  # a bad spec is a one-line error before any model is loaded
+        parse_data_spec(args.data)
     rows = run_benchmark(targets, args.threads, args.budget, args.data, args.split, args.limit, args.batch)
     fingerprint = with_peak(machine_fingerprint(), rows)
     base = baseline_row(rows, args.baseline)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.runner import Row, scored_items
+from deploy.data_spec import parse_data_spec
 from deploy.image_folder import has_split_folders
 from deploy.version import __version__
 
@@ -128,7 +129,8 @@ def labelled_data(data: str | os.PathLike | None, split: str = "val", limit: int
     if data is None:
         return None
     items, classes = scored_items(data, split, limit)
-    plain = Path(data).is_dir() and not has_split_folders(data)
+    spec = parse_data_spec(str(data))
+    plain = spec.kind == "folder" and not has_split_folders(spec.path)
     return data_provenance(str(data), [image for image, _ in items], len(classes), None, None if plain else split)
 
 

@@ -26,10 +26,12 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from benchmarks.model_stats import ModelStats, onnx_stats
 from benchmarks.worker import Scores, TargetFailed, TargetProcess
 from deploy.confidence import split_label
+from deploy.data_spec import DataSpec, Item, parse_data_spec
 from deploy.errors import EdgevisionError
-from deploy.image_folder import has_split_folders, list_labelled_images, tree_fingerprint
+from deploy.image_folder import has_split_folders, tree_fingerprint
 from deploy.preprocess import read_image
 from deploy.timing import LatencyStats, measure_rounds
+from train.images import labelled_items
 
 logger = logging.getLogger("edgevision.benchmarks")
 
@@ -129,6 +131,16 @@ def warn_if_trained_on(data: Path, trained: dict[str, tuple[str, str]]) -> None:
                 name, data)
 
 
+def warn_if_other_split(spec: DataSpec, split: str, seeds: dict[str, int]) -> None:
+    """Say loudly when a model was trained on a split of a named set (or IDX files) drawn with
+    another seed than the 0 bench draws with: `seeds`, row name -> its card's split seed."""
+    others = [f"{name} (seed {seed})" for name, seed in seeds.items() if seed != 0]
+    if others:
+        logger.warning("%s trained on a split of %s drawn with another seed than bench's 0: the %s split "
+                       "scored here holds images they trained on (`edgevision eval --split %s` draws theirs)",
+                       ", ".join(others), spec, split, split)
+
+
 @dataclass(frozen=True)
 class Config:
     target: Target
@@ -156,26 +168,29 @@ def _agreement(scores: dict[int, Scores], rows: list[Row]) -> None:
         rows[index].agreement = sum(a == b for a, b in zip(own.labels, reference.labels)) / len(reference.labels)
 
 
-def images_source(data: Path, split: str) -> str:
-    """Where the scored images come from: "val split of folder:pets", or "folder:digits_test" for a
-    folder of class folders without splits."""
-    if has_split_folders(data):
-        return split_label(split, f"folder:{data}")
-    return f"folder:{Path(data).name}"
+def images_source(data: str | os.PathLike, split: str) -> str:
+    """Where the scored images of `data` (a `--data` spec) come from: "val split of digits", "val
+    split of folder:pets", or "folder:digits_test" for a class-folder tree without splits."""
+    spec = parse_data_spec(str(data))
+    if spec.kind == "folder" and not has_split_folders(spec.path):
+        return f"folder:{spec.path.name}"
+    return split_label(split, str(spec))
 
 
-def scored_items(data: Path | None, split: str = "val",
-                 limit: int | None = None) -> tuple[list[tuple[Path, int]], list[str]]:
-    """The labelled images a run scores for `data`, `split` and `limit` (none without data) and the
-    class names: one listing for the run and for its report's provenance (`benchmarks.provenance`)."""
-    return list_labelled_images(data, split, limit) if data else ([], [])
+def scored_items(data: str | os.PathLike | None, split: str = "val",
+                 limit: int | None = None) -> tuple[list[Item], list[str]]:
+    """The labelled images a run scores for `data` (a `--data` spec: files of a class-folder tree,
+    in-memory images of a named set's split drawn with seed 0, training's default), `split` and
+    `limit` (none without data) and the class names: one listing for the run and for its report's
+    provenance (`benchmarks.provenance`)."""
+    return labelled_items(str(data), split, limit) if data else ([], [])
 
 
 def run_benchmark(
     targets: list[Target],
     threads: Sequence[int] = (2,),
     budget_s: float = 20.0,
-    data: Path | None = None,
+    data: str | os.PathLike | None = None,
     split: str = "val",
     limit: int | None = None,
     batches: Sequence[int] = (1,),
@@ -191,13 +206,18 @@ def run_benchmark(
     onnxruntime fp32 at 15 ms instead of 5 ms next to four other sessions). Every row loads
     onnxruntime with `spin_wait=False`; OpenMP (PyTorch eager) gets OMP_WAIT_POLICY=PASSIVE.
 
+    `data` is a `--data` spec (`deploy.data_spec`); a named set's `split` is drawn with seed 0, and a
+    model whose card says its training drew another is warned about.
     On a terminal, progress bars show the loading, the timed seconds and the images scored.
     """
     configs = configurations(targets, list(threads), list(batches))
     if len(configs) > 1:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # inherited by the targets' processes
+    spec = parse_data_spec(str(data)) if data else None
     items, class_names = scored_items(data, split, limit)
-    sample = read_image(str(items[0][0])) if items else np.full((256, 320, 3), 127, np.uint8)
+    sample = np.full((256, 320, 3), 127, np.uint8)
+    if items:
+        sample = read_image(str(items[0][0])) if isinstance(items[0][0], Path) else items[0][0]
     stats_of = {target.path: onnx_stats(target.path) for target in targets}
     rows = [_new_row(c, stats_of[c.target.path]) for c in configs]
     running: dict[int, TargetProcess] = {}
@@ -217,8 +237,10 @@ def run_benchmark(
                     continue
                 row.backend, row.precision, row.load_s = process.info.backend, process.info.precision, process.info.load_s
                 running[index] = process
-            if data:
-                warn_if_trained_on(data, {rows[i].model: (p.info.dataset, p.info.dataset_sha256) for i, p in running.items()})
+            if spec is not None and spec.kind == "folder":
+                warn_if_trained_on(spec.path, {rows[i].model: (p.info.dataset, p.info.dataset_sha256) for i, p in running.items()})
+            elif spec is not None:
+                warn_if_other_split(spec, split, {rows[i].model: p.info.split_seed for i, p in running.items()})
             logger.info("timing %d configuration(s) in interleaved rounds for %g s", len(running), budget_s)
             with progress(total=round(budget_s), desc="timing", bar_format="{l_bar}{bar}| {n:.0f}/{total} s") as clock:
                 stats, failures = measure_rounds(
@@ -294,7 +316,7 @@ def _recording(process: TargetProcess, kept: list[float], clock):
 SCORE_CHUNK = 50  # images per request to a target's process: the bar moves, a slow model cannot time out
 
 
-def score_in_chunks(process: TargetProcess, items: list[tuple[Path, int]], class_names: list[str], counter) -> Scores:
+def score_in_chunks(process: TargetProcess, items: list[Item], class_names: list[str], counter) -> Scores:
     parts = []
     for start in range(0, len(items), SCORE_CHUNK):
         chunk = items[start : start + SCORE_CHUNK]

@@ -17,6 +17,7 @@ import argparse
 import json
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from benchmarks.sweep_choice import choice_record, recommend
 from benchmarks.table import md_cell
 from deploy.atomic import check_writable, write_text_atomic
 from deploy.cli_util import run_cli
+from deploy.data_spec import parse_data_spec
 from deploy.errors import EdgevisionError
 from deploy.limits import max_threads
 from quantize.presets import DEFAULT_FINETUNE_EPOCHS
@@ -125,9 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--model", required=True, type=Path, help="checkpoint (.pt from `edgevision train`)")
     parser.add_argument("--data", required=True,
-                        help="data spec for pruning, calibration and the int8 guard (as in `edgevision train`)")
-    parser.add_argument("--bench-data", type=Path,
-                        help="class-folder tree scored by the benchmark (default: PATH of a folder:PATH --data)")
+                        help="data for pruning, calibration, the int8 guard and the benchmark's top-1 (its val split): "
+                        "digits, folder:PATH, a class-folder PATH, ... (as in `edgevision train`)")
+    parser.add_argument("--bench-data", help="deprecated: the benchmark scores --data")
     parser.add_argument("--out", required=True, type=Path, help="folder for the variants, sweep.json and the report")
     grid = parser.add_argument_group("variants")
     grid.add_argument("--prune", type=_fractions, default=[0.0],
@@ -160,13 +162,14 @@ def plan(prunes: list[float], formats: list[str], quants: list[str], finetuned: 
     return [Variant(p, f, q, finetuned) for p in unique(prunes) for f in unique(formats) for q in unique(quants)]
 
 
-def bench_folder(data: str, bench_data: Path | None) -> Path:
-    if bench_data is not None:
-        return bench_data
-    kind, _, path = data.partition(":")
-    if kind == "folder" and path:
-        return Path(path)
-    raise EdgevisionError(f"--data {data} is not a folder:PATH; give --bench-data FOLDER (class folders) for top-1")
+def bench_data(args: argparse.Namespace) -> str:
+    """What the benchmark scores: --data (its val split); the deprecated --bench-data still wins."""
+    parse_data_spec(args.data)
+    if args.bench_data is None:
+        return args.data
+    print("edgevision sweep: --bench-data is deprecated, --data is used for the benchmark too", file=sys.stderr)
+    parse_data_spec(args.bench_data)
+    return args.bench_data
 
 
 class Manifest:
@@ -247,10 +250,9 @@ def pruned_checkpoint(args: argparse.Namespace, prune: float, epochs: int, manif
     return out, False
 
 
-def build_variant(args: argparse.Namespace, variant: Variant, checkpoint: Path, manifest: Manifest,
-                  images: Path) -> Built:
-    """Export (fp32, parity checked on the class-folder tree `images`) or quantize (int8, guarded on
-    --data) `checkpoint` into OUT, unless the file there still matches its record."""
+def build_variant(args: argparse.Namespace, variant: Variant, checkpoint: Path, manifest: Manifest) -> Built:
+    """Export (fp32, parity checked on --data's val split) or quantize (int8, guarded on --data)
+    `checkpoint` into OUT, unless the file there still matches its record."""
     fmt = SWEEP_FORMATS[variant.fmt]
     out = args.out / f"{variant.name}{fmt.suffix}"
     record = {"source_sha256": _sha256(checkpoint), "quant": variant.quant, "data": args.data}
@@ -264,7 +266,7 @@ def build_variant(args: argparse.Namespace, variant: Variant, checkpoint: Path, 
         if variant.quant == "fp32":
             from deploy.export.pipeline import export_checkpoint
 
-            result = export_checkpoint(checkpoint, fmt.export_format, out, data=f"folder:{images}")
+            result = export_checkpoint(checkpoint, fmt.export_format, out, data=args.data)
             if not result.passed:
                 return Built(variant, None, error=f"parity check failed ({result.path.name} kept)")
         else:
@@ -307,7 +309,6 @@ def _variant_entries(built: list[Built], epochs: int) -> list[dict]:
 def sweep(args: argparse.Namespace) -> int:
     if not args.model.is_file():
         raise EdgevisionError(f"checkpoint not found: {args.model}")
-    folder = bench_folder(args.data, args.bench_data)
     from benchmarks.cli import BENCH_OUTPUTS, refuse_overwriting_inputs, write_reports
 
     epochs, source = finetune_plan(args) if any(args.prune) else (0, "no pruned variant")
@@ -318,6 +319,7 @@ def sweep(args: argparse.Namespace) -> int:
     outputs = (*BENCH_OUTPUTS, MANIFEST, *(pruned_name(p, epochs > 0) for p in args.prune if p),
                *(f"{v.name}{SWEEP_FORMATS[v.fmt].suffix}" for v in variants))
     refuse_overwriting_inputs(args.out, outputs, [args.model])  # p50.pt as --model would be pruned over itself
+    scored = bench_data(args)
     os.makedirs(args.out, exist_ok=True)
     check_writable(args.out / "report.json", "--out folder")
     from benchmarks.provenance import labelled_data, run_provenance
@@ -332,13 +334,13 @@ def sweep(args: argparse.Namespace) -> int:
         for variant in progress(variants, desc="variants", unit="file"):
             if variant.prune not in checkpoints:
                 checkpoints[variant.prune], _ = pruned_checkpoint(args, variant.prune, epochs, manifest)
-            item = build_variant(args, variant, checkpoints[variant.prune], manifest, folder)
+            item = build_variant(args, variant, checkpoints[variant.prune], manifest)
             logger.info("%s: %s", variant.name, item.error or ("reused" if item.reused else "built"))
             built.append(item)
     targets = [Target(item.path) for item in built if item.path]
     if not targets:
         raise EdgevisionError("no variant could be built: " + "; ".join(f"{b.variant.name}: {b.error}" for b in built))
-    rows = run_benchmark(targets, [args.threads], args.seconds, folder, "val", args.limit)
+    rows = run_benchmark(targets, [args.threads], args.seconds, scored, "val", args.limit)
     chosen = recommend(rows, args.latency_budget, args.min_top1)
     choice = choice_record(_variant_entries(built, epochs), rows, args.latency_budget, args.min_top1, chosen)
     choice["finetune"] = {"epochs": epochs, "from": source}
@@ -346,7 +348,7 @@ def sweep(args: argparse.Namespace) -> int:
     fingerprint = with_peak(machine_fingerprint(), rows)
     markdown = to_markdown(rows, None, fingerprint.get("peak")) + "\n\n" + sweep_markdown(built, rows, chosen, epochs)
     print(markdown)
-    provenance = run_provenance(rows, labelled_data(folder, "val", args.limit))
+    provenance = run_provenance(rows, labelled_data(scored, "val", args.limit))
     write_reports(args.out, rows, fingerprint, markdown, provenance=provenance)
     if chosen is None:
         print(f"no variant meets --latency-budget {args.latency_budget} / --min-top1 {args.min_top1}; "

@@ -33,6 +33,7 @@ class LoadedInfo:
     precision: str
     dataset: str
     dataset_sha256: str  # the card's fingerprint of its training tree (deploy.image_folder.tree_fingerprint)
+    split_seed: int  # the seed training split its data with (0 when the card does not say)
     load_s: float  # deploy.load in a fresh process: file read, graph optimisation, first allocation
 
 
@@ -53,9 +54,10 @@ class Scores:
         return cls(hits1 / len(labels), hits5 / len(labels), labels)
 
 
-def score(classifier, items: list[tuple[Path, int]], class_names: list[str]) -> Scores:
-    """End to end, one image at a time: read, preprocess, run, rank. An image counts for top-5
-    when its folder's class name is among the five best labels (all of them with fewer classes)."""
+def score(classifier, items: list[tuple[Path | np.ndarray, int]], class_names: list[str]) -> Scores:
+    """End to end, one image at a time: read (a file; an in-memory image as it is), preprocess, run,
+    rank. An image counts for top-5 when its class name is among the five best labels (all of them
+    with fewer classes)."""
     from deploy.preprocess import read_image
 
     labels = classifier.card.class_names
@@ -64,8 +66,9 @@ def score(classifier, items: list[tuple[Path, int]], class_names: list[str]) -> 
         raise EdgevisionError(f"data classes {sorted(missing)} are not among the model's labels")
     hits1 = hits5 = 0
     predicted = []
-    for path, index in items:
-        top = [label for label, _ in classifier.predict(read_image(str(path)), top_k=5).top]
+    for image, index in items:
+        pixels = image if isinstance(image, np.ndarray) else read_image(str(image))
+        top = [label for label, _ in classifier.predict(pixels, top_k=5).top]
         hits1 += top[0] == class_names[index]
         hits5 += class_names[index] in top
         predicted.append(top[0])
@@ -110,8 +113,9 @@ def serve(conn, path: str, backend: str, options: dict, sample: np.ndarray, batc
         conn.send(("error", _reason(exc)))
         return
     card = classifier.card
+    seed = card.dataset_info.get("split_seed", 0)
     conn.send(("ready", LoadedInfo(classifier.backend.name, card.precision, card.dataset,
-                                 card.dataset_info.get("sha256", ""), load_s)))
+                                 card.dataset_info.get("sha256", ""), seed if isinstance(seed, int) else 0, load_s)))
     batch = np.repeat(preprocess(sample, card.preprocessing)[None], batch_size, axis=0)
     while True:
         command, argument = conn.recv()
@@ -179,7 +183,7 @@ class TargetProcess:
     def time(self, count: int) -> list[float]:
         return self._ask("time", count)
 
-    def score(self, items: list[tuple[Path, int]], class_names: list[str]) -> Scores:
+    def score(self, items: list[tuple[Path | np.ndarray, int]], class_names: list[str]) -> Scores:
         return self._ask("score", (items, class_names))
 
     def close(self) -> int | None:

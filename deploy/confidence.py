@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from deploy.data_spec import NAMED_SETS
 from deploy.errors import EdgevisionError
 from deploy.fields import check_int, check_list, check_mapping, check_number, check_str
 
@@ -22,11 +23,11 @@ MAX_BINS = 1000  # a card from elsewhere with more is refused (the watch does O(
 
 def split_label(split: str, data: str) -> str:
     """"val split of digits", "val split of folder:pets": which images, naming a folder by its name only
-    (a card never says where its data lay on the machine that made it)."""
+    (a card never says where its data lay on the machine that made it); a plain PATH is a folder."""
     kind, sep, rest = data.partition(":")
-    if sep and kind == "folder":
-        data = f"folder:{Path(rest.rstrip('/')).name}"
-    elif not sep and "/" in data:
+    if sep and kind in ("folder", "idx"):
+        data = f"{kind}:{Path(rest.rstrip('/')).name}"
+    elif data not in NAMED_SETS:
         data = f"folder:{Path(data.rstrip('/')).name}"
     return f"{split} split of {data}"
 

@@ -52,16 +52,10 @@ def eval_stage(state: DemoState) -> str:
 
 def images_stage(state: DemoState) -> str:
     """Write the held-out digits as PNG files in class folders: what a user's own images look like."""
-    import cv2
-
-    from train.data import load_data
+    from train.data import load_data, write_class_folders
 
     splits = load_data("digits")
-    folder = state.out / "digits_test"
-    for index, (image, label) in enumerate(zip(splits.test.images, splits.test.labels)):
-        path = folder / splits.class_names[int(label)] / f"{index:04d}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(path), image[0].numpy())
+    folder = write_class_folders(splits.test, splits.class_names, state.out / "digits_test")
     state.artifacts["images"] = folder
     return f"wrote {len(splits.test)} held-out digits as PNG files -> {folder}/"
 

@@ -46,7 +46,8 @@ def prune_parser() -> argparse.ArgumentParser:
                      help="with --data: after each step, re-fit the layers that lost input channels by least "
                           "squares on this many training images (default 256; 0: off)")
     tune = parser.add_argument_group("fine-tuning and evaluation")
-    tune.add_argument("--data", help="data spec for fine-tuning and evaluation (as in `edgevision train`)")
+    tune.add_argument("--data", help="data for fine-tuning and evaluation: digits, mnist, fashion-mnist, cifar10, "
+                      "folder:PATH, idx:DIR or a class-folder PATH (as in `edgevision train`)")
     tune.add_argument("--finetune-epochs", type=int, default=0, help="epochs after pruning (and after each step)")
     tune.add_argument("--lr", type=float, default=1e-3, help="fine-tuning learning rate")
     tune.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw",
@@ -75,7 +76,8 @@ def quantize_parser() -> argparse.ArgumentParser:
     parser.add_argument("checkpoint", help="input checkpoint (.pt, pruned or not)")
     parser.add_argument("-o", "--out", required=True, help="artifact to write (.onnx, .pte or .npy)")
     parser.add_argument("--to", choices=tuple(TARGETS), default="onnx-int8", help="what to produce")
-    parser.add_argument("--data", required=True, help="data spec: calibration from train, guard on val")
+    parser.add_argument("--data", required=True, help="calibration from its train split, guard on --eval-split: digits, "
+                        "mnist, fashion-mnist, cifar10, folder:PATH, idx:DIR or a class-folder PATH")
     data = parser.add_argument_group("data")
     data.add_argument("--calib-size", type=int, default=256, help="calibration images, class-balanced")
     data.add_argument("--eval-split", default="val", choices=("val", "test"))

@@ -24,7 +24,7 @@ def _json_dict(text: str) -> dict:
 
 def build_train_parser() -> argparse.ArgumentParser:
     """`edgevision train`; options left out come from the recipe for the model (train/recipes.py)."""
-    from train.data import SPECS
+    from deploy.data_spec import SPEC_FORMS
     from train.models import list_models
     from train.transforms import POLICIES
 
@@ -35,7 +35,7 @@ def build_train_parser() -> argparse.ArgumentParser:
         "--freeze backbone --out runs/pets",
     )
     data = parser.add_argument_group("data")
-    data.add_argument("--data", help=f"data spec: {', '.join(SPECS)}")
+    data.add_argument("--data", help=f"what to train on: {', '.join(SPEC_FORMS)} (PATH: a class-folder tree, as folder:PATH)")
     data.add_argument("--data-root", help="where torchvision data sets are kept or downloaded to")
     data.add_argument("--augment", choices=POLICIES, help="augmentation policy (default: suits the data)")
     data.add_argument("--input-size", type=int, help="network input side in pixels (default: per model)")
@@ -81,9 +81,11 @@ def build_eval_parser() -> argparse.ArgumentParser:
         prog="edgevision eval", description="Evaluate a checkpoint with the preprocessing on its card."
     )
     parser.add_argument("--model", required=True, help="a model.pt written by edgevision train")
-    parser.add_argument("--data", help="data spec (default: the one on the card)")
+    parser.add_argument("--data", help="data to score: digits, mnist, fashion-mnist, cifar10, folder:PATH, idx:DIR "
+                        "or a class-folder PATH (default: the one on the card)")
     parser.add_argument("--data-root", help="where torchvision data sets are kept")
-    parser.add_argument("--split", choices=("test", "val", "all"), default="test")
+    parser.add_argument("--split", choices=("test", "val", "all"), default="test",
+                        help="which split of --data to score, drawn as training drew it (default test)")
     parser.add_argument("--out", help="folder for eval_metrics.json (default: beside the checkpoint)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seed", type=int, help="split seed (default: the one the model was trained with, from its card)")

@@ -5,7 +5,8 @@ colour (1 channel for GRAY, 3 for RGB) and size; the model's preprocessing is ap
 `train.transforms`. Small sets (digits, MNIST, CIFAR-10, IDX files) live in memory as one uint8
 tensor; class-folder trees decode each file when it is read.
 
-Specs: digits | mnist | fashion-mnist | cifar10 | idx:DIR | folder:PATH
+Specs (parsed by `deploy.data_spec`, which the runtime shares): digits | mnist | fashion-mnist |
+cifar10 | idx:DIR | folder:PATH | PATH (a class-folder tree, as folder:PATH).
 """
 
 from __future__ import annotations
@@ -21,13 +22,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 from torch.utils.data import Dataset
 
+from deploy.data_spec import NAMED_SETS, carve_val, digits_arrays, digits_splits, parse_data_spec, split_three
 from deploy.errors import EdgevisionError, first_line
 from deploy.image_folder import class_folders, image_files, tree_fingerprint
 
-SPECS = ("digits", "mnist", "fashion-mnist", "cifar10", "idx:DIR", "folder:PATH")
 DEFAULT_ROOT = Path(os.environ.get("EDGEVISION_DATA_ROOT", Path.home() / ".cache" / "edgevision" / "data"))
 
 
@@ -125,36 +125,26 @@ def decode_rgb(path: str) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).contiguous()
 
 
-def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (kept, taken) with `fraction` of each class taken, reproducible for a seed."""
-    indices = np.arange(len(labels))
-    kept, taken = train_test_split(indices, test_size=fraction, stratify=labels, random_state=seed)
-    return np.sort(kept), np.sort(taken)
-
-
 def _split_three(full, test_fraction: float, val_fraction: float, seed: int):
-    labels = np.asarray(full.targets)
-    rest, test = stratified_split(labels, test_fraction, seed)
-    train, val = stratified_split(labels[rest], val_fraction / (1 - test_fraction), seed)
-    return full.subset(rest[train]), full.subset(rest[val]), full.subset(test)
+    index = split_three(np.asarray(full.targets), test_fraction, val_fraction, seed)
+    return full.subset(index["train"]), full.subset(index["val"]), full.subset(index["test"])
 
 
 def _carve_val(train, val_fraction: float, seed: int):
-    kept, val = stratified_split(np.asarray(train.targets), val_fraction, seed)
-    return train.subset(kept), train.subset(val)
+    index = carve_val(np.asarray(train.targets), val_fraction, seed)
+    return train.subset(index["train"]), train.subset(index["val"])
 
 
 # --- digits -----------------------------------------------------------------------------
 
 
 def load_digits_splits(seed: int = 0) -> DataSplits:
-    """sklearn's 1,797 8x8 digits (values 0..16 -> uint8 x16), split 70/15/15 stratified."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    images = torch.from_numpy(np.clip(digits.images * 16, 0, 255).astype(np.uint8)[:, None])
-    full = TensorImages(images, torch.from_numpy(digits.target.astype(np.int64)))
-    train, val, test = _split_three(full, 0.15, 0.15, seed)
+    """sklearn's 1,797 8x8 digits (values 0..16 -> uint8 x16), split 70/15/15 stratified
+    (`deploy.data_spec`: the runtime reads the same images in the same splits)."""
+    images, labels = digits_arrays()
+    full = TensorImages(torch.from_numpy(images[:, None]), torch.from_numpy(labels))
+    index = digits_splits(seed)
+    train, val, test = (full.subset(index[name]) for name in ("train", "val", "test"))
     names = [str(i) for i in range(10)]
     return DataSplits(train, val, test, names, "GRAY", (8, 8), "digits", "digits")
 
@@ -354,9 +344,13 @@ def load_folder_splits(root: Path, seed: int = 0) -> DataSplits:
 
 
 def data_root_of(spec: str) -> Path | None:
-    """The folder a `folder:` or `idx:` spec names, None for a built-in set."""
-    kind, _, path = spec.partition(":")
-    return Path(path).expanduser() if kind in ("folder", "idx") and path else None
+    """The folder a `folder:`, `idx:` or plain PATH spec names (existing or not), None for a named set."""
+    if spec in NAMED_SETS:
+        return None
+    kind, sep, path = spec.partition(":")
+    if sep and kind in ("folder", "idx"):
+        return Path(path).expanduser() if path else None
+    return Path(spec).expanduser()
 
 
 def portable_spec(spec: str) -> str:
@@ -383,15 +377,30 @@ def dataset_info(data: DataSplits, seed: int) -> dict:
 
 
 def load_data(spec: str, data_root: str | os.PathLike | None = None, seed: int = 0) -> DataSplits:
-    """Resolve a `--data` spec (see `SPECS`) into train/val/test splits."""
-    root = Path(data_root) if data_root else DEFAULT_ROOT
-    if spec == "digits":
+    """Resolve a `--data` spec (`deploy.data_spec.SPEC_FORMS`) into train/val/test splits."""
+    parsed = parse_data_spec(spec)
+    if parsed.name == "digits":
         return load_digits_splits(seed)
-    if spec in TORCHVISION_SETS:
-        return load_torchvision_splits(spec, root, seed)
-    kind, _, path = spec.partition(":")
-    if kind == "idx" and path:
-        return load_idx_splits(Path(path).expanduser(), seed)
-    if kind == "folder" and path:
-        return load_folder_splits(Path(path).expanduser(), seed)
-    raise EdgevisionError(f"unknown data spec {spec!r}; choose from {', '.join(SPECS)}")
+    if parsed.kind == "named":
+        return load_torchvision_splits(parsed.name, Path(data_root) if data_root else DEFAULT_ROOT, seed)
+    if parsed.kind == "idx":
+        return load_idx_splits(parsed.path, seed)
+    return load_folder_splits(parsed.path, seed)
+
+
+def write_class_folders(dataset: TensorImages, class_names: list[str], folder: Path) -> Path:
+    """Write in-memory images as PNG files in class folders (`folder/<class>/NNNN.png`, numbered in
+    the data set's order): the same images as a class-folder tree, as a user's own data looks."""
+    for index, (image, label) in enumerate(zip(opencv_images(dataset), dataset.labels.tolist())):
+        path = folder / class_names[label] / f"{index:04d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not cv2.imwrite(str(path), image):
+            raise EdgevisionError(f"cannot write {path}")
+    return folder
+
+
+def opencv_images(dataset: TensorImages, index: np.ndarray | None = None) -> list[np.ndarray]:
+    """In-memory images as the runtime reads files: uint8 HxW gray or HxWx3 BGR (OpenCV's order)."""
+    chosen = dataset.images if index is None else dataset.images[torch.as_tensor(index, dtype=torch.long)]
+    images = chosen.permute(0, 2, 3, 1).numpy()
+    return [np.ascontiguousarray(image[:, :, 0] if image.shape[2] == 1 else image[:, :, ::-1]) for image in images]

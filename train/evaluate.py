@@ -89,7 +89,7 @@ def evaluate_checkpoint(
     loader = make_loader(dataset, eval_transform(card.preprocessing), batch_size, False, seed=seed,
                          precomputable=data.in_memory, workers=0 if data.in_memory else 1)
     result = evaluate_loader(model, loader, card.num_classes, torch.device("cpu"), quiet=False)
-    metrics = metrics_dict(result, card.class_names, split, spec)
+    metrics = metrics_dict(result, card.class_names, split, data.spec)
     metrics["checkpoint"] = str(model_path)
     write_outputs(folder, metrics, card.class_names, None, prefix="eval_")
     logger.info(format_summary(metrics) + f"\nwrote {folder / 'eval_metrics.json'}")

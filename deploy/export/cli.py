@@ -27,7 +27,8 @@ def export_parser() -> argparse.ArgumentParser:
     parser.add_argument("--precision", default="fp32",
                         choices=sorted({p for f in formats for p in f.precisions}, key=["fp32", "fp16", "int8"].index))
     parser.add_argument("--out", required=True, help="artifact path, with the format's suffix")
-    parser.add_argument("--data", help="images for parity/calibration: folder:PATH (its val/ split if present)")
+    parser.add_argument("--data", help="images for parity/calibration, from the val split: digits, mnist, fashion-mnist, "
+                        "cifar10, folder:PATH, idx:DIR or a class-folder PATH (default: generated images)")
     parser.add_argument("--verify-images", type=int, default=256,
                         help="images in the parity check, whose top-1 probabilities are also the card's confidence "
                         "histogram for the camera's drift watch (default 256; 0: skip)")

@@ -52,9 +52,9 @@ def add_reference(
     model: torch.nn.Module, staged: Path, fmt: str, card: ModelCard, data: str | None, count: int
 ) -> ModelCard:
     """Store a reference set beside the staged artifact and name it in its card; the card it now has."""
-    from deploy.export.verify import parity_images
+    from deploy.export.verify import parity_images, split_seed
 
-    images, source = parity_images(data, count)
+    images, source = parity_images(data, count, split_seed(card))
     reference = make_reference(model, staged, card, images, source)
     card = card.evolve(reference=reference_note(reference, staged))
     write_card(staged, fmt, card)

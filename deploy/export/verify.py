@@ -2,8 +2,9 @@
 
 Both run on the SAME preprocessed tensors (the card's preprocessing, `deploy.preprocess`): the
 artifact through its own runtime (`deploy.load`), the model in PyTorch eager on the CPU. Images are
-real ones from a data set's validation split when one is given (`folder:PATH`), generated ones
-only when there is none. The result, a `deploy.card.Parity`, goes into the card's `parity`; on real
+real ones from the validation split of `--data` when one is given (any spec of `deploy.data_spec`:
+a class-folder tree's files, a named set's images drawn with the training split's seed), generated
+ones only when there is none. The result, a `deploy.card.Parity`, goes into the card's `parity`; on real
 images the artifact's own top-1 probabilities, counted as they go by, become the card's
 `confidence` (the reference the camera app's drift score compares live frames with).
 """
@@ -15,15 +16,14 @@ import os
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
-
 import numpy as np
 import torch
 
 from deploy.card import ModelCard, Parity
 from deploy.confidence import ConfidenceCounter, ConfidenceHistogram, split_label
 from deploy.errors import EdgevisionError
-from deploy.image_folder import class_root, list_labelled_images
+from deploy.data_spec import parse_data_spec
+from deploy.image_folder import class_root
 from deploy.preprocess import preprocess, read_image
 
 # top-1 agreement and max |logit difference| an artifact must reach, per precision
@@ -31,25 +31,21 @@ TOLERANCES = {"fp32": (1.0, 1e-3), "fp16": (0.98, None), "int8": (0.90, None)}
 VERIFY_CHUNK = 32  # images read, preprocessed and compared at a time
 
 
-def data_folder(spec: str) -> Path:
-    """`folder:PATH` or a plain folder path -> the folder."""
-    kind, sep, rest = spec.partition(":")
-    if sep and kind == "folder":
-        folder = Path(rest)
-    elif sep and len(kind) > 1 and not Path(spec).exists():
-        raise EdgevisionError(f"export --data takes folder:PATH (class folders of images), got {spec!r}")
-    else:
-        folder = Path(spec)
-    if not folder.is_dir():
-        raise EdgevisionError(f"data folder not found: {folder}")
-    return folder
+def split_seed(card: ModelCard) -> int:
+    """The seed the model's training split its data with (0 for a card that does not say)."""
+    seed = card.dataset_info.get("split_seed", 0)
+    return seed if isinstance(seed, int) else 0
 
 
-def image_files(spec: str, limit: int) -> tuple[list[Path], str]:
-    """Up to `limit` images of the validation split, an equal share from each class folder."""
-    root = data_folder(spec)
-    items, _ = list_labelled_images(root, "val", limit)
-    return [path for path, _ in items], str(class_root(root, "val"))
+def val_images(data: str, limit: int, seed: int = 0) -> tuple[list[np.ndarray | str], str]:
+    """Up to `limit` images of the validation split of `data`, an equal share from each class
+    (files of a class-folder tree, in-memory images of a named set), and where they come from."""
+    from train.images import labelled_items
+
+    spec = parse_data_spec(data)
+    items, _ = labelled_items(spec, "val", limit, seed)
+    source = str(class_root(spec.path, "val")) if spec.kind == "folder" else f"val split of {spec}"
+    return [image if isinstance(image, np.ndarray) else str(image) for image, _ in items], source
 
 
 def generated_images(count: int, seed: int = 0) -> Iterator[np.ndarray]:
@@ -63,17 +59,18 @@ def generated_images(count: int, seed: int = 0) -> Iterator[np.ndarray]:
         yield np.clip(image, 0, 255).astype(np.uint8)
 
 
-def parity_images(data: str | None, count: int) -> tuple[Iterator[np.ndarray], str]:
-    """The parity check's images, read (or made) one at a time as they are consumed, and where they come from."""
+def parity_images(data: str | None, count: int, seed: int = 0) -> tuple[Iterator[np.ndarray], str]:
+    """The parity check's images, read (or made) one at a time as they are consumed, and where they
+    come from; `seed` draws a named set's val split (the training split's, `split_seed`)."""
     if data:
-        files, source = image_files(data, count)
-        return (read_image(str(f)) for f in files), source
+        images, source = val_images(data, count, seed)
+        return (read_image(image) if isinstance(image, str) else image for image in images), source
     return generated_images(count), "generated"
 
 
 def parity_batches(card: ModelCard, data: str | None, count: int, chunk: int = VERIFY_CHUNK) -> tuple[Iterator[np.ndarray], str]:
     """Preprocessed float32 NCHW batches of at most `chunk` images, so that memory does not grow with `count`."""
-    images, source = parity_images(data, count)
+    images, source = parity_images(data, count, split_seed(card))
 
     def batches() -> Iterator[np.ndarray]:
         while block := list(itertools.islice(images, chunk)):

@@ -418,7 +418,7 @@ def test_data_that_is_a_fifo_is_refused_and_a_fifo_among_images_is_skipped(tmp_p
     model = make_onnx(tmp_path / "m.onnx", classes=2, card=tiny_card(classes=2))
     os.mkfifo(tmp_path / "data")
     assert main(["bench", str(model), "--data", str(tmp_path / "data")]) == 2
-    assert "image folder not found" in one_error_line(capsys, "edgevision bench")
+    assert f"--data {tmp_path / 'data'} is not a folder" in one_error_line(capsys, "edgevision bench")
     (tmp_path / "tree" / "a").mkdir(parents=True)
     os.mkfifo(tmp_path / "tree" / "a" / "x.png")  # reading it would wait for a writer forever
     assert image_files(tmp_path / "tree" / "a") == []

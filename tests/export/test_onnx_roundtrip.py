@@ -13,7 +13,7 @@ from deploy.card import CARD_KEY, ModelCard  # noqa: E402
 from deploy.errors import EdgevisionError  # noqa: E402
 from deploy.export.pipeline import export_model  # noqa: E402
 from deploy.export.torch2onnx import torch2onnx  # noqa: E402
-from deploy.export.verify import compare, image_files  # noqa: E402
+from deploy.export.verify import compare, val_images  # noqa: E402
 from deploy.preprocess import Preprocessing  # noqa: E402
 
 
@@ -80,8 +80,8 @@ def test_parity_compare_can_fail():
 
 def test_data_spec_errors(tmp_path):
     with pytest.raises(EdgevisionError, match="data folder not found"):
-        image_files(f"folder:{tmp_path / 'nope'}", 4)
-    with pytest.raises(EdgevisionError, match="has no class folders"):
-        image_files(str(tmp_path), 4)
-    with pytest.raises(EdgevisionError, match="takes folder:PATH"):
-        image_files("mnist:whatever", 4)
+        val_images(f"folder:{tmp_path / 'nope'}", 4)
+    with pytest.raises(EdgevisionError, match="is not a class-folder tree"):
+        val_images(str(tmp_path), 4)
+    with pytest.raises(EdgevisionError, match="unknown data spec 'mnist:whatever'"):
+        val_images("mnist:whatever", 4)

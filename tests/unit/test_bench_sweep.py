@@ -9,7 +9,7 @@ import json
 import pytest
 
 from benchmarks.runner import Row
-from benchmarks.sweep import MANIFEST, Manifest, Variant, bench_folder, build_parser, plan
+from benchmarks.sweep import MANIFEST, Manifest, Variant, bench_data, build_parser, plan
 from benchmarks.sweep_choice import choice_record, recommend
 from deploy.errors import EdgevisionError
 from deploy.timing import LatencyStats
@@ -75,43 +75,36 @@ def test_manifest_reuses_only_a_file_built_from_the_same_source_and_recipe(tmp_p
     assert not Manifest(tmp_path).matches(artifact, record), "an unreadable record rebuilds"
 
 
-def test_top1_needs_a_folder_tree(tmp_path):
-    assert bench_folder(f"folder:{tmp_path}", None) == tmp_path
-    assert bench_folder("digits", tmp_path) == tmp_path
-    with pytest.raises(EdgevisionError, match="--data digits is not a folder:PATH; give --bench-data"):
-        bench_folder("digits", None)
+def test_the_benchmark_scores_data_and_bench_data_is_a_deprecated_alias(tmp_path, capsys):
+    (tmp_path / "a").mkdir()
+    base = ["--model", "m.pt", "--out", str(tmp_path / "out")]
+    assert bench_data(build_parser().parse_args([*base, "--data", "digits"])) == "digits"
+    assert capsys.readouterr().err == ""
+    args = build_parser().parse_args([*base, "--data", "digits", "--bench-data", str(tmp_path)])
+    assert bench_data(args) == str(tmp_path)
+    assert capsys.readouterr().err == "edgevision sweep: --bench-data is deprecated, --data is used for the benchmark too\n"
+    with pytest.raises(EdgevisionError, match="unknown data spec 'digitz'"):
+        bench_data(build_parser().parse_args([*base, "--data", "digitz"]))
 
 
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
-    """A real `cnn` trained for a few seconds on digits, and the val split as a class-folder tree."""
+    """A real `cnn` trained for a few seconds on digits."""
     pytest.importorskip("torch")
     for module in ("onnxruntime", "sklearn", "torch_pruning"):
         pytest.importorskip(module)
-    import cv2
-
     from tests.digits_cnn import train_digits_cnn
-    from train.data import load_digits_splits
 
-    root = tmp_path_factory.mktemp("sweep")
-    checkpoint = train_digits_cnn(root / "digits.pt")
-    names = [str(i) for i in range(10)]
-    val = load_digits_splits(0).val
-    tree = root / "tree"
-    for i, (image, label) in enumerate(zip(val.images, val.labels)):
-        folder = tree / "val" / names[int(label)]
-        folder.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(folder / f"{i}.png"), image.numpy().reshape(8, 8))
-    return checkpoint, tree
+    return train_digits_cnn(tmp_path_factory.mktemp("sweep") / "digits.pt")
 
 
 @pytest.mark.parametrize("formats", ["onnx", pytest.param("onnx,pte", marks=pytest.mark.slow)])  # about 10 s, 60 s
 def test_sweep_builds_benches_recommends_and_reuses(formats, digits, tmp_path, capsys):
     from benchmarks.sweep import main
 
-    checkpoint, tree = digits
+    checkpoint = digits
     out = tmp_path / "sweep"
-    argv = ["sweep", "--model", str(checkpoint), "--data", "digits", "--bench-data", str(tree), "--out", str(out),
+    argv = ["sweep", "--model", str(checkpoint), "--data", "digits", "--out", str(out),
             "--prune", "0,0.5", "--quant", "fp32,int8", "--formats", formats, "--seconds", "1", "--limit", "100",
             "--threads", "1", "--min-top1", "0.5"]
     assert main(argv) == 0
@@ -148,10 +141,8 @@ def test_sweep_builds_benches_recommends_and_reuses(formats, digits, tmp_path, c
 def test_sweep_without_finetuning_marks_the_pruned_variants(digits, tmp_path, capsys):
     from benchmarks.sweep import main
 
-    checkpoint, tree = digits
     out = tmp_path / "sweep"
-    assert main(["sweep", "--model", str(checkpoint), "--data", "digits", "--bench-data", str(tree), "--out", str(out),
-                 "--prune", "0.5", "--finetune-epochs", "0", "--seconds", "1", "--limit", "50", "--threads", "1"]) == 0
+    assert main(["sweep", "--model", str(digits), "--data", "digits", "--out", str(out), "--prune", "0.5", "--finetune-epochs", "0", "--seconds", "1", "--limit", "50", "--threads", "1"]) == 0
     printed = capsys.readouterr().out
     assert (out / "p50-untuned.pt").is_file() and (out / "p50-untuned-onnx-fp32.onnx").is_file()
     assert "| p50-untuned-onnx-fp32 | p50-untuned-onnx-fp32.onnx | new | **no** |" in printed

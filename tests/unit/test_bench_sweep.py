@@ -142,7 +142,8 @@ def test_sweep_without_finetuning_marks_the_pruned_variants(digits, tmp_path, ca
     from benchmarks.sweep import main
 
     out = tmp_path / "sweep"
-    assert main(["sweep", "--model", str(digits), "--data", "digits", "--out", str(out), "--prune", "0.5", "--finetune-epochs", "0", "--seconds", "1", "--limit", "50", "--threads", "1"]) == 0
+    assert main(["sweep", "--model", str(digits), "--data", "digits", "--out", str(out), "--prune", "0.5",
+                 "--finetune-epochs", "0", "--seconds", "1", "--limit", "50", "--threads", "1"]) == 0
     printed = capsys.readouterr().out
     assert (out / "p50-untuned.pt").is_file() and (out / "p50-untuned-onnx-fp32.onnx").is_file()
     assert "| p50-untuned-onnx-fp32 | p50-untuned-onnx-fp32.onnx | new | **no** |" in printed

@@ -3,30 +3,33 @@ PYTHON ?= python3
 VENV := .venv
 RUNTIME_VENV := .venv-runtime
 GUI_VENV := .venv-gui
-CV4_VENV := .venv-cv4
+NEWEST_VENV := .venv-newest
+LOWEST_VENV := .venv-lowest
 PIP_FLAGS := -q --disable-pip-version-check
+# The exact versions CI tested (`make lock` refreshes it); every install below but the range jobs uses it.
+LOCK := constraints/lock.txt
 
-.PHONY: demo test install runtime clean test-gui test-opencv4
+.PHONY: demo test install runtime clean test-gui test-newest test-lowest lock
 
 install: $(VENV)/.installed
 runtime: $(RUNTIME_VENV)/.installed
 
 # The full toolkit: training, export, pruning, tests.
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install $(PIP_FLAGS) -e '.[all]'
+	$(VENV)/bin/python -m pip install $(PIP_FLAGS) -c $(LOCK) -e '.[all]'
 	touch $@
 
 # What a Raspberry Pi gets: numpy, OpenCV, onnxruntime, and no torch.
-$(RUNTIME_VENV)/.installed: pyproject.toml
+$(RUNTIME_VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(RUNTIME_VENV)
-	$(RUNTIME_VENV)/bin/python -m pip install $(PIP_FLAGS) -e '.[runtime,dev]'
+	$(RUNTIME_VENV)/bin/python -m pip install $(PIP_FLAGS) -c $(LOCK) -e '.[runtime,dev]'
 	touch $@
 
 # A laptop's install: `gui` (OpenCV with window support) instead of `runtime`, never both.
-$(GUI_VENV)/.installed: pyproject.toml
+$(GUI_VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(GUI_VENV)
-	$(GUI_VENV)/bin/python -m pip install $(PIP_FLAGS) -e '.[gui,bench,dev]'
+	$(GUI_VENV)/bin/python -m pip install $(PIP_FLAGS) -c $(LOCK) -e '.[gui,bench,dev]'
 	touch $@
 
 demo: install
@@ -41,20 +44,40 @@ test: install runtime
 test-gui: $(GUI_VENV)/.installed
 	$(GUI_VENV)/bin/python -m pytest -q tests/camera/test_display.py
 
-# The overlay and the display decision on the newest OpenCV 4.x (pip brings 5.x everywhere else):
-# the runtime install without torch, OpenCV held below 5 by constraints/opencv4.txt; onnx builds the
-# camera tests' tiny model.
-$(CV4_VENV)/.installed: pyproject.toml constraints/opencv4.txt
-	$(PYTHON) -m venv $(CV4_VENV)
-	$(CV4_VENV)/bin/python -m pip install $(PIP_FLAGS) -c constraints/opencv4.txt -e '.[runtime,dev]' 'onnx>=1.16'
-	touch $@
+# The dependency ranges of pyproject.toml, on a torch-free install (`runtime,bench,dev`; onnx builds the
+# tests' tiny models): the runtime, camera and report tests with the NEWEST versions the ranges allow
+# (re-resolved on every run, no lock: the job that catches a new major such as OpenCV 5) and with the
+# LOWEST (constraints/lowest.txt, the lower bounds; it also covers OpenCV 4.x, whose text drawing
+# differs from 5.x). Each prints the versions it got.
+RANGE_TESTS := tests/runtime tests/camera tests/unit/test_deploy_*.py tests/unit/test_runtime_defaults.py \
+	tests/unit/test_cli_util.py tests/unit/test_quiet.py tests/unit/test_bench_*.py tests/unit/test_benchmarks.py \
+	tests/bad_inputs/test_reports.py
+RANGE_PACKAGES := numpy|opencv-python-headless|onnxruntime|tqdm|matplotlib|onnx|pytest|hypothesis
 
-test-opencv4: $(CV4_VENV)/.installed
-	$(CV4_VENV)/bin/python -c "import cv2; v = cv2.__version__; assert v[:2] == '4.', v; print('OpenCV', v)"
-	$(CV4_VENV)/bin/python -m pytest -q tests/camera/test_overlay.py tests/camera/test_display.py
+test-newest:
+	$(PYTHON) -m venv $(NEWEST_VENV)
+	$(NEWEST_VENV)/bin/python -m pip install $(PIP_FLAGS) --upgrade --upgrade-strategy eager -e '.[runtime,bench,dev]'
+	@$(NEWEST_VENV)/bin/python -m pip list --format=freeze | grep -iE '^($(RANGE_PACKAGES))==' | tr '\n' ' ' && echo
+	$(NEWEST_VENV)/bin/python -m pytest -q -p no:cacheprovider $(RANGE_TESTS)
+
+test-lowest:
+	$(PYTHON) -m venv $(LOWEST_VENV)
+	$(LOWEST_VENV)/bin/python -m pip install $(PIP_FLAGS) -c constraints/lowest.txt -e '.[runtime,bench,dev]'
+	@$(LOWEST_VENV)/bin/python -m pip list --format=freeze | grep -iE '^($(RANGE_PACKAGES))==' | tr '\n' ' ' && echo
+	$(LOWEST_VENV)/bin/python -m pytest -q -p no:cacheprovider $(RANGE_TESTS)
+
+# Refresh constraints/lock.txt: every extra (and `gui`'s OpenCV wheel) resolved afresh in a scratch venv
+# and frozen. Then `make clean test` and commit the lock with what it changed.
+lock:
+	rm -rf build/lock-venv
+	$(PYTHON) -m venv build/lock-venv
+	build/lock-venv/bin/python -m pip install $(PIP_FLAGS) -e '.[all,gui]'
+	{ sed -n '/^#/p' $(LOCK); build/lock-venv/bin/python -m pip freeze --exclude-editable | LC_ALL=C sort -f; } > $(LOCK).new
+	mv $(LOCK).new $(LOCK)
+	rm -rf build/lock-venv
 
 clean:
-	rm -rf $(VENV) $(RUNTIME_VENV) $(GUI_VENV) $(CV4_VENV) build runs
+	rm -rf $(VENV) $(RUNTIME_VENV) $(GUI_VENV) $(NEWEST_VENV) $(LOWEST_VENV) build runs
 
 # The Raspberry Pi path (Debian bookworm arm64) under qemu: the runtime tests, parity with x86 and a
 # bench report inside a cached arm64 root (tools/arm64/check.sh; needs root, prints SKIPPED without).

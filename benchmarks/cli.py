@@ -16,7 +16,7 @@ from benchmarks.roofline import with_peak
 from benchmarks.runner import Row, Target, artifact_files, run_benchmark
 from benchmarks.schema import Report, read_report, to_json
 from deploy.atomic import check_writable, write_text_atomic
-from deploy.cli_util import run_cli
+from deploy.cli_util import CommandParser, run_cli
 from deploy.data_spec import parse_data_spec
 from deploy.errors import EdgevisionError
 from deploy.limits import max_threads
@@ -26,11 +26,16 @@ logger = logging.getLogger("edgevision.benchmarks")
 INTERRUPTED_EXIT = 130  # the shell's code for a Ctrl-C
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> CommandParser:
+    parser = CommandParser(
         prog="edgevision bench",
         description="Latency (interleaved rounds), top-1 / top-5, memory and size of model files, side by side, "
                     "over threads and batch sizes.",
+        examples=[
+            "edgevision bench runs/demo/train/model.onnx runs/demo/train/model.int8.onnx --seconds 5",
+            "edgevision bench runs/demo/train/model.onnx runs/demo/train/model.pte --data runs/demo/digits_test "
+            "--threads 1,2 --seconds 5 --out runs/bench",
+        ],
     )
     parser.add_argument(
         "models", nargs="+", metavar="MODEL[@BACKEND]",
@@ -40,8 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="intra-op threads per runtime, one value or a list to sweep: 1,2,4 (default 2)")
     parser.add_argument("--batch", type=int_list(MAX_BATCH), default=[1],
                         help="images per timed call, one value or a list to sweep: 1,8 (default 1)")
-    parser.add_argument("--budget", type=positive_float(MAX_SECONDS), default=20.0,
-                        help="seconds of timed rounds (default 20)")
+    seconds = parser.add_argument("--seconds", type=positive_float(MAX_SECONDS), default=20.0,
+                                  help="seconds of timed rounds (default 20)")
+    parser.old_option(seconds, "--budget")
     parser.add_argument("--data", help="labelled images for top-1: digits, folder:PATH or a class-folder PATH "
                         "(mnist, fashion-mnist, cifar10, idx:DIR with the train extra)")
     parser.add_argument("--split", default="val",
@@ -106,7 +112,7 @@ def bench(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         check_writable(args.out / "report.json", "--out folder")
     if args.data:  # a bad spec is a one-line error before any model is loaded
         parse_data_spec(args.data)
-    rows = run_benchmark(targets, args.threads, args.budget, args.data, args.split, args.limit, args.batch)
+    rows = run_benchmark(targets, args.threads, args.seconds, args.data, args.split, args.limit, args.batch)
     fingerprint = with_peak(machine_fingerprint(), rows)
     base = baseline_row(rows, args.baseline)
     if args.baseline and base is not None and base.model != args.baseline:
@@ -125,13 +131,18 @@ def bench(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     return 1 if any(r.status != "ok" for r in rows) else 0
 
 
-def build_report_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_report_parser() -> CommandParser:
+    parser = CommandParser(
         prog="edgevision report",
         description="Merge report.json files of several devices (`edgevision bench --out`) into one comparison: "
                     "rows grouped by device, the best configuration per device, each model file across devices.",
+        examples=[
+            "edgevision report runs/demo/bench/report.json",
+            "edgevision report bench-pi/report.json bench-laptop/report.json --out runs/compare",
+        ],
     )
-    parser.add_argument("reports", nargs="+", type=Path, metavar="REPORT.json")
+    parser.add_argument("reports", nargs="+", type=Path, metavar="REPORT.json",
+                        help="report.json files written by `edgevision bench --out`")
     parser.add_argument("--out", type=Path, help="folder for report.md and report.html")
     return parser
 
@@ -185,8 +196,8 @@ def main(argv: list[str]) -> int:
     """argv[0] is the subcommand name, "bench" or "report" (`python -m benchmarks bench ...`)."""
     if argv and argv[0] == "report":
         args = build_report_parser().parse_args(argv[1:])
-        return run_cli(lambda: report(args), "edgevision report")
+        return run_cli(lambda: report(args), "edgevision report", verbose=args.verbose)
     if not argv or argv[0] != "bench":
         build_parser().error("the subcommands are: bench, report")
     args = build_parser().parse_args(argv[1:])
-    return run_cli(lambda: bench(args, argv), "edgevision bench")
+    return run_cli(lambda: bench(args, argv), "edgevision bench", verbose=args.verbose)

@@ -7,6 +7,9 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def _shown(value: float) -> str:
@@ -47,19 +50,43 @@ def positive_int(maximum: int, minimum: int = 1) -> Callable[[str], int]:
     return parse
 
 
+def comma_list(item: Callable[[str], T], example: str) -> Callable[[str], list[T]]:
+    """`a,b,c` -> [item("a"), item("b"), item("c")], blanks dropped, at least one value. `item` says
+    what is wrong with a part by raising argparse.ArgumentTypeError, or ValueError for "not a
+    value of this kind" (then the error shows `example`)."""
+
+    def parse(text: str) -> list[T]:
+        parts = [part.strip() for part in text.split(",") if part.strip()]
+        if not parts:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list such as {example}, got {text!r}")
+        try:
+            return [item(part) for part in parts]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list such as {example}, got {text!r}") from None
+
+    return parse
+
+
 def int_list(maximum: int) -> Callable[[str], list[int]]:
     """`1,2,4` -> [1, 2, 4]; every value an integer in [1, maximum]."""
 
-    def parse(text: str) -> list[int]:
-        try:
-            values = [int(part) for part in text.split(",") if part.strip()]
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 1,2,4, got {text!r}") from None
-        if not values or not all(1 <= v <= maximum for v in values):
+    def bounded(text: str) -> int:
+        if not 1 <= int(text) <= maximum:
             raise argparse.ArgumentTypeError(f"expected integers in [1, {maximum}] such as 1,2,4, got {text!r}")
-        return values
+        return int(text)
 
-    return parse
+    return comma_list(bounded, "1,2,4")
+
+
+def choice_list(allowed: tuple[str, ...]) -> Callable[[str], list[str]]:
+    """`fp32,int8` -> ["fp32", "int8"]; every value one of `allowed`."""
+
+    def one_of(text: str) -> str:
+        if text not in allowed:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {', '.join(allowed)}, got {text!r}")
+        return text
+
+    return comma_list(one_of, ",".join(allowed))
 
 
 MAX_SECONDS = 86_400.0  # a day of timed rounds

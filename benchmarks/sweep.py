@@ -21,13 +21,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.options import MAX_EPOCHS, MAX_IMAGES, MAX_SECONDS, positive_float, positive_int
+from benchmarks.options import (
+    MAX_EPOCHS, MAX_IMAGES, MAX_SECONDS, choice_list, comma_list, positive_float, positive_int,
+)
 from benchmarks.pareto import pareto_front, per_image_ms
 from benchmarks.runner import Row, Target, logging_above_bars, progress
 from benchmarks.sweep_choice import choice_record, recommend
 from benchmarks.table import md_cell
 from deploy.atomic import check_writable, write_text_atomic
-from deploy.cli_util import run_cli
+from deploy.cli_util import CommandParser, run_cli
 from deploy.data_spec import parse_data_spec
 from deploy.errors import EdgevisionError
 from deploy.limits import max_threads
@@ -72,17 +74,6 @@ class Built:
     error: str = ""
 
 
-def _choices(allowed):
-    def parse(text: str) -> list[str]:
-        values = [part.strip() for part in text.split(",") if part.strip()]
-        wrong = [v for v in values if v not in allowed]
-        if not values or wrong:
-            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {', '.join(allowed)}, got {text!r}")
-        return values
-
-    return parse
-
-
 def percent(prune: float) -> int:
     """The prune level as the whole percent its files are named by (p50-onnx-fp32.onnx, p50.pt)."""
     return round(prune * 100)
@@ -101,11 +92,8 @@ def pruned_name(prune: float, finetuned: bool = True) -> str:
 def _fractions(text: str) -> list[float]:
     """Prune levels; two that would share a file name (0.501 and 0.504 are both p50) are refused,
     and so is a level above 0 that would be named p0, the unpruned checkpoint's name."""
-    try:
-        values = [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated fractions such as 0,0.5, got {text!r}") from None
-    if not values or any(not 0.0 <= v < 1.0 for v in values):
+    values = comma_list(float, "0,0.5")(text)
+    if any(not 0.0 <= v < 1.0 for v in values):
         raise argparse.ArgumentTypeError(f"--prune fractions of the MACs to remove must be in [0, 1), got {text!r}")
     named: dict[int, float] = {}
     for value in dict.fromkeys(values):
@@ -119,11 +107,17 @@ def _fractions(text: str) -> list[float]:
     return values
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> CommandParser:
+    parser = CommandParser(
         prog="edgevision sweep",
         description="Build the variants of a checkpoint (pruned x format x precision), benchmark them in one run, "
                     "mark the latency/top-1 Pareto front and recommend one.",
+        examples=[
+            "edgevision sweep --model runs/demo/train/model.pt --data digits --prune 0,0.5 --quant fp32,int8 "
+            "--seconds 5 --out runs/sweep",
+            "edgevision sweep --model runs/demo/train/model.pt --data digits --formats onnx,pte --quant fp32,int8 "
+            "--seconds 5 --latency-budget 1 --out runs/sweep-pte",
+        ],
     )
     parser.add_argument("--model", required=True, type=Path, help="checkpoint (.pt from `edgevision train`)")
     parser.add_argument("--data", required=True,
@@ -134,14 +128,15 @@ def build_parser() -> argparse.ArgumentParser:
     grid = parser.add_argument_group("variants")
     grid.add_argument("--prune", type=_fractions, default=[0.0],
                       help="fractions of the MACs to remove, e.g. 0,0.5 (0: unpruned; default 0)")
-    grid.add_argument("--quant", type=_choices(QUANTS), default=["fp32"], help="fp32,int8 (default fp32)")
-    grid.add_argument("--formats", type=_choices(tuple(SWEEP_FORMATS)), default=["onnx"],
+    grid.add_argument("--quant", type=choice_list(QUANTS), default=["fp32"], help="fp32,int8 (default fp32)")
+    grid.add_argument("--formats", type=choice_list(tuple(SWEEP_FORMATS)), default=["onnx"],
                       help="onnx,pte (default onnx)")
     grid.add_argument("--finetune-epochs", type=positive_int(MAX_EPOCHS, minimum=0),
                       help="fine-tuning epochs after pruning (default: the architecture's pruning preset's, "
                       f"else {DEFAULT_FINETUNE_EPOCHS}; 0: none, and the pruned variants are named 'untuned')")
-    grid.add_argument("--quant-budget", type=positive_float(100.0, inclusive=True), default=1.0,
-                      help="max int8 top-1 drop vs fp32, in points")
+    max_drop = grid.add_argument("--max-drop", type=positive_float(100.0, inclusive=True), default=1.0,
+                                 metavar="POINTS", help="max int8 top-1 drop vs fp32, in points (default 1)")
+    parser.old_option(max_drop, "--quant-budget")
     bench = parser.add_argument_group("benchmark and choice")
     bench.add_argument("--threads", type=positive_int(max_threads()), default=2,
                        help="intra-op threads per runtime (default 2)")
@@ -257,7 +252,7 @@ def build_variant(args: argparse.Namespace, variant: Variant, checkpoint: Path, 
     out = args.out / f"{variant.name}{fmt.suffix}"
     record = {"source_sha256": _sha256(checkpoint), "quant": variant.quant, "data": args.data}
     if variant.quant == "int8":
-        record["budget"] = args.quant_budget
+        record["budget"] = args.max_drop
     if manifest.matches(out, record):
         return Built(variant, out, reused=True)
     from quantize.guard import BudgetMissed
@@ -272,7 +267,7 @@ def build_variant(args: argparse.Namespace, variant: Variant, checkpoint: Path, 
         else:
             from quantize.quantize_pipeline import quantize_checkpoint
 
-            quantize_checkpoint(checkpoint, out, target=fmt.int8_target, data=args.data, budget=args.quant_budget,
+            quantize_checkpoint(checkpoint, out, target=fmt.int8_target, data=args.data, budget=args.max_drop,
                                 fp16_fallback=False, measure_latency=False, threads=args.threads)
     except BudgetMissed as exc:
         return Built(variant, None, error=str(exc).splitlines()[0])
@@ -362,4 +357,4 @@ def sweep(args: argparse.Namespace) -> int:
 def main(argv: list[str]) -> int:
     """argv[0] is "sweep" (`edgevision sweep ...`)."""
     args = build_parser().parse_args(argv[1:])
-    return run_cli(lambda: sweep(args), "edgevision sweep")
+    return run_cli(lambda: sweep(args), "edgevision sweep", verbose=args.verbose)

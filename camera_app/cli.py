@@ -19,19 +19,25 @@ from camera_app import selfcheck  # noqa: E402 (after the environment above)
 from camera_app.app import AppConfig, run_app  # noqa: E402
 from camera_app.config import CHOICES  # noqa: E402
 from deploy.backends import list_backends  # noqa: E402
-from deploy.cli_util import run_cli  # noqa: E402
+from deploy.cli_util import CommandParser, run_cli  # noqa: E402
 
 PROG = "edgevision camera"
 # One set of defaults: AppConfig's (the command line differs in `--display` only; see AppConfig).
 DEFAULT = {field.name: field.default for field in dataclasses.fields(AppConfig)}
 
 
-def camera_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def camera_parser() -> CommandParser:
+    parser = CommandParser(
         prog=PROG,
         description="Classify camera, stream, video or image-folder frames live with any exported model "
         "(no torch needed). Keeps only the newest frame, so a slow model drops frames instead of lagging; "
         "prints pipeline and model speed apart, with per-stage latency.",
+        examples=[
+            "edgevision camera --model runs/demo/train/model.onnx --source runs/demo/digits.avi --display none",
+            "edgevision camera --model runs/demo/train/model.int8.onnx --source runs/demo/digits_test/3 --loop "
+            "--max-frames 500 --display none --log runs/camera.jsonl",
+            "edgevision camera --model runs/demo/train/model.onnx --source 0 --serve 8080",
+        ],
     )
     parser.add_argument("--model", required=True,
                         help="model file: .onnx, .pte, .engine or .pt (any deploy.load opens)")
@@ -64,8 +70,8 @@ def camera_parser() -> argparse.ArgumentParser:
     source.add_argument("--fps", type=float,
                         help="camera frame rate to ask for; frame rate of image folders with --realtime "
                         "(0 < fps <= 1000, default 30)")
-    source.add_argument("--loop", type=int, default=DEFAULT["loop"], metavar="N",
-                        help="play a file or folder N more times (-1: forever; default 0)")
+    source.add_argument("--loop", type=int, nargs="?", const=-1, default=DEFAULT["loop"], metavar="N",
+                        help="play a file or folder N more times; --loop alone (or -1): forever (default 0)")
     source.add_argument("--realtime", action="store_true",
                         help="pace a file at its own frame rate, dropping what the model has no time for, like a "
                         "camera (default: read every frame in order, as fast as the model goes)")
@@ -135,7 +141,7 @@ def add_watch_options(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> AppConfig:
-    fields = {name: value for name, value in vars(args).items() if name != "quiet"}
+    fields = {name: value for name, value in vars(args).items() if name not in ("quiet", "verbose")}
     return AppConfig(**fields)
 
 
@@ -162,6 +168,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.quiet:
         library.setLevel(logging.WARNING)
     try:
-        return run_cli(lambda: cmd_camera(args), PROG)
+        return run_cli(lambda: cmd_camera(args), PROG, verbose=args.verbose)
     finally:
         library.setLevel(level)  # a caller in the same process (a test, a script) keeps its own level

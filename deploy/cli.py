@@ -10,43 +10,57 @@ import json
 import sys
 
 from deploy.backends import list_backends
-from deploy.cli_util import run_cli
+from deploy.cli_util import CommandParser, run_cli
 
 
-def predict_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edgevision predict", description="Classify image files with an exported model.")
+def predict_parser() -> CommandParser:
+    parser = CommandParser(
+        prog="edgevision predict", description="Classify image files with an exported model.",
+        examples=[
+            "edgevision predict --model runs/demo/train/model.onnx runs/demo/digits_test/3/*.png",
+            "edgevision predict --model runs/demo/train/model.int8.pte --top-k 3 --json runs/demo/digits_test/7/*.png",
+        ],
+    )
     parser.add_argument("--model", required=True, help="model file: .onnx, .pte, .engine or .pt")
     parser.add_argument("--backend", default="auto", help="auto (by suffix) or one of: " + ", ".join(list_backends()))
-    parser.add_argument("--top-k", type=int, default=5)
+    parser.add_argument("--top-k", type=int, default=5, help="labels shown per image (default 5)")
     parser.add_argument("--labels", help="one class name per line (needed for a model without a card)")
     parser.add_argument("--threads", type=int,
                         help="inference threads (default: one per physical core, at most 4; onnxruntime "
                              "times that against 1 thread and a spinning pool at load)")
     parser.add_argument("--json", action="store_true", help="one JSON object per image")
-    parser.add_argument("images", nargs="+", metavar="IMAGE")
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files to classify")
     return parser
 
 
-def info_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edgevision info", description="Print the model card of a model file as JSON.")
-    parser.add_argument("model", help="model file: .onnx, .pte, .engine or .pt")
-    parser.add_argument("--backend", default="auto")
+def info_parser() -> CommandParser:
+    parser = CommandParser(
+        prog="edgevision info", description="Print the model card of a model file as JSON.",
+        examples=[
+            "edgevision info --model runs/demo/train/model.onnx",
+            "edgevision info --model runs/demo/train/model.int8.pte",
+        ],
+    )
+    model = parser.add_argument("--model", required=True, help="model file: .onnx, .pte, .engine or .pt")
+    parser.old_positional(model, "model")
+    parser.add_argument("--backend", default="auto", help="auto (by suffix) or one of: " + ", ".join(list_backends()))
     return parser
 
 
-def verify_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def verify_parser() -> CommandParser:
+    parser = CommandParser(
         prog="edgevision verify",
         description="Replay the reference set stored with a model (held-out images and the logits PyTorch gave "
         "for them) through this device's preprocessing and runtime. Exit status 0: within the tolerance of its "
         "precision; 1: not; 2: bad input, or no reference set.",
-        epilog="examples:\n"
-        "  edgevision verify model.onnx\n"
-        "  edgevision verify model.int8.onnx --provider cuda\n"
-        "  edgevision verify model.pte --reference copies/model.pte.ref.npz",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=[
+            "edgevision verify --model runs/demo/train/model.onnx",
+            "edgevision verify --model runs/demo/train/model.int8.pte --threads 1",
+            "edgevision verify --model runs/demo/train/model.pruned.onnx --reference runs/demo/train/model.pruned.onnx.ref.npz",
+        ],
     )
-    parser.add_argument("model", help="model file: .onnx, .pte or .engine")
+    model = parser.add_argument("--model", required=True, help="model file: .onnx, .pte or .engine")
+    parser.old_positional(model, "model")
     parser.add_argument("--backend", default="auto", help="auto (by suffix) or one of: " + ", ".join(list_backends()))
     parser.add_argument("--provider", help="execution provider/device of the backend, e.g. cpu or cuda")
     parser.add_argument("--threads", type=int, help="inference threads (default as predict)")
@@ -117,4 +131,4 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     make_parser, command = COMMANDS[argv[0]]
     args = make_parser().parse_args(argv[1:])
-    return run_cli(lambda: command(args), make_parser().prog)
+    return run_cli(lambda: command(args), f"edgevision {argv[0]}", verbose=args.verbose)

@@ -42,7 +42,10 @@ def usage() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if not args or args[0] in ("-h", "--help"):
+    if not args:  # a command is needed: the list on stderr, exit 2, as argparse does for a missing argument
+        print(usage(), file=sys.stderr)
+        return 2
+    if args[0] in ("-h", "--help"):
         print(usage())
         return 0
     if args[0] == "--version":

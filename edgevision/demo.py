@@ -3,12 +3,12 @@
 The top of the layers: each stage calls one package's functions directly (train, deploy.export,
 quantize, the deploy runtime, benchmarks), records what it made in the shared `DemoState` and
 returns one line for the summary. The packages' own progress messages are held back while a stage
-runs (the `edgevision` logger is raised to WARNING), so the demo prints one line a stage.
+runs (the `edgevision` logger is raised to WARNING), and the libraries' output by `run_cli`
+(`deploy.quiet`), so the demo prints its stages and results; `--verbose` shows both.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deploy.cli_util import run_cli
+from deploy.cli_util import CommandParser, run_cli
 
 
 @dataclass
@@ -197,12 +197,15 @@ STAGES: list[tuple[str, Stage]] = [
 ]
 
 
-def run_demo(out: Path, stages: list[tuple[str, Stage]] | None = None, report: Callable[[str], None] = print) -> DemoState:
-    """Run the stages in order, reporting one line per stage and where the outputs went."""
+def run_demo(out: Path, stages: list[tuple[str, Stage]] | None = None, report: Callable[[str], None] = print,
+             verbose: bool = False) -> DemoState:
+    """Run the stages in order, reporting one line per stage and where the outputs went (with `verbose`,
+    the packages' progress messages too)."""
     state = DemoState(out=out)
     package_logger = logging.getLogger("edgevision")
     level = package_logger.level
-    package_logger.setLevel(logging.WARNING)
+    if not verbose:
+        package_logger.setLevel(logging.WARNING)
     try:
         for name, stage in stages or STAGES:
             tic = time.time()
@@ -216,13 +219,14 @@ def run_demo(out: Path, stages: list[tuple[str, Stage]] | None = None, report: C
     return state
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> CommandParser:
+    parser = CommandParser(
         prog="edgevision demo",
         description="The whole road offline on sklearn's digits: train a small CNN, evaluate it, export it "
         "to ONNX and ExecuTorch (verified), prune it, quantize it to int8, classify PNG files with the "
         "torch-free runtime, run the camera app headless on a video of held-out digits and benchmark "
         "every artifact side by side.",
+        examples=["edgevision demo", "edgevision demo --out /tmp/edgevision-demo"],
     )
     parser.add_argument("--out", default="runs/demo", help="output folder, rewritten on each run (default: runs/demo)")
     return parser
@@ -234,4 +238,4 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["demo"]:
         argv = argv[1:]
     args = build_parser().parse_args(argv)
-    return run_cli(lambda: run_demo(Path(args.out)) and 0, "edgevision demo")
+    return run_cli(lambda: run_demo(Path(args.out), verbose=args.verbose) and 0, "edgevision demo", verbose=args.verbose)

@@ -8,20 +8,27 @@ import os
 import sys
 
 from deploy.atomic import check_writable, write_text_atomic
-from deploy.cli_util import run_cli
-from quantize.guard import BudgetMissed
+from deploy.cli_util import CommandParser, run_cli
+from quantize.guard import DEFAULT_BUDGET, BudgetMissed
 from quantize.presets import DEFAULT, list_presets
 from quantize.quantize_pipeline import TARGETS
 
 DEFAULT_ROUND_TO = 8  # channel multiple for SIMD kernels, when --round-to is not given (finer where it must be)
 
 
-def prune_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def prune_parser() -> CommandParser:
+    parser = CommandParser(
         prog="edgevision prune",
         description="Structured channel pruning (Torch-Pruning) of a checkpoint, with fine-tuning.",
+        examples=[
+            "edgevision prune --model runs/demo/train/model.pt --target-macs 0.5 --data digits --finetune-epochs 3 "
+            "--out runs/demo/train/model.p50.pt",
+            "edgevision prune --model runs/demo/train/model.pt --ratio 0.3 --data digits --finetune-epochs 3 "
+            "--max-drop 2 --out runs/demo/train/model.r30.pt",
+        ],
     )
-    parser.add_argument("checkpoint", help="input checkpoint (.pt from `edgevision train`)")
+    model = parser.add_argument("--model", required=True, help="input checkpoint (.pt from `edgevision train`)")
+    parser.old_positional(model, "checkpoint")
     parser.add_argument("-o", "--out", required=True, help="pruned checkpoint to write (.pt)")
     amount = parser.add_argument_group("how much").add_mutually_exclusive_group(required=True)
     amount.add_argument("--ratio", type=float, help="fraction of channels to remove, in (0, 1)")
@@ -34,8 +41,8 @@ def prune_parser() -> argparse.ArgumentParser:
     how.add_argument("--global", dest="global_pruning", action="store_true",
                      help="rank channels across the whole network (default: the same ratio per layer)")
     how.add_argument("--round-to", type=int,
-                     help=f"keep channel counts multiples of this (0: any; default {DEFAULT_ROUND_TO}, finer where layers are too "
-                     "narrow to reach --target-macs within 5 points in such steps)")
+                     help=f"keep channel counts multiples of this (0: any; default {DEFAULT_ROUND_TO}, finer where "
+                     "layers are too narrow to reach --target-macs within 5 points in such steps)")
     how.add_argument("--steps", type=int, default=1, help="iterative pruning steps (fine-tuning between)")
     how.add_argument("--ignore", action="append", default=[], metavar="LAYER",
                      help="layer name or glob whose output channels are kept (repeatable; the classifier "
@@ -52,7 +59,7 @@ def prune_parser() -> argparse.ArgumentParser:
     tune.add_argument("--lr", type=float, default=1e-3, help="fine-tuning learning rate")
     tune.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw",
                       help="as train's `finetune` recipe: AdamW, 1e-3, warm-up then cosine")
-    tune.add_argument("--batch-size", type=int, default=32)
+    tune.add_argument("--batch-size", type=int, default=32, help="fine-tuning images per step (default 32)")
     tune.add_argument("--distill", choices=("none", "logits", "features"), default="logits",
                       help="learn from the unpruned model too: its logits (default), its logits and "
                       "penultimate features (much more signal per image than 2 or 10 logits), or none (labels only)")
@@ -60,48 +67,65 @@ def prune_parser() -> argparse.ArgumentParser:
     tune.add_argument("--device", default="auto", help="fine-tune on auto, cpu or cuda (pruning itself runs on the CPU)")
     tune.add_argument("--amp", choices=("off", "bf16"), default="off", help="bf16 autocast while fine-tuning on CUDA")
     tune.add_argument("--workers", type=int, default=0, help="data-loading processes for fine-tuning")
-    tune.add_argument("--eval-split", default="val", choices=("val", "test"))
+    tune.add_argument("--eval-split", default="val", choices=("val", "test"),
+                      help="split scored before and after pruning (default val)")
     tune.add_argument("--eval-limit", type=int, help="evaluate on at most this many images (class-balanced)")
-    tune.add_argument("--budget", type=float, help="refuse a result more than this many top-1 points worse")
+    max_drop = tune.add_argument("--max-drop", type=float, metavar="POINTS",
+                                 help="refuse a result more than this many top-1 points worse (needs --data)")
+    parser.old_option(max_drop, "--budget")
     parser.add_argument("--report", help="write the JSON report here too")
     return parser
 
 
-def quantize_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def quantize_parser() -> CommandParser:
+    parser = CommandParser(
         prog="edgevision quantize",
         description="int8/fp16 artifacts under an accuracy guard (onnxruntime static int8, ExecuTorch "
         "XNNPACK int8, fp16 ONNX, or calibration data for TensorRT).",
+        examples=[
+            "edgevision quantize --model runs/demo/train/model.pt --data digits --to onnx-int8 "
+            "--out runs/demo/train/model.int8.onnx",
+            "edgevision quantize --model runs/demo/train/model.pt --data digits --to pte-int8 --max-drop 0.5 "
+            "--out runs/demo/train/model.int8.pte",
+            "edgevision quantize --model runs/demo/train/model.pt --data digits --to calib-data "
+            "--out runs/demo/train/calib.npy",
+        ],
     )
-    parser.add_argument("checkpoint", help="input checkpoint (.pt, pruned or not)")
+    model = parser.add_argument("--model", required=True, help="input checkpoint (.pt, pruned or not)")
+    parser.old_positional(model, "checkpoint")
     parser.add_argument("-o", "--out", required=True, help="artifact to write (.onnx, .pte or .npy)")
     parser.add_argument("--to", choices=tuple(TARGETS), default="onnx-int8", help="what to produce")
     parser.add_argument("--data", required=True, help="calibration from its train split, guard on --eval-split: digits, "
                         "mnist, fashion-mnist, cifar10, folder:PATH, idx:DIR or a class-folder PATH")
     data = parser.add_argument_group("data")
     data.add_argument("--calib-size", type=int, default=256, help="calibration images, class-balanced")
-    data.add_argument("--eval-split", default="val", choices=("val", "test"))
+    data.add_argument("--eval-split", default="val", choices=("val", "test"),
+                      help="split the accuracy guard scores (default val)")
     data.add_argument("--eval-size", type=int, help="held-out images for the guard (default: the whole split)")
-    data.add_argument("--seed", type=int, default=0)
+    data.add_argument("--seed", type=int, default=0, help="seed of the data split and the calibration draw (default 0)")
     guard = parser.add_argument_group("accuracy guard")
-    guard.add_argument("--budget", type=float, default=1.0, help="max top-1 drop vs fp32, in points (default 1.0)")
+    max_drop = guard.add_argument("--max-drop", type=float, default=DEFAULT_BUDGET, metavar="POINTS",
+                                  help=f"max top-1 drop vs fp32, in points (default {DEFAULT_BUDGET})")
+    parser.old_option(max_drop, "--budget")
     guard.add_argument("--exhaustive", action="store_true", help="try every configuration, keep the most accurate")
     guard.add_argument("--exclude-sensitive", type=int, default=3,
                        help="when the ladder misses, keep this many most sensitive nodes in float")
     guard.add_argument("--no-fp16-fallback", dest="fp16_fallback", action="store_false",
                        help="do not fall back to fp16 ONNX when no int8 config meets the budget")
     onnx = parser.add_argument_group("ONNX int8 (one fixed configuration instead of the ladder)")
-    onnx.add_argument("--format", choices=("qdq", "qoperator"))
-    onnx.add_argument("--activation-type", choices=("u8", "s8"))
-    onnx.add_argument("--weight-type", choices=("u8", "s8"))
+    onnx.add_argument("--format", choices=("qdq", "qoperator"),
+                      help="QDQ (quantize/dequantize pairs around float ops) or QOperator (integer ops)")
+    onnx.add_argument("--activation-type", choices=("u8", "s8"), help="activation integer type")
+    onnx.add_argument("--weight-type", choices=("u8", "s8"), help="weight integer type")
     onnx.add_argument("--per-tensor", action="store_true", help="per-tensor weights (default per-channel)")
     onnx.add_argument("--reduce-range", action="store_true", help="7-bit weights (older CPUs without VNNI)")
-    onnx.add_argument("--method", choices=("minmax", "entropy", "percentile"))
+    onnx.add_argument("--method", choices=("minmax", "entropy", "percentile"),
+                      help="how activation ranges are calibrated")
     onnx.add_argument("--percentile", type=float, default=99.999, help="for --method percentile")
     onnx.add_argument("--exclude", action="append", default=[], metavar="NODE", help="ONNX node kept in float")
     qat = parser.add_argument_group("ExecuTorch int8")
     qat.add_argument("--qat-epochs", type=int, default=0, help="quantization-aware fine-tuning if PTQ misses")
-    qat.add_argument("--qat-lr", type=float, default=1e-4)
+    qat.add_argument("--qat-lr", type=float, default=1e-4, help="QAT learning rate (default 1e-4)")
     qat.add_argument("--qat-size", type=int, default=512, help="training images for QAT")
     parser.add_argument("--reference-images", type=int, default=16,
                         help="held-out images stored beside the artifact with PyTorch fp32's logits, for "
@@ -142,14 +166,13 @@ def _with_preset(parser: argparse.ArgumentParser, argv: list[str], args: argpars
     from quantize.presets import parse_with_preset, resolve_preset
     from train.checkpoint import card_of, load_checkpoint
 
-    architecture = card_of(load_checkpoint(args.checkpoint), args.checkpoint).architecture
+    architecture = card_of(load_checkpoint(args.model), args.model).architecture
     preset = resolve_preset(args.preset, architecture)
     return parse_with_preset(parser, argv, preset) if preset else args
 
 
-def run_prune(argv: list[str]) -> int:
-    parser = prune_parser()
-    args = parser.parse_args(argv)
+def run_prune(args: argparse.Namespace, parser: CommandParser, argv: list[str]) -> int:
+    """`argv` parsed by `parser` into `args` (parsed again with the preset's values under --preset)."""
     if args.report:
         check_writable(args.report, "--report")
     if args.preset:
@@ -162,12 +185,12 @@ def run_prune(argv: list[str]) -> int:
         distill=args.distill, device=args.device, amp=args.amp, workers=args.workers,
     )
     result = prune_checkpoint(
-        args.checkpoint, args.out, ratio=args.ratio, target_macs=args.target_macs, steps=args.steps,
+        args.model, args.out, ratio=args.ratio, target_macs=args.target_macs, steps=args.steps,
         global_pruning=args.global_pruning, ignored=tuple(args.ignore), adapt_round_to=args.round_to is None,
         round_to=DEFAULT_ROUND_TO if args.round_to is None else args.round_to or None,
         importance=args.importance, data=args.data, finetune_epochs=args.finetune_epochs, finetune=finetune,
         reconstruct_images=args.reconstruct, eval_split=args.eval_split, eval_limit=args.eval_limit,
-        budget=args.budget,
+        budget=args.max_drop,
     )
     report = result.report
     line = (
@@ -187,14 +210,13 @@ def run_prune(argv: list[str]) -> int:
     return 0
 
 
-def run_quantize(argv: list[str]) -> int:
-    args = quantize_parser().parse_args(argv)
+def run_quantize(args: argparse.Namespace) -> int:
     if args.report:
         check_writable(args.report, "--report")
     from quantize.quantize_pipeline import calibration_from_checkpoint, quantize_checkpoint
 
     if args.to == "calib-data":
-        path = calibration_from_checkpoint(args.checkpoint, args.out, data=args.data, calib_size=args.calib_size,
+        path = calibration_from_checkpoint(args.model, args.out, data=args.data, calib_size=args.calib_size,
                                            seed=args.seed)
         import numpy as np
 
@@ -203,8 +225,8 @@ def run_quantize(argv: list[str]) -> int:
         return 0
     try:
         result = quantize_checkpoint(
-            args.checkpoint, args.out, target=args.to, data=args.data, calib_size=args.calib_size,
-            eval_split=args.eval_split, eval_size=args.eval_size, seed=args.seed, budget=args.budget,
+            args.model, args.out, target=args.to, data=args.data, calib_size=args.calib_size,
+            eval_split=args.eval_split, eval_size=args.eval_size, seed=args.seed, budget=args.max_drop,
             exhaustive=args.exhaustive, onnx_ladder=_ladder(args), exclude_sensitive=args.exclude_sensitive,
             fp16_fallback=args.fp16_fallback, qat_epochs=args.qat_epochs, qat_lr=args.qat_lr,
             qat_size=args.qat_size, measure_latency=args.latency, threads=args.threads,
@@ -224,13 +246,17 @@ def run_quantize(argv: list[str]) -> int:
     )
     if result.card.reference is not None:
         print(f"reference set: {result.card.reference.images} images in {result.card.reference.file} "
-              f"(check on the device with `edgevision verify {result.path.name}`)")
+              f"(check on the device with `edgevision verify --model {result.path.name}`)")
     if args.report:
         _write_report(args.report, result.report)
     return 0
 
 
-COMMANDS = {"prune": run_prune, "quantize": run_quantize}
+# name -> (parser, command(args, parser, argv))
+COMMANDS = {
+    "prune": (prune_parser, run_prune),
+    "quantize": (quantize_parser, lambda args, parser, argv: run_quantize(args)),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -239,4 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"usage: python -m quantize {{{','.join(COMMANDS)}}} ...", file=sys.stderr)
         return 2
     name, rest = argv[0], argv[1:]
-    return run_cli(lambda: COMMANDS[name](rest), f"edgevision {name}")
+    make_parser, command = COMMANDS[name]
+    parser = make_parser()
+    args = parser.parse_args(rest)
+    return run_cli(lambda: command(args, parser, rest), f"edgevision {name}", verbose=args.verbose)

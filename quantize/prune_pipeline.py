@@ -157,7 +157,7 @@ def _check_request(checkpoint: Path, ratio, target_macs, data, finetune_epochs, 
     if reconstruct_images < 0:
         raise EdgevisionError(f"--reconstruct must be a number of images (0: off), got {reconstruct_images}")
     if budget is not None and not data:
-        raise EdgevisionError("--budget needs --data to measure accuracy")
+        raise EdgevisionError("--max-drop needs --data to measure accuracy")
 
 
 def prune_checkpoint(
@@ -194,7 +194,7 @@ def prune_checkpoint(
     if out.resolve() == checkpoint.resolve():
         raise EdgevisionError(f"-o {out} is the checkpoint being pruned; write the pruned model to another file")
     _check_request(checkpoint, ratio, target_macs, data, finetune_epochs, reconstruct_images, budget)
-    with artifact_lock(out, "-o"):  # a second prune to the same file is refused before any work
+    with artifact_lock(out):  # a second prune to the same file is refused before any work
         from quantize.calibration import load_split, training_split_seed
 
         model, card = load_model(checkpoint)

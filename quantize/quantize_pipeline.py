@@ -387,7 +387,7 @@ def calibration_from_checkpoint(
     from quantize.calibration import write_calibration
 
     out = check_target("calib-data", out)
-    with artifact_lock(out, "-o"):
+    with artifact_lock(out):
         _, _, calib, calib_labels = _load(checkpoint, data, calib_size, seed)
         return write_calibration(out, calib, calib_labels)
 
@@ -427,12 +427,12 @@ def quantize_checkpoint(
     if target == "calib-data":
         raise EdgevisionError("calib-data is written by calibration_from_checkpoint, not quantize_checkpoint")
     if budget < 0:
-        raise EdgevisionError(f"--budget is the allowed top-1 drop in points and must be >= 0, got {budget}")
+        raise EdgevisionError(f"--max-drop is the allowed top-1 drop in points and must be >= 0, got {budget}")
     check_threads(threads, minimum=1)
     from deploy.export.reference import check_count
 
     check_count(reference_images)
-    with artifact_lock(out, "-o"):  # a second quantize to the same file is refused before any work
+    with artifact_lock(out):  # a second quantize to the same file is refused before any work
         from quantize.calibration import check_calibration_set, held_out_images, load_split, training_split_seed
 
         model, card, calib, _ = _load(checkpoint, data, calib_size, seed)

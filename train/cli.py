@@ -6,8 +6,9 @@ import argparse
 import json
 import sys
 
-from deploy.cli_util import run_cli
+from deploy.cli_util import CommandParser, run_cli
 from deploy.errors import EdgevisionError
+from train.catalog import ARCHITECTURES, POLICIES
 
 SUBCOMMANDS = ("train", "eval")
 
@@ -22,17 +23,19 @@ def _json_dict(text: str) -> dict:
     return value
 
 
-def build_train_parser() -> argparse.ArgumentParser:
+def build_train_parser() -> CommandParser:
     """`edgevision train`; options left out come from the recipe for the model (train/recipes.py)."""
     from deploy.data_spec import SPEC_FORMS
-    from train.models import list_models
-    from train.transforms import POLICIES
 
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="edgevision train",
         description="Train an image classifier from scratch or by transfer learning.",
-        epilog="Example: edgevision train --data folder:pets --model mobilenet_v2 --weights DEFAULT "
-        "--freeze backbone --out runs/pets",
+        examples=[
+            "edgevision train --data digits --model cnn --epochs 3 --out runs/digits",
+            "edgevision train --init runs/digits/model.pt --data digits --epochs 1 --out runs/digits-more",
+            "edgevision train --data folder:runs/demo/digits_test --model multilayer-cnn --epochs 2 "
+            "--out runs/digits-folder",
+        ],
     )
     data = parser.add_argument_group("data")
     data.add_argument("--data", help=f"what to train on: {', '.join(SPEC_FORMS)} (PATH: a class-folder tree, as folder:PATH)")
@@ -43,7 +46,7 @@ def build_train_parser() -> argparse.ArgumentParser:
     data.add_argument("--threads", type=int, help="CPU threads for torch (default: 1 for lesson models, else all)")
 
     model = parser.add_argument_group("model")
-    model.add_argument("--model", help=f"architecture: {', '.join(list_models())}")
+    model.add_argument("--model", help=f"architecture: {', '.join(sorted(ARCHITECTURES))}")
     model.add_argument("--weights", help="DEFAULT (torchvision ImageNet weights) or a state_dict file")
     model.add_argument("--init", metavar="MODEL.pt",
                        help="fine-tune a checkpoint of edgevision train: its architecture, preprocessing, classes "
@@ -56,29 +59,33 @@ def build_train_parser() -> argparse.ArgumentParser:
     model.add_argument("--head-epochs", type=int, default=2, help="head-only epochs of --schedule two-phase")
 
     opt = parser.add_argument_group("optimisation (defaults from the model's recipe)")
-    opt.add_argument("--epochs", type=int)
-    opt.add_argument("--batch-size", type=int)
+    opt.add_argument("--epochs", type=int, help="passes over the training split")
+    opt.add_argument("--batch-size", type=int, help="images per optimisation step")
     opt.add_argument("--lr", type=float, help="peak learning rate (after warm-up; cosine decay)")
-    opt.add_argument("--optimizer", choices=("adamw", "sgd"))
-    opt.add_argument("--weight-decay", type=float)
-    opt.add_argument("--warmup-epochs", type=float)
-    opt.add_argument("--label-smoothing", type=float)
+    opt.add_argument("--optimizer", choices=("adamw", "sgd"), help="AdamW or SGD with momentum")
+    opt.add_argument("--weight-decay", type=float, help="L2 penalty of the optimizer")
+    opt.add_argument("--warmup-epochs", type=float, help="epochs of linear warm-up to the peak --lr")
+    opt.add_argument("--label-smoothing", type=float, help="cross-entropy label smoothing (0: none)")
     opt.add_argument("--patience", type=int, help="stop after this many epochs without a better val top1")
 
     run = parser.add_argument_group("run")
     run.add_argument("--out", default="runs/train", help="output folder (default: runs/train)")
     run.add_argument("--resume", action="store_true", help="continue from OUT/last.pt with its saved options")
     run.add_argument("--overwrite", action="store_true", help="replace the run already in OUT (kept otherwise)")
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--seed", type=int, default=0, help="seed of the data split and the weights (default 0)")
     run.add_argument("--device", default="auto", help="auto, cpu or cuda")
     run.add_argument("--amp", choices=("off", "bf16", "fp16"), default="bf16", help="mixed precision (CUDA only)")
     run.add_argument("--quiet", action="store_true", help="print nothing but errors (outputs are still written)")
     return parser
 
 
-def build_eval_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="edgevision eval", description="Evaluate a checkpoint with the preprocessing on its card."
+def build_eval_parser() -> CommandParser:
+    parser = CommandParser(
+        prog="edgevision eval", description="Evaluate a checkpoint with the preprocessing on its card.",
+        examples=[
+            "edgevision eval --model runs/demo/train/model.pt",
+            "edgevision eval --model runs/demo/train/model.pruned.pt --data digits --split val --out runs/eval",
+        ],
     )
     parser.add_argument("--model", required=True, help="a model.pt written by edgevision train")
     parser.add_argument("--data", help="data to score: digits, mnist, fashion-mnist, cifar10, folder:PATH, idx:DIR "
@@ -87,18 +94,17 @@ def build_eval_parser() -> argparse.ArgumentParser:
     parser.add_argument("--split", choices=("test", "val", "all"), default="test",
                         help="which split of --data to score, drawn as training drew it (default test)")
     parser.add_argument("--out", help="folder for eval_metrics.json (default: beside the checkpoint)")
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=128, help="images per forward pass (default 128)")
     parser.add_argument("--seed", type=int, help="split seed (default: the one the model was trained with, from its card)")
     parser.add_argument("--allow-other-split", action="store_true",
                         help="score with a --seed other than training's (its test split then holds training images)")
     return parser
 
 
-def train_command(argv: list[str]) -> int:
+def train_command(args: argparse.Namespace) -> int:
     from train.config import TrainConfig
     from train.fit import fit
 
-    args = build_train_parser().parse_args(argv)
     if args.resume and args.init:
         raise EdgevisionError("--resume continues OUT/last.pt; --init starts a new run from a checkpoint: give one")
     if not args.resume and (not args.data or not (args.model or args.init)):
@@ -106,16 +112,16 @@ def train_command(argv: list[str]) -> int:
     options = vars(args).copy()
     resume = options.pop("resume")
     overwrite = options.pop("overwrite")
+    options.pop("verbose")
     config = TrainConfig(**{k: v for k, v in options.items() if k not in ("model_options",)},
                          model_options=args.model_options)
     fit(config, resume=resume, overwrite=overwrite)
     return 0
 
 
-def eval_command(argv: list[str]) -> int:
+def eval_command(args: argparse.Namespace) -> int:
     from train.evaluate import evaluate_checkpoint
 
-    args = build_eval_parser().parse_args(argv)
     evaluate_checkpoint(args.model, args.data, args.split, args.out, args.data_root, args.batch_size, args.seed,
                         args.allow_other_split)
     return 0
@@ -126,5 +132,6 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0] not in SUBCOMMANDS:
         print(f"usage: edgevision {{{','.join(SUBCOMMANDS)}}} [options]", file=sys.stderr)
         return 2
-    command = {"train": train_command, "eval": eval_command}[argv[0]]
-    return run_cli(lambda: command(argv[1:]), f"edgevision {argv[0]}")
+    make_parser, command = {"train": (build_train_parser, train_command), "eval": (build_eval_parser, eval_command)}[argv[0]]
+    args = make_parser().parse_args(argv[1:])
+    return run_cli(lambda: command(args), f"edgevision {argv[0]}", verbose=args.verbose)

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from deploy.errors import EdgevisionError
+from train.catalog import ARCHITECTURES
 
 
 @dataclass(frozen=True)
@@ -36,11 +37,14 @@ _REGISTRY: dict[str, ModelEntry] = {}
 
 
 def register_model(name: str, head: str, family: str) -> Callable:
-    """Decorator adding a builder under `name`; a second builder with the same name is an error."""
+    """Decorator adding a builder under `name`; a second builder with the same name, or a name
+    train.catalog does not list (the torch-free list `edgevision train --help` shows), is an error."""
 
     def add(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} is already registered")
+        if name not in ARCHITECTURES:
+            raise ValueError(f"model {name!r} is not in train.catalog.ARCHITECTURES")
         _REGISTRY[name] = ModelEntry(builder, head, family)
         return builder
 

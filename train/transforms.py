@@ -15,8 +15,7 @@ from torchvision.transforms.v2 import functional as F
 
 from deploy.errors import EdgevisionError
 from deploy.preprocess import Preprocessing
-
-POLICIES = ("none", "digits", "natural")
+from train.catalog import POLICIES
 
 
 class ToColor(torch.nn.Module):

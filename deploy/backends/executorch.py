@@ -18,6 +18,7 @@ from deploy.backends.cpu import default_threads
 from deploy.card import read_sidecar
 from deploy.errors import EdgevisionError, first_line
 from deploy.pte_scan import check_pte_file
+from deploy.quiet import library_streams
 
 
 def size_threadpool(threads: int) -> int:
@@ -61,13 +62,21 @@ class ExecuTorchBackend:
         if not path.is_file():
             raise EdgevisionError(f"model file not found: {path}")
         check_pte_file(path)  # before ExecuTorch: a bad identifier aborts the process there
+        card = read_sidecar(path)
+        with library_streams():  # ExecuTorch's runtime logs (cpuinfo, thread pool) come up through Python's streams
+            torch, pool_threads, method = cls._load_method(path, options.get("threads"))
+        if method.metadata.num_inputs() != 1:
+            raise EdgevisionError(f"{path}: not an image classifier: {method.metadata.num_inputs()} inputs, expected 1")
+        return cls(path, method, torch, card, pool_threads)
+
+    @staticmethod
+    def _load_method(path: Path, threads: int | None):
+        """Import ExecuTorch, size its thread pool and load the program's `forward`."""
         torch = import_library("executorch", "torch")
         runtime = import_library("executorch", "executorch.runtime")
-        threads = options.get("threads")
         if threads:
             torch.set_num_threads(int(threads))
         pool_threads = size_threadpool(default_threads() if threads is None else int(threads))
-        card = read_sidecar(path)
         try:
             program = runtime.Runtime.get().load_program(path)
             if "forward" not in program.method_names:
@@ -77,9 +86,7 @@ class ExecuTorchBackend:
             raise
         except Exception as exc:  # the C++ runtime reports a bad file as RuntimeError / ValueError
             raise EdgevisionError(f"{path}: ExecuTorch cannot load this program: {first_line(exc)}") from None
-        if method.metadata.num_inputs() != 1:
-            raise EdgevisionError(f"{path}: not an image classifier: {method.metadata.num_inputs()} inputs, expected 1")
-        return cls(path, method, torch, card, pool_threads)
+        return torch, pool_threads, method
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         tensor = self.torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))

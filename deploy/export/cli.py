@@ -6,18 +6,26 @@ from __future__ import annotations
 import argparse
 import sys
 
-from deploy.cli_util import run_cli
+from deploy.cli_util import CommandParser, run_cli
 from deploy.errors import EdgevisionError
 from deploy.export import get_format, list_formats
 
 
-def export_parser() -> argparse.ArgumentParser:
+def export_parser() -> CommandParser:
     formats = [get_format(name) for name in list_formats()]
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="edgevision export",
         description="Export a checkpoint to ONNX, ExecuTorch or TensorRT, then check parity with PyTorch "
         "on real images. Only an artifact that passed is moved to --out; one that failed is kept as "
         "STEM.failed.SUFFIX (its card marked failed), --out is left as it was, and the exit status is 1.",
+        examples=[
+            "edgevision export --model runs/demo/train/model.pt --format onnx --data folder:runs/demo/digits_test "
+            "--out runs/demo/train/model.onnx",
+            "edgevision export --model runs/demo/train/model.pt --format executorch --data folder:runs/demo/digits_test "
+            "--out runs/demo/train/model.pte",
+            "edgevision export --model runs/demo/train/model.pt --format onnx --opset 18 --verify-images 64 "
+            "--data folder:runs/demo/digits_test --out runs/demo/train/model.opset18.onnx",
+        ],
     )
     parser.add_argument("--model", required=True, help="training checkpoint (model.pt)")
     parser.add_argument(
@@ -25,7 +33,9 @@ def export_parser() -> argparse.ArgumentParser:
         help="; ".join(f"{f.name}: {f.suffix}, {'/'.join(f.precisions)}, builds on {f.device}" for f in formats),
     )
     parser.add_argument("--precision", default="fp32",
-                        choices=sorted({p for f in formats for p in f.precisions}, key=["fp32", "fp16", "int8"].index))
+                        choices=sorted({p for f in formats for p in f.precisions}, key=["fp32", "fp16", "int8"].index),
+                        help="numeric precision of the artifact, as the format allows (default fp32; int8 comes "
+                        "from `edgevision quantize`)")
     parser.add_argument("--out", required=True, help="artifact path, with the format's suffix")
     parser.add_argument("--data", help="images for parity/calibration, from the val split: digits, mnist, fashion-mnist, "
                         "cifar10, folder:PATH, idx:DIR or a class-folder PATH (default: generated images)")
@@ -70,7 +80,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"parity: {result.card.parity.line()}")
     if result.card.reference is not None:
         print(f"reference set: {result.card.reference.images} images in {result.card.reference.file} "
-              f"(check on the device with `edgevision verify {result.path.name}`)")
+              f"(check on the device with `edgevision verify --model {result.path.name}`)")
     if not result.passed:
         print(f"edgevision export: parity check failed; {args.out} left as it was, the failed artifact kept as "
               f"{result.path}", file=sys.stderr)
@@ -84,4 +94,4 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["export"]:
         argv = argv[1:]
     args = export_parser().parse_args(argv)
-    return run_cli(lambda: cmd_export(args), "edgevision export")
+    return run_cli(lambda: cmd_export(args), "edgevision export", verbose=args.verbose)

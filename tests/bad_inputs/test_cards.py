@@ -103,7 +103,7 @@ def test_in_onnx_metadata(tmp_path, capsys, card, says):
     proto = onnx.load(str(path))
     proto.metadata_props.add(key=CARD_KEY, value=json.dumps(card))
     onnx.save(proto, str(path))
-    assert main(["info", str(path)]) == 2
+    assert main(["info", "--model", str(path)]) == 2
     err = capsys.readouterr().err
     assert "m.onnx" in err and says in err and len(err.strip().splitlines()) == 1
 
@@ -135,6 +135,6 @@ def test_in_a_checkpoint(tmp_path, capsys, card, says):
     data = torch.load(path, weights_only=True)
     data["card"] = card
     torch.save(data, path)
-    assert main(["info", str(path)]) == 2
+    assert main(["info", "--model", str(path)]) == 2
     err = capsys.readouterr().err
     assert "model.pt" in err and says in err and len(err.strip().splitlines()) == 1

@@ -123,7 +123,7 @@ def test_prune_scores_on_the_split_training_held_out(tmp_path):
     model = save_checkpoint(tmp_path / "model.pt", card, network.state_dict())
     held_out = {seed: _top1(network.eval(), *load_split("digits", "val", prep, split_seed=seed)[:2]) for seed in (0, 3)}
     assert held_out[0] != held_out[3]  # the two splits score differently: the test can tell them apart
-    assert main(["prune", str(model), "-o", str(tmp_path / "p.pt"), "--ratio", "0.5", "--data", "digits",
+    assert main(["prune", "--model", str(model), "-o", str(tmp_path / "p.pt"), "--ratio", "0.5", "--data", "digits",
                  "--reconstruct", "0", "--report", str(tmp_path / "r.json")]) == 0
     assert json.loads((tmp_path / "r.json").read_text())["top1_before"] == held_out[3]
 

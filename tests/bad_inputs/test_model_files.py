@@ -105,6 +105,6 @@ def test_an_onnx_external_data_path_with_a_nul_byte_is_refused(tmp_path, capsys,
     from tests.unit.test_deploy_onnx_scan import external_model
 
     model = external_model(tmp_path, location)
-    assert main(["info", str(model)]) == 2
+    assert main(["info", "--model", str(model)]) == 2
     err = capsys.readouterr().err
     assert "refusing external data location" in err and len(err.strip().splitlines()) == 1

@@ -164,7 +164,7 @@ def test_prune_never_writes_over_its_input(tiny_checkpoint, capsys):
     from edgevision import main
 
     before = sha(tiny_checkpoint)
-    assert main(["prune", str(tiny_checkpoint), "-o", str(tiny_checkpoint), "--ratio", "0.5"]) == 2
+    assert main(["prune", "--model", str(tiny_checkpoint), "-o", str(tiny_checkpoint), "--ratio", "0.5"]) == 2
     assert "is the checkpoint being pruned" in capsys.readouterr().err
     assert sha(tiny_checkpoint) == before
 
@@ -212,7 +212,7 @@ def test_a_decompression_bomb_is_refused_before_it_is_decoded(tmp_path):
 def test_a_model_path_that_is_no_file_says_what_it_is(tmp_path, capsys, make, says, command):
     from edgevision import main
 
-    args = ["--model", str(make(tmp_path)), str(tmp_path / "x.png")] if command == "predict" else [str(make(tmp_path))]
+    args = ["--model", str(make(tmp_path)), *([str(tmp_path / "x.png")] if command == "predict" else [])]
     assert main([command, *args]) == 2
     err = capsys.readouterr().err
     assert says in err and len(err.strip().splitlines()) == 1
@@ -222,7 +222,7 @@ def test_quantize_refuses_data_whose_classes_are_not_the_models(tiny_checkpoint,
     from edgevision import main
 
     # the tiny checkpoint knows classes a and b; digits has 0..9
-    assert main(["quantize", str(tiny_checkpoint), "--data", "digits", "-o", str(tmp_path / "q.onnx")]) == 2
+    assert main(["quantize", "--model", str(tiny_checkpoint), "--data", "digits", "-o", str(tmp_path / "q.onnx")]) == 2
     err = capsys.readouterr().err
     assert "the model was trained on ['a', 'b']" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "q.onnx").exists()
@@ -238,7 +238,7 @@ def test_a_second_writer_to_one_quantize_or_prune_output_is_refused(tiny_checkpo
     out = tmp_path / ("q.onnx" if command == "quantize" else "p.pt")
     args = ["--data", "digits"] if command == "quantize" else ["--ratio", "0.5"]
     with artifact_lock(out):
-        assert main([command, str(tiny_checkpoint), "-o", str(out), *args]) == 2
+        assert main([command, "--model", str(tiny_checkpoint), "-o", str(out), *args]) == 2
     err = capsys.readouterr().err
     assert f"another edgevision process is writing {out}" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
@@ -249,7 +249,7 @@ def test_a_ratio_that_prunes_nothing_is_not_a_success(tiny_checkpoint, tmp_path,
 
     out = tmp_path / "p.pt"
     # the tiny model's 4-channel layers cannot keep a multiple of 8 channels and lose any
-    assert main(["prune", str(tiny_checkpoint), "-o", str(out), "--ratio", "0.99"]) == 2
+    assert main(["prune", "--model", str(tiny_checkpoint), "-o", str(out), "--ratio", "0.99"]) == 2
     err = capsys.readouterr().err
     assert "--ratio 0.99 removed no channel" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
@@ -264,8 +264,8 @@ def test_an_unwritable_output_is_reported_before_the_work(tiny_checkpoint, tmp_p
     out = blocker / "sub" / ("m.pt" if command == "prune" else "m.onnx")
     args = {
         "export": ["export", "--model", str(tiny_checkpoint), "--format", "onnx", "--out", str(out)],
-        "quantize": ["quantize", str(tiny_checkpoint), "--data", "digits", "-o", str(out)],
-        "prune": ["prune", str(tiny_checkpoint), "-o", str(out), "--ratio", "0.5"],
+        "quantize": ["quantize", "--model", str(tiny_checkpoint), "--data", "digits", "-o", str(out)],
+        "prune": ["prune", "--model", str(tiny_checkpoint), "-o", str(out), "--ratio", "0.5"],
     }[command]
     assert main(args) == 2
     err = capsys.readouterr().err
@@ -281,7 +281,7 @@ def test_an_unwritable_report_is_reported_before_the_work(tiny_checkpoint, tmp_p
     blocker.write_text("not a folder")
     args = ["--data", "digits"] if command == "quantize" else ["--ratio", "0.5"]
     out = tmp_path / ("q.onnx" if command == "quantize" else "p.pt")
-    assert main([command, str(tiny_checkpoint), "-o", str(out), *args, "--report", str(blocker / "r.json")]) == 2
+    assert main([command, "--model", str(tiny_checkpoint), "-o", str(out), *args, "--report", str(blocker / "r.json")]) == 2
     err = capsys.readouterr().err
     assert "cannot write the --report" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()

@@ -210,7 +210,7 @@ def test_quantize_refuses_a_thread_count_no_machine_has(tmp_path, capsys):
     pytest.importorskip("torch")
     from edgevision import main
 
-    assert main(["quantize", str(tmp_path / "none.pt"), "--data", "digits", "-o", str(tmp_path / "q.onnx"),
+    assert main(["quantize", "--model", str(tmp_path / "none.pt"), "--data", "digits", "-o", str(tmp_path / "q.onnx"),
                  "--threads", "100000"]) == 2
     err = capsys.readouterr().err
     assert "--threads must be between 1 and" in err and len(err.strip().splitlines()) == 1

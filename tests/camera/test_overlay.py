@@ -1,5 +1,5 @@
 """The overlay, checked by the pixels of a snapshot PNG (on whichever OpenCV is installed: 4.x and 5.x
-measure and draw Hershey text differently; `make test-opencv4` runs this file under 4.x)."""
+measure and draw Hershey text differently; `make test-lowest` runs this file under 4.x)."""
 
 from __future__ import annotations
 

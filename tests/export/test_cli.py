@@ -61,7 +61,7 @@ def test_export_predict_info(tmp_path, ckpt, images, capsys):
     torch_row = json.loads(capsys.readouterr().out)
     np.testing.assert_allclose([p for _, p in torch_row["top"]], [p for _, p in row["top"]], atol=1e-5)
 
-    assert main(["info", str(out)]) == 0
+    assert main(["info", "--model", str(out)]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["card"]["class_names"] == ["cats", "dogs"] and shown["runtime"]["backend"] == "onnxruntime"
 
@@ -80,7 +80,7 @@ def test_user_mistakes_are_one_line(tmp_path, ckpt, images, capsys):
     assert err.startswith("edgevision predict: error: model file not found") and err.count("\n") == 1
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"junk" * 100)
-    assert main(["info", str(bad)]) == 2
+    assert main(["info", "--model", str(bad)]) == 2
     assert "bad.onnx" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
         main(["predict", "--help"])

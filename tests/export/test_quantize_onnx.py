@@ -64,7 +64,7 @@ def test_guard_picks_best_passing_and_reports_misses():
 def test_onnx_int8_keeps_accuracy_and_carries_card(digits_checkpoint, tmp_path, capsys):
     out = tmp_path / "digits.int8.onnx"
     report = tmp_path / "report.json"
-    rc = main(["quantize", str(digits_checkpoint), "--data", "digits", "-o", str(out), "--calib-size", "64",
+    rc = main(["quantize", "--model", str(digits_checkpoint), "--data", "digits", "-o", str(out), "--calib-size", "64",
                "--report", str(report), "--no-latency"])
     assert rc == 0, capsys.readouterr().err
     import onnx
@@ -91,8 +91,8 @@ def test_guard_rejects_a_miss_and_writes_nothing(digits_checkpoint, tmp_path, ca
     out = tmp_path / "bad.onnx"
     out.write_bytes(b"previous artifact")
     # Percentile 90 clips every activation range: a deliberate, large loss.
-    rc = main(["quantize", str(digits_checkpoint), "--data", "digits", "-o", str(out), "--method", "percentile",
-               "--percentile", "90", "--per-tensor", "--budget", "0.5", "--exclude-sensitive", "0",
+    rc = main(["quantize", "--model", str(digits_checkpoint), "--data", "digits", "-o", str(out), "--method", "percentile",
+               "--percentile", "90", "--per-tensor", "--max-drop", "0.5", "--exclude-sensitive", "0",
                "--no-fp16-fallback", "--no-latency", "--calib-size", "64", "--report", str(tmp_path / "r.json")])
     err = capsys.readouterr().err
     assert rc == 2
@@ -105,17 +105,17 @@ def test_guard_rejects_a_miss_and_writes_nothing(digits_checkpoint, tmp_path, ca
 
 def test_bad_inputs_are_one_line_errors(digits_checkpoint, tmp_path, capsys):
     cases = [
-        (["quantize", str(digits_checkpoint), "--data", "digits", "-o", str(tmp_path / "x.pte")], "writes a .onnx"),
-        (["quantize", str(tmp_path / "none.pt"), "--data", "digits", "-o", str(tmp_path / "x.onnx")], "not found"),
-        (["quantize", str(digits_checkpoint), "--data", "digits", "-o", str(tmp_path / "x.onnx"), "--calib-size", "4"],
+        (["quantize", "--model", str(digits_checkpoint), "--data", "digits", "-o", str(tmp_path / "x.pte")], "writes a .onnx"),
+        (["quantize", "--model", str(tmp_path / "none.pt"), "--data", "digits", "-o", str(tmp_path / "x.onnx")], "not found"),
+        (["quantize", "--model", str(digits_checkpoint), "--data", "digits", "-o", str(tmp_path / "x.onnx"), "--calib-size", "4"],
          "calibration set too small: 4 images"),
-        (["quantize", str(digits_checkpoint), "--data", "digits", "-o", str(tmp_path / "x.onnx"), "--budget", "-1"],
+        (["quantize", "--model", str(digits_checkpoint), "--data", "digits", "-o", str(tmp_path / "x.onnx"), "--max-drop", "-1"],
          "must be >= 0"),
-        (["quantize", str(digits_checkpoint), "--data", "nope", "-o", str(tmp_path / "x.onnx")], "unknown data spec"),
-        (["prune", str(digits_checkpoint), "-o", str(tmp_path / "p.pt"), "--ratio", "1.5"], "between 0 and 1"),
-        (["prune", str(digits_checkpoint), "-o", str(tmp_path / "p.pt"), "--ratio", "0.5", "--ignore", "zzz"],
+        (["quantize", "--model", str(digits_checkpoint), "--data", "nope", "-o", str(tmp_path / "x.onnx")], "unknown data spec"),
+        (["prune", "--model", str(digits_checkpoint), "-o", str(tmp_path / "p.pt"), "--ratio", "1.5"], "between 0 and 1"),
+        (["prune", "--model", str(digits_checkpoint), "-o", str(tmp_path / "p.pt"), "--ratio", "0.5", "--ignore", "zzz"],
          "no layer named 'zzz'"),
-        (["prune", str(digits_checkpoint), "-o", str(tmp_path / "p.pt"), "--ratio", "0.5", "--reconstruct", "-1"],
+        (["prune", "--model", str(digits_checkpoint), "-o", str(tmp_path / "p.pt"), "--ratio", "0.5", "--reconstruct", "-1"],
          "--reconstruct must be a number of images"),
     ]
     for argv, message in cases:
@@ -149,7 +149,7 @@ def test_prune_and_quantize_name_their_split_and_prune_says_what_rounding_kept(d
 @pytest.mark.slow
 def test_prune_checkpoint_loads_and_quantizes(digits_checkpoint, tmp_path, capsys):
     pruned = tmp_path / "pruned.pt"
-    rc = main(["prune", str(digits_checkpoint), "-o", str(pruned), "--ratio", "0.5", "--data", "digits",
+    rc = main(["prune", "--model", str(digits_checkpoint), "-o", str(pruned), "--ratio", "0.5", "--data", "digits",
                "--finetune-epochs", "2", "--batch-size", "64"])
     out = capsys.readouterr()
     assert rc == 0, out.err
@@ -161,8 +161,8 @@ def test_prune_checkpoint_loads_and_quantizes(digits_checkpoint, tmp_path, capsy
     assert channel_counts(model)["features.0"] == 8 and channel_counts(model)["head"] == 10
     images, labels, _ = load_split("digits", "val", SPEC)
     assert np.mean(torch_logits(model, images).argmax(1) == labels) > 0.85
-    assert main(["quantize", str(pruned), "--data", "digits", "-o", str(tmp_path / "p.onnx"), "--no-latency",
-                 "--calib-size", "32", "--budget", "2"]) == 0
+    assert main(["quantize", "--model", str(pruned), "--data", "digits", "-o", str(tmp_path / "p.onnx"), "--no-latency",
+                 "--calib-size", "32", "--max-drop", "2"]) == 0
 
 
 @pytest.mark.slow
@@ -170,7 +170,7 @@ def test_prune_with_feature_distillation_and_glob_ignore(digits_checkpoint, tmp_
     """`--distill features` trains through a projection (the head's input is pruned too) and
     reports every epoch; `--ignore` globs keep the named layers' outputs."""
     pruned = tmp_path / "pruned.pt"
-    rc = main(["prune", str(digits_checkpoint), "-o", str(pruned), "--ratio", "0.5", "--data", "digits",
+    rc = main(["prune", "--model", str(digits_checkpoint), "-o", str(pruned), "--ratio", "0.5", "--data", "digits",
                "--finetune-epochs", "2", "--batch-size", "64", "--distill", "features", "--ignore", "features.[0]",
                "--importance", "lamp"])
     out = capsys.readouterr()
@@ -186,8 +186,8 @@ def test_guard_falls_back_to_sensitive_nodes_in_float_then_fp16(digits_checkpoin
     """The same deliberate miss, with the fallbacks on: the most sensitive nodes are kept in float
     (a new attempt), and when that still misses, fp16; the result meets the budget."""
     out = tmp_path / "fallback.onnx"
-    rc = main(["quantize", str(digits_checkpoint), "--data", "digits", "-o", str(out), "--method", "percentile",
-               "--percentile", "90", "--per-tensor", "--budget", "0.5", "--exclude-sensitive", "2",
+    rc = main(["quantize", "--model", str(digits_checkpoint), "--data", "digits", "-o", str(out), "--method", "percentile",
+               "--percentile", "90", "--per-tensor", "--max-drop", "0.5", "--exclude-sensitive", "2",
                "--no-latency", "--calib-size", "64", "--report", str(tmp_path / "r.json")])
     err = capsys.readouterr().err
     assert rc == 0, err
@@ -207,7 +207,7 @@ def test_guard_falls_back_to_sensitive_nodes_in_float_then_fp16(digits_checkpoin
 @pytest.mark.slow
 def test_onnx_fp16_is_a_valid_graph_within_budget(digits_checkpoint, tmp_path, capsys):
     out = tmp_path / "digits.fp16.onnx"
-    rc = main(["quantize", str(digits_checkpoint), "--data", "digits", "--to", "onnx-fp16", "-o", str(out)])
+    rc = main(["quantize", "--model", str(digits_checkpoint), "--data", "digits", "--to", "onnx-fp16", "-o", str(out)])
     assert rc == 0, capsys.readouterr().err
     import onnx
 
@@ -223,7 +223,7 @@ def test_every_rung_of_the_ladder_runs(digits_checkpoint, tmp_path, capsys):
     """`--exhaustive` tries the whole ladder (MinMax, percentile, entropy, reduce_range, S8S8):
     each is scored, none fails on an API error, and the most accurate passing one is written."""
     out = tmp_path / "best.onnx"
-    rc = main(["quantize", str(digits_checkpoint), "--data", "digits", "-o", str(out), "--exhaustive",
+    rc = main(["quantize", "--model", str(digits_checkpoint), "--data", "digits", "-o", str(out), "--exhaustive",
                "--no-latency", "--calib-size", "64", "--report", str(tmp_path / "r.json")])
     assert rc == 0, capsys.readouterr().err
     report = json.loads((tmp_path / "r.json").read_text())
@@ -236,7 +236,7 @@ def test_every_rung_of_the_ladder_runs(digits_checkpoint, tmp_path, capsys):
 
 def test_calibration_data_for_tensorrt(digits_checkpoint, tmp_path, capsys):
     out = tmp_path / "calib.npy"
-    rc = main(["quantize", str(digits_checkpoint), "--data", "digits", "--to", "calib-data", "-o", str(out),
+    rc = main(["quantize", "--model", str(digits_checkpoint), "--data", "digits", "--to", "calib-data", "-o", str(out),
                "--calib-size", "40"])
     assert rc == 0, capsys.readouterr().err
     images, labels = np.load(out), np.load(f"{out}.labels.npy")
@@ -258,7 +258,7 @@ def test_prune_reconstructs_mobilenet_v2_projections(tmp_path, capsys):
     card = ModelCard("mobilenet_v2", [str(d) for d in range(10)], spec, dataset="digits")
     save_checkpoint(source, card, build_model("mobilenet_v2", 10, 3, (32, 32)).eval().state_dict())
     keep = ["--ignore", "features.*.conv.2", "--ignore", "features.1.conv.1", "--ignore", "features.0.0"]
-    rc = main(["prune", str(source), "-o", str(out), "--ratio", "0.5", *keep, "--data", "digits",
+    rc = main(["prune", "--model", str(source), "-o", str(out), "--ratio", "0.5", *keep, "--data", "digits",
                "--reconstruct", "64", "--report", str(report_path)])
     err = capsys.readouterr().err
     assert rc == 0, err

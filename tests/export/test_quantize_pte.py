@@ -26,7 +26,7 @@ CONV, LINEAR = ops.aten.conv2d.default, ops.aten.linear.default
 @pytest.mark.slow
 def test_pte_int8_keeps_accuracy(digits_checkpoint, tmp_path, capsys):  # noqa: F811
     out = tmp_path / "digits.int8.pte"
-    rc = main(["quantize", str(digits_checkpoint), "--data", "digits", "--to", "pte-int8", "-o", str(out),
+    rc = main(["quantize", "--model", str(digits_checkpoint), "--data", "digits", "--to", "pte-int8", "-o", str(out),
                "--calib-size", "32", "--no-latency"])
     assert rc == 0, capsys.readouterr().err
     card = read_sidecar(out)

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*unverified:UserWarning")
 
 
 def verify_status(path, capsys, *extra: str) -> tuple[int, str]:
-    status = deploy_main(["verify", str(path), *extra])
+    status = deploy_main(["verify", "--model", str(path), *extra])
     out = capsys.readouterr()
     return status, out.out + out.err
 
@@ -88,7 +88,7 @@ def test_quantized_artifacts_verify(digits_checkpoint, tmp_path, capsys, target,
     from quantize.cli import main as quantize_main
 
     out = tmp_path / f"digits.int8{suffix}"
-    argv = ["quantize", str(digits_checkpoint), "--data", "digits", "--to", target, "-o", str(out),
+    argv = ["quantize", "--model", str(digits_checkpoint), "--data", "digits", "--to", target, "-o", str(out),
             "--calib-size", "32", "--no-latency", "--reference-images", "8"]
     assert quantize_main(argv) == 0, capsys.readouterr().err
     reference = load_reference(reference_path(out))

@@ -99,17 +99,17 @@ def test_tolerance_follows_precision(model):
 
 
 def test_cli_exit_status(model, tmp_path, capsys):
-    assert main(["verify", str(model)]) == 0
+    assert main(["verify", "--model", str(model)]) == 0
     assert "-> passed" in capsys.readouterr().out
     moved = tmp_path / "elsewhere.npz"
     reference_path(model).rename(moved)
-    assert main(["verify", str(model)]) == 2
+    assert main(["verify", "--model", str(model)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "no reference set" in err and "--reference-images" in err
-    assert main(["verify", str(model), "--reference", str(moved)]) == 0
+    assert main(["verify", "--model", str(model), "--reference", str(moved)]) == 0
     capsys.readouterr()
     make_onnx(model, card=tiny_card(), seed=2)
-    assert main(["verify", str(model), "--reference", str(moved)]) == 1
+    assert main(["verify", "--model", str(model), "--reference", str(moved)]) == 1
     assert "FAILED" in capsys.readouterr().out
 
 
@@ -119,7 +119,7 @@ def test_verify_help_has_examples_and_imports_no_torch():
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'onnx'))\n"
             "assert not bad, bad\n")
     out = subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, capture_output=True, text=True).stdout
-    assert "edgevision verify model.onnx" in out and "--reference" in out
+    assert "edgevision verify --model " in out and "--reference" in out
 
 
 def test_a_reference_set_of_another_model_is_bad_input(model, capsys):
@@ -127,9 +127,9 @@ def test_a_reference_set_of_another_model_is_bad_input(model, capsys):
 
     other = make_onnx(model.with_name("other.onnx"), classes=4, card=tiny_card(classes=4))
     write_tiny_reference(other, tiny_card(classes=4), classes=4)
-    assert main(["verify", str(model), "--reference", str(reference_path(other))]) == 2
+    assert main(["verify", "--model", str(model), "--reference", str(reference_path(other))]) == 2
     assert "the reference set has 4 classes, the model 3" in capsys.readouterr().err
     gray = make_onnx(model.with_name("gray.onnx"), channels=1, card=tiny_card(channels=1))
     write_tiny_reference(gray, tiny_card(channels=1))
-    assert main(["verify", str(model), "--reference", str(reference_path(gray))]) == 2
+    assert main(["verify", "--model", str(model), "--reference", str(reference_path(gray))]) == 2
     assert "the reference images have 1 channel(s), the model takes RGB" in capsys.readouterr().err

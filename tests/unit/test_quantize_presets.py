@@ -69,7 +69,7 @@ def _checkpoint(path, architecture: str, input_size: tuple[int, int], **options)
 
 def test_preset_for_another_architecture_exits_2(tmp_path, capsys):
     ckpt = _checkpoint(tmp_path / "cnn.pt", "cnn", (8, 8), width=16)
-    rc = main(["prune", str(ckpt), "-o", str(tmp_path / "p.pt"), "--ratio", "0.5", "--preset", "mobilenet_v2-residual"])
+    rc = main(["prune", "--model", str(ckpt), "-o", str(tmp_path / "p.pt"), "--ratio", "0.5", "--preset", "mobilenet_v2-residual"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.count("\n") == 0
     assert "is for mobilenet_v2, but the checkpoint is a cnn" in err
@@ -83,7 +83,7 @@ def test_default_preset_prunes_a_tiny_mobilenet_v2_keeping_its_residual_stream(t
     ckpt = _checkpoint(tmp_path / "mnv2.pt", "mobilenet_v2", (32, 32))
     before = channel_counts(load_model(ckpt)[0])
     out = tmp_path / "p.pt"
-    assert main(["prune", str(ckpt), "-o", str(out), "--ratio", "0.5", "--preset", "default"]) == 0
+    assert main(["prune", "--model", str(ckpt), "-o", str(out), "--ratio", "0.5", "--preset", "default"]) == 0
     after = channel_counts(load_model(out)[0])
     kept = [n for n in before if n.endswith(".conv.2") or n in ("features.1.conv.1", "features.0.0")]
     assert len(kept) == 18 and all(after[n] == before[n] for n in kept)

@@ -23,6 +23,14 @@ def test_duplicate_name_is_refused() -> None:
         register_model("cnn", head="head", family="lesson")(lambda num_classes, channels, input_size: nn.Identity())
 
 
+def test_the_registry_is_the_torch_free_catalog() -> None:
+    from train.catalog import ARCHITECTURES
+
+    assert list_models() == sorted(ARCHITECTURES)  # what `edgevision train --help` offers is what builds
+    with pytest.raises(ValueError, match="not in train.catalog.ARCHITECTURES"):
+        register_model("vgg", head="head", family="lesson")(lambda num_classes, channels, input_size: nn.Identity())
+
+
 def test_unknown_model_lists_the_valid_ones() -> None:
     with pytest.raises(EdgevisionError, match=r"unknown model 'vgg'.*cnn.*mobilenet_v2"):
         build_model("vgg", 10, 3, (32, 32))

@@ -130,7 +130,7 @@ parity() {
 
 # `edgevision bench` under emulation; its report must say aarch64 and emulated.
 bench() {
-    inside "edgevision bench model.onnx --budget 3 --out bench"
+    inside "edgevision bench model.onnx --seconds 3 --out bench"
     x86 - "$HOST_PROJECT/work/bench/report.json" <<'EOF'
 import json, sys
 machine = json.load(open(sys.argv[1]))["machine"]

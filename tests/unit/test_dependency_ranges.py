@@ -1,0 +1,51 @@
+"""The tested dependency ranges: constraints/lowest.txt pins pyproject's lower bounds, every range has an
+upper bound, and constraints/lock.txt pins every package, the exact pins of pyproject among them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+tomllib = pytest.importorskip("tomllib")
+
+REPO = Path(__file__).resolve().parents[2]
+TORCH_FREE = ("runtime", "gui", "bench", "dev")
+
+
+def requirements(extras) -> list[str]:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    found = list(project["dependencies"])
+    for extra, listed in project["optional-dependencies"].items():
+        if extras is None or extra in extras:
+            found += [item for item in listed if not item.startswith("edgevision[")]
+    return found
+
+
+def pins(path: Path) -> dict[str, str]:
+    lines = [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    return {name.lower(): version for name, version in (line.split("==") for line in lines)}
+
+
+def test_lowest_pins_the_lower_bounds_of_the_torch_free_extras():
+    lowest = pins(REPO / "constraints" / "lowest.txt")
+    for requirement in requirements(TORCH_FREE):
+        name, bound = re.match(r"([\w.-]+)>=([\w.]+)", requirement).groups()
+        assert lowest[name.lower()].startswith(bound), (requirement, lowest.get(name.lower()))
+
+
+def test_every_range_has_an_upper_bound():
+    for requirement in requirements(None):
+        assert "==" in requirement or "<" in requirement, requirement
+
+
+def test_lock_pins_every_requirement_and_keeps_the_exact_pins():
+    lock = pins(REPO / "constraints" / "lock.txt")
+    for requirement in requirements(None):
+        name = re.match(r"[\w.-]+", requirement).group().lower()
+        if name == "tensorrt":  # CUDA machines only; not in the CPU lock
+            continue
+        assert name in lock, requirement
+        if "==" in requirement:
+            assert requirement.split(";")[0].strip() == f"{name}=={lock[name]}", requirement

@@ -25,6 +25,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from benchmarks.model_stats import ModelStats, onnx_stats
 from benchmarks.worker import Scores, TargetFailed, TargetProcess
+from deploy.confidence import split_label
 from deploy.data_spec import DataSpec, Item, parse_data_spec
 from deploy.errors import EdgevisionError
 from deploy.image_folder import has_split_folders, tree_fingerprint
@@ -167,6 +168,15 @@ def _agreement(scores: dict[int, Scores], rows: list[Row]) -> None:
         rows[index].agreement = sum(a == b for a, b in zip(own.labels, reference.labels)) / len(reference.labels)
 
 
+def images_source(data: str | os.PathLike, split: str) -> str:
+    """Where the scored images of `data` (a `--data` spec) come from: "val split of digits", "val
+    split of folder:pets", or "folder:digits_test" for a class-folder tree without splits."""
+    spec = parse_data_spec(str(data))
+    if spec.kind == "folder" and not has_split_folders(spec.path):
+        return f"folder:{spec.path.name}"
+    return split_label(split, str(spec))
+
+
 def scored_items(data: str | os.PathLike | None, split: str = "val",
                  limit: int | None = None) -> tuple[list[Item], list[str]]:
     """The labelled images a run scores for `data` (a `--data` spec: files of a class-folder tree,
@@ -249,7 +259,8 @@ def run_benchmark(
                 for index, process in running.items():
                     target = configs[index].target
                     if items and target not in scored:
-                        logger.info("scoring %s on %d images", rows[index].model, len(items))
+                        logger.info("scoring %s on %d images (%s)", rows[index].model, len(items),
+                                    images_source(data, split))
                         try:
                             scored[target] = score_in_chunks(process, items, class_names, counter)
                         except TargetFailed as exc:

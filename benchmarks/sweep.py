@@ -2,10 +2,13 @@
 benchmark them in one run, mark the latency / top-1 Pareto front and recommend one.
 
 Variants come from the stages' own functions: `quantize.prune_pipeline.prune_checkpoint` (with the
-architecture's default preset, `quantize.presets`), `deploy.export.pipeline.export_checkpoint`
-(fp32) and `quantize.quantize_pipeline.quantize_checkpoint` (int8, under its accuracy guard).
-What was built is recorded in `OUT/sweep.json` (file name -> sha256 of the checkpoint it came from
-and the recipe); a second sweep into the same folder reuses every file whose record still matches.
+architecture's default preset, `quantize.presets`, and its fine-tuning epochs unless
+--finetune-epochs says otherwise), `deploy.export.pipeline.export_checkpoint` (fp32) and
+`quantize.quantize_pipeline.quantize_checkpoint` (int8, under its accuracy guard). A pruned
+variant built without fine-tuning is named so (`p50-untuned-onnx-fp32.onnx`).
+`OUT/sweep.json` records what was built (file name -> sha256 of the checkpoint it came from and
+the recipe), so that a second sweep into the same folder reuses every file whose record still
+matches, and the choice: the rule, the candidates, the Pareto front and why the winner won.
 """
 
 from __future__ import annotations
@@ -22,13 +25,15 @@ from benchmarks.options import (
     MAX_EPOCHS, MAX_IMAGES, MAX_SECONDS, choice_list, comma_list, positive_float, positive_int,
 )
 from benchmarks.pareto import pareto_front, per_image_ms
-from benchmarks.table import md_cell
 from benchmarks.runner import Row, Target, logging_above_bars, progress
+from benchmarks.sweep_choice import choice_record, recommend
+from benchmarks.table import md_cell
 from deploy.atomic import check_writable, write_text_atomic
 from deploy.cli_util import CommandParser, run_cli
 from deploy.data_spec import parse_data_spec
 from deploy.errors import EdgevisionError
 from deploy.limits import max_threads
+from quantize.presets import DEFAULT_FINETUNE_EPOCHS
 
 logger = logging.getLogger("edgevision.benchmarks")
 
@@ -54,10 +59,11 @@ class Variant:
     prune: float  # fraction of the MACs removed (0: the checkpoint as it is)
     fmt: str  # a SWEEP_FORMATS key
     quant: str  # fp32 or int8
+    finetuned: bool = True  # False: pruned and not fine-tuned (named "untuned")
 
     @property
     def name(self) -> str:
-        return f"p{percent(self.prune)}-{self.fmt}-{self.quant}"
+        return f"{pruned_stem(self.prune, self.finetuned)}-{self.fmt}-{self.quant}"
 
 
 @dataclass
@@ -73,9 +79,14 @@ def percent(prune: float) -> int:
     return round(prune * 100)
 
 
-def pruned_name(prune: float) -> str:
-    """The file name of the checkpoint pruned to `prune` (p50.pt), in --out."""
-    return f"p{percent(prune)}.pt"
+def pruned_stem(prune: float, finetuned: bool = True) -> str:
+    """"p50", or "p50-untuned" for a level pruned without fine-tuning ("p0" is never pruned)."""
+    return f"p{percent(prune)}" + ("" if finetuned or prune == 0 else "-untuned")
+
+
+def pruned_name(prune: float, finetuned: bool = True) -> str:
+    """The file name of the checkpoint pruned to `prune` (p50.pt, p50-untuned.pt), in --out."""
+    return f"{pruned_stem(prune, finetuned)}.pt"
 
 
 def _fractions(text: str) -> list[float]:
@@ -120,8 +131,9 @@ def build_parser() -> CommandParser:
     grid.add_argument("--quant", type=choice_list(QUANTS), default=["fp32"], help="fp32,int8 (default fp32)")
     grid.add_argument("--formats", type=choice_list(tuple(SWEEP_FORMATS)), default=["onnx"],
                       help="onnx,pte (default onnx)")
-    grid.add_argument("--finetune-epochs", type=positive_int(MAX_EPOCHS, minimum=0), default=0,
-                      help="fine-tuning epochs after pruning (default 0)")
+    grid.add_argument("--finetune-epochs", type=positive_int(MAX_EPOCHS, minimum=0),
+                      help="fine-tuning epochs after pruning (default: the architecture's pruning preset's, "
+                      f"else {DEFAULT_FINETUNE_EPOCHS}; 0: none, and the pruned variants are named 'untuned')")
     max_drop = grid.add_argument("--max-drop", type=positive_float(100.0, inclusive=True), default=1.0,
                                  metavar="POINTS", help="max int8 top-1 drop vs fp32, in points (default 1)")
     parser.old_option(max_drop, "--quant-budget")
@@ -139,10 +151,10 @@ def build_parser() -> CommandParser:
     return parser
 
 
-def plan(prunes: list[float], formats: list[str], quants: list[str]) -> list[Variant]:
-    """Every combination, in the order given, duplicates dropped."""
+def plan(prunes: list[float], formats: list[str], quants: list[str], finetuned: bool = True) -> list[Variant]:
+    """Every combination, in the order given, duplicates dropped; `finetuned`: whether pruned levels are."""
     unique = dict.fromkeys
-    return [Variant(p, f, q) for p in unique(prunes) for f in unique(formats) for q in unique(quants)]
+    return [Variant(p, f, q, finetuned) for p in unique(prunes) for f in unique(formats) for q in unique(quants)]
 
 
 def bench_data(args: argparse.Namespace) -> str:
@@ -156,11 +168,13 @@ def bench_data(args: argparse.Namespace) -> str:
 
 
 class Manifest:
-    """`OUT/sweep.json`: what each file in OUT was built from, so a later sweep can reuse it."""
+    """`OUT/sweep.json`: what each file in OUT was built from, so a later sweep can reuse it, and
+    this sweep's choice (a previous run's is dropped at the first write: it judged other rows)."""
 
     def __init__(self, out: Path) -> None:
         self.path = out / MANIFEST
         self.entries: dict[str, dict] = {}
+        self.choice: dict | None = None
         if self.path.is_file():
             try:
                 self.entries = json.loads(self.path.read_text())["artifacts"]
@@ -172,7 +186,17 @@ class Manifest:
 
     def record(self, path: Path, record: dict) -> None:
         self.entries[path.name] = record
-        write_text_atomic(self.path, json.dumps({"artifacts": self.entries}, indent=2, sort_keys=True) + "\n")
+        self._write()
+
+    def record_choice(self, choice: dict) -> None:
+        self.choice = choice
+        self._write()
+
+    def _write(self) -> None:
+        data: dict = {"artifacts": self.entries}
+        if self.choice is not None:
+            data["choice"] = self.choice
+        write_text_atomic(self.path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def _sha256(path: Path) -> str:
@@ -181,8 +205,19 @@ def _sha256(path: Path) -> str:
     return sha256_file(path)
 
 
-def pruned_checkpoint(args: argparse.Namespace, prune: float, manifest: Manifest) -> tuple[Path, bool]:
-    """(the checkpoint of a prune level, whether it was reused); level 0 is --model itself."""
+def finetune_plan(args: argparse.Namespace) -> tuple[int, str]:
+    """(fine-tuning epochs after pruning, where the number comes from): --finetune-epochs, else the
+    default for the checkpoint's architecture (`quantize.presets.default_finetune_epochs`)."""
+    if args.finetune_epochs is not None:
+        return args.finetune_epochs, "--finetune-epochs"
+    from quantize.presets import default_finetune_epochs
+    from train.checkpoint import card_of, load_checkpoint
+
+    return default_finetune_epochs(card_of(load_checkpoint(args.model), args.model).architecture)
+
+
+def pruned_checkpoint(args: argparse.Namespace, prune: float, epochs: int, manifest: Manifest) -> tuple[Path, bool]:
+    """(the checkpoint of a prune level fine-tuned `epochs`, whether it was reused); level 0 is --model itself."""
     if prune == 0:
         return args.model, True
     from quantize.presets import default_preset
@@ -191,18 +226,21 @@ def pruned_checkpoint(args: argparse.Namespace, prune: float, manifest: Manifest
 
     preset = default_preset(card_of(load_checkpoint(args.model), args.model).architecture)
     options = dict(preset.options) if preset else {}
-    out = args.out / pruned_name(prune)
+    out = args.out / pruned_name(prune, finetuned=epochs > 0)
     record = {"source_sha256": _sha256(args.model), "target_macs": round(1.0 - prune, 6),
-              "preset": preset.name if preset else None, "finetune_epochs": args.finetune_epochs, "data": args.data}
+              "preset": preset.name if preset else None, "finetune_epochs": epochs, "data": args.data}
     if manifest.matches(out, record):
         return out, True
     from quantize.prune_pipeline import FinetuneSpec
 
-    prune_checkpoint(
+    result = prune_checkpoint(
         args.model, out, target_macs=1.0 - prune, round_to=options.get("round_to", 8),
-        ignored=tuple(options.get("ignore", ())), data=args.data, finetune_epochs=args.finetune_epochs,
+        ignored=tuple(options.get("ignore", ())), data=args.data, finetune_epochs=epochs,
         finetune=FinetuneSpec(lr=options.get("lr", 1e-3)),
     )
+    note = result.report.rounding_note()
+    if note:
+        logger.info("%s: %s", out.name, note)
     manifest.record(out, record)
     return out, False
 
@@ -237,36 +275,30 @@ def build_variant(args: argparse.Namespace, variant: Variant, checkpoint: Path, 
     return Built(variant, out)
 
 
-def recommend(rows: list[Row], latency_budget: float | None, min_top1: float | None) -> Row | None:
-    """The most accurate row within the latency budget (and above the floor), or without a budget
-    the fastest above the floor, or without either the most accurate; None when no row qualifies."""
-    candidates = [r for r in rows if r.status == "ok" and r.latency and r.top1 is not None]
-    if latency_budget is not None:
-        candidates = [r for r in candidates if per_image_ms(r) <= latency_budget]
-    if min_top1 is not None:
-        candidates = [r for r in candidates if r.top1 >= min_top1]
-    if not candidates:
-        return None
-    if min_top1 is not None and latency_budget is None:
-        return min(candidates, key=lambda r: (per_image_ms(r), -r.top1))
-    return max(candidates, key=lambda r: (r.top1, -per_image_ms(r)))
-
-
-def sweep_markdown(built: list[Built], rows: list[Row], chosen: Row | None) -> str:
-    """One line per variant: its file, whether it was reused, latency, top-1, front, chosen."""
+def sweep_markdown(built: list[Built], rows: list[Row], chosen: Row | None, epochs: int) -> str:
+    """One line per variant: its file, whether it was reused, its fine-tuning, latency, top-1, front, chosen."""
     front = {id(r) for r in pareto_front(rows)}
     by_path = {Path(r.path).name: r for r in rows}
-    lines = ["| variant | file | built | ms/image | top-1 % | Pareto front | chosen |", "|---|---|---|---|---|---|---|"]
+    lines = ["| variant | file | built | fine-tuned | ms/image | top-1 % | Pareto front | chosen |",
+             "|---|---|---|---|---|---|---|---|"]
     for item in built:
         row = by_path.get(item.path.name) if item.path else None
         speed = f"{per_image_ms(row):.3f}" if row and row.latency else "-"
         top1 = f"{row.top1 * 100:.2f}" if row and row.top1 is not None else "-"
+        tuned = "-" if item.variant.prune == 0 else (f"{epochs} epochs" if epochs else "**no**")
         lines.append(
             f"| {item.variant.name} | {md_cell(item.path.name if item.path else 'failed: ' + item.error)} "
-            f"| {'reused' if item.reused else 'new'} | {speed} | {top1} | {'yes' if row and id(row) in front else ''} "
-            f"| {'**yes**' if row is not None and row is chosen else ''} |"
+            f"| {'reused' if item.reused else 'new'} | {tuned} | {speed} | {top1} "
+            f"| {'yes' if row and id(row) in front else ''} | {'**yes**' if row is not None and row is chosen else ''} |"
         )
     return "\n".join(lines)
+
+
+def _variant_entries(built: list[Built], epochs: int) -> list[dict]:
+    """The variants as sweep.json's choice lists them, before their rows' numbers are added."""
+    return [{"variant": item.variant.name, "file": item.path.name if item.path else None,
+             "finetune_epochs": None if item.variant.prune == 0 else epochs,
+             **({"error": item.error} if item.error else {})} for item in built]
 
 
 def sweep(args: argparse.Namespace) -> int:
@@ -274,8 +306,12 @@ def sweep(args: argparse.Namespace) -> int:
         raise EdgevisionError(f"checkpoint not found: {args.model}")
     from benchmarks.cli import BENCH_OUTPUTS, refuse_overwriting_inputs, write_reports
 
-    variants = plan(args.prune, args.formats, args.quant)
-    outputs = (*BENCH_OUTPUTS, MANIFEST, *(pruned_name(p) for p in args.prune if p),
+    epochs, source = finetune_plan(args) if any(args.prune) else (0, "no pruned variant")
+    variants = plan(args.prune, args.formats, args.quant, finetuned=epochs > 0)
+    if any(args.prune):
+        logger.info("pruned variants: %s", f"fine-tuned {epochs} epochs ({source})" if epochs else
+                    "not fine-tuned (--finetune-epochs 0), named 'untuned'")
+    outputs = (*BENCH_OUTPUTS, MANIFEST, *(pruned_name(p, epochs > 0) for p in args.prune if p),
                *(f"{v.name}{SWEEP_FORMATS[v.fmt].suffix}" for v in variants))
     refuse_overwriting_inputs(args.out, outputs, [args.model])  # p50.pt as --model would be pruned over itself
     scored = bench_data(args)
@@ -292,7 +328,7 @@ def sweep(args: argparse.Namespace) -> int:
     with logging_above_bars():
         for variant in progress(variants, desc="variants", unit="file"):
             if variant.prune not in checkpoints:
-                checkpoints[variant.prune], _ = pruned_checkpoint(args, variant.prune, manifest)
+                checkpoints[variant.prune], _ = pruned_checkpoint(args, variant.prune, epochs, manifest)
             item = build_variant(args, variant, checkpoints[variant.prune], manifest)
             logger.info("%s: %s", variant.name, item.error or ("reused" if item.reused else "built"))
             built.append(item)
@@ -301,8 +337,11 @@ def sweep(args: argparse.Namespace) -> int:
         raise EdgevisionError("no variant could be built: " + "; ".join(f"{b.variant.name}: {b.error}" for b in built))
     rows = run_benchmark(targets, [args.threads], args.seconds, scored, "val", args.limit)
     chosen = recommend(rows, args.latency_budget, args.min_top1)
+    choice = choice_record(_variant_entries(built, epochs), rows, args.latency_budget, args.min_top1, chosen)
+    choice["finetune"] = {"epochs": epochs, "from": source}
+    manifest.record_choice(choice)
     fingerprint = with_peak(machine_fingerprint(), rows)
-    markdown = to_markdown(rows, None, fingerprint.get("peak")) + "\n\n" + sweep_markdown(built, rows, chosen)
+    markdown = to_markdown(rows, None, fingerprint.get("peak")) + "\n\n" + sweep_markdown(built, rows, chosen, epochs)
     print(markdown)
     provenance = run_provenance(rows, labelled_data(scored, "val", args.limit))
     write_reports(args.out, rows, fingerprint, markdown, provenance=provenance)
@@ -310,6 +349,7 @@ def sweep(args: argparse.Namespace) -> int:
         print(f"no variant meets --latency-budget {args.latency_budget} / --min-top1 {args.min_top1}; "
               f"report written to {args.out}/")
         return 1
+    print(f"why: {choice['reason']} (recorded in {manifest.path})")
     print(f"chosen: {chosen.path}")
     return 0
 

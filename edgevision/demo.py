@@ -47,7 +47,7 @@ def eval_stage(state: DemoState) -> str:
 
     metrics = evaluate_checkpoint(state.artifacts["checkpoint"], split="test")
     state.metrics["eval"] = {"top1": metrics["top1"], "count": metrics["count"]}
-    return f"test top-1 {metrics['top1']:.2%} on {metrics['count']} held-out digits (eval_metrics.json)"
+    return f"test top-1 {metrics['top1']:.2%} on {metrics['count']} images (test split of digits; eval_metrics.json)"
 
 
 def images_stage(state: DemoState) -> str:
@@ -75,7 +75,7 @@ def export_stage(state: DemoState) -> str:
         state.artifacts[fmt] = result.path
         lines.append(
             f"{result.path.name} (top-1 agreement {parity.top1_agreement:.2%}, "
-            f"max |logit diff| {parity.max_abs_logit_diff:.1e} on {parity.images} images)"
+            f"max |logit diff| {parity.max_abs_logit_diff:.1e} on {parity.images} images of the test split of digits)"
         )
     return "exported " + "; ".join(lines)
 
@@ -96,7 +96,8 @@ def prune_stage(state: DemoState) -> str:
     state.metrics["prune"] = pruned.to_dict()
     return (
         f"pruned to {1 - pruned.report.macs_reduction:.0%} of the MACs, test top-1 "
-        f"{pruned.top1_before:.2%} -> {pruned.top1_after:.2%} -> {result.path.name}"
+        f"{pruned.top1_before:.2%} -> {pruned.top1_after:.2%} on {pruned.eval_images} images (test split of digits) "
+        f"-> {result.path.name}"
     )
 
 
@@ -113,7 +114,7 @@ def quantize_stage(state: DemoState) -> str:
         state.metrics[key] = result.report
         parity = result.card.parity
         lines.append(f"{result.path.name} ({result.chosen.name}, top-1 {parity.top1:.2%} vs fp32 {parity.reference_top1:.2%})")
-    return "quantized " + "; ".join(lines)
+    return f"quantized (top-1 on {parity.images} images, {parity.source}): " + "; ".join(lines)
 
 
 def predict_stage(state: DemoState) -> str:
@@ -180,7 +181,7 @@ def bench_stage(state: DemoState) -> str:
     provenance = run_provenance(rows, labelled_data(state.artifacts["images"], limit=100))
     html = write_reports(state.out / "bench", rows, fingerprint, table, provenance=provenance)
     state.artifacts["report"] = html or state.out / "bench" / "report.md"
-    return "latency (batch 1, 1 thread) and top-1 on 100 held-out digits:\n" + table
+    return "latency (batch 1, 1 thread) and top-1 on 100 images of the test split of digits:\n" + table
 
 
 STAGES: list[tuple[str, Stage]] = [

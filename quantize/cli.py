@@ -13,6 +13,8 @@ from quantize.guard import DEFAULT_BUDGET, BudgetMissed
 from quantize.presets import DEFAULT, list_presets
 from quantize.quantize_pipeline import TARGETS
 
+DEFAULT_ROUND_TO = 8  # channel multiple for SIMD kernels, when --round-to is not given (finer where it must be)
+
 
 def prune_parser() -> CommandParser:
     parser = CommandParser(
@@ -38,7 +40,9 @@ def prune_parser() -> CommandParser:
                      "known, if any")
     how.add_argument("--global", dest="global_pruning", action="store_true",
                      help="rank channels across the whole network (default: the same ratio per layer)")
-    how.add_argument("--round-to", type=int, default=8, help="keep channel counts multiples of this (0: any)")
+    how.add_argument("--round-to", type=int,
+                     help=f"keep channel counts multiples of this (0: any; default {DEFAULT_ROUND_TO}, finer where "
+                     "layers are too narrow to reach --target-macs within 5 points in such steps)")
     how.add_argument("--steps", type=int, default=1, help="iterative pruning steps (fine-tuning between)")
     how.add_argument("--ignore", action="append", default=[], metavar="LAYER",
                      help="layer name or glob whose output channels are kept (repeatable; the classifier "
@@ -173,6 +177,7 @@ def run_prune(args: argparse.Namespace, parser: CommandParser, argv: list[str]) 
         check_writable(args.report, "--report")
     if args.preset:
         args = _with_preset(parser, argv, args)
+    from deploy.confidence import split_label
     from quantize.prune_pipeline import FinetuneSpec, prune_checkpoint
 
     finetune = FinetuneSpec(
@@ -181,7 +186,8 @@ def run_prune(args: argparse.Namespace, parser: CommandParser, argv: list[str]) 
     )
     result = prune_checkpoint(
         args.model, args.out, ratio=args.ratio, target_macs=args.target_macs, steps=args.steps,
-        global_pruning=args.global_pruning, round_to=args.round_to or None, ignored=tuple(args.ignore),
+        global_pruning=args.global_pruning, ignored=tuple(args.ignore), adapt_round_to=args.round_to is None,
+        round_to=DEFAULT_ROUND_TO if args.round_to is None else args.round_to or None,
         importance=args.importance, data=args.data, finetune_epochs=args.finetune_epochs, finetune=finetune,
         reconstruct_images=args.reconstruct, eval_split=args.eval_split, eval_limit=args.eval_limit,
         budget=args.max_drop,
@@ -193,8 +199,12 @@ def run_prune(args: argparse.Namespace, parser: CommandParser, argv: list[str]) 
         f"{report.params_after / 1e6:.3f}M"
     )
     if result.top1_after is not None:
-        line += f", top-1 {result.top1_before:.2%} -> {result.top1_after:.2%}"
+        line += (f", {args.eval_split} top-1 {result.top1_before:.2%} -> {result.top1_after:.2%} on "
+                 f"{result.eval_images} images ({split_label(args.eval_split, args.data)})")
     print(f"{line}; wrote {result.path}")
+    note = report.rounding_note()
+    if note:
+        print(note)
     if args.report:
         _write_report(args.report, {**result.to_dict(), "out": str(result.path)})
     return 0
@@ -228,9 +238,11 @@ def run_quantize(args: argparse.Namespace) -> int:
         raise
     chosen = result.chosen
     speed = f", {result.report['speedup']:.2f}x faster than fp32 ONNX" if "speedup" in result.report else ""
+    parity = result.card.parity
     print(
-        f"{chosen.name}: top-1 {chosen.top1:.2%} (fp32 {result.report['fp32_top1']:.2%}, drop "
-        f"{chosen.drop * 100:.2f} points, agreement {chosen.agreement:.2%}){speed}; wrote {result.path}"
+        f"{chosen.name}: {args.eval_split} top-1 {chosen.top1:.2%} on {parity.images} images ({parity.source}) "
+        f"(fp32 {result.report['fp32_top1']:.2%}, drop {chosen.drop * 100:.2f} points, agreement "
+        f"{chosen.agreement:.2%}){speed}; wrote {result.path}"
     )
     if result.card.reference is not None:
         print(f"reference set: {result.card.reference.images} images in {result.card.reference.file} "

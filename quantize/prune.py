@@ -27,6 +27,14 @@ from train.pruned import SHAPE_ATTRS
 # Leaf layers with parameters that structured pruning handles (others must be ignored, by name).
 SUPPORTED_LAYERS = tuple(SHAPE_ATTRS)
 
+# A --target-macs result further than this many points of MACs from the target is said, with how to get closer.
+MISS_POINTS = 5.0
+
+
+def misses(kept: float, target: float) -> bool:
+    """Whether `kept` (a fraction of the MACs) is more than MISS_POINTS from `target`."""
+    return abs(kept - target) * 100 > MISS_POINTS + 1e-9
+
 
 @dataclass
 class PruneReport:
@@ -41,10 +49,39 @@ class PruneReport:
     round_to: int | None
     global_pruning: bool
     history: list[dict] = field(default_factory=list)
+    target_macs: float | None = None  # the fraction of MACs asked to keep, when asked that way
+    round_to_asked: int | None = None  # set when a finer multiple than the one asked was used
+    macs_kept_asked: float | None = None  # what the multiple asked for would have kept, then
+    closer: dict | None = None  # {"round_to", "macs_kept"}: a finer multiple that gets closer to the target
 
     @property
     def macs_reduction(self) -> float:
         return 1.0 - self.macs_after / max(self.macs_before, 1)
+
+    @property
+    def macs_kept(self) -> float:
+        return self.macs_after / max(self.macs_before, 1)
+
+    def rounding_note(self) -> str | None:
+        """One line when channel rounding moved the result off `target_macs` (or made a finer multiple
+        necessary): what was kept, why, and how to get closer; None when there is nothing to say."""
+        if self.target_macs is None:
+            return None
+        kept, target = f"{self.macs_kept:.0%}", f"{self.target_macs:.0%}"
+        if self.round_to_asked is not None:
+            return (f"kept {kept} of the MACs (target {target}) with channel counts in multiples of {self.round_to}: "
+                    f"this network's layers are too narrow to land near the target in multiples of "
+                    f"{self.round_to_asked}, which keep {self.macs_kept_asked:.0%} (--round-to {self.round_to_asked} "
+                    "insists on them)")
+        if not misses(self.macs_kept, self.target_macs):
+            return None
+        why = (f"channel counts rounded down to multiples of {self.round_to} move this network's MACs in coarse steps"
+               if self.round_to and self.round_to > 1 else "this network's channels move its MACs in coarse steps")
+        if self.closer:
+            how = f"--round-to {self.closer['round_to']} keeps {self.closer['macs_kept']:.0%}"
+        else:
+            how = "--ratio sets the share of channels removed directly"
+        return f"kept {kept} of the MACs, not the {target} asked: {why}; {how}"
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -162,8 +199,9 @@ def ratio_for_target_macs(
     ignored: Sequence[str] = (),
     importance: str = "magnitude",
     tolerance: float = 0.01,
-) -> float:
-    """The channel ratio whose one-shot pruning leaves about `target_macs` (a fraction, 0..1) of MACs.
+) -> tuple[float, float]:
+    """(channel ratio, fraction of the MACs it keeps) of the one-shot pruning that leaves about
+    `target_macs` (a fraction, 0..1) of the MACs.
 
     Bisection on copies of the model (MACs fall roughly with the square of the kept channels).
     """
@@ -188,8 +226,33 @@ def ratio_for_target_macs(
     # Channel rounding makes MACs move in steps: take the closest that reaches the target.
     reaching = [t for t in tried if t[1] <= target_macs + tolerance]
     if reaching:
-        return max(reaching, key=lambda t: t[1])[0]
-    return min(tried, key=lambda t: t[1])[0]
+        return max(reaching, key=lambda t: t[1])
+    return min(tried, key=lambda t: t[1])
+
+
+def finer_multiples(round_to: int) -> list[int]:
+    """The multiples tried when `round_to` misses a MACs target: halved down to 1 (16 -> 8, 4, 2, 1)."""
+    multiples = []
+    while round_to > 1:
+        round_to = max(1, round_to // 2)
+        multiples.append(round_to)
+    return multiples
+
+
+def _closer_round_to(
+    target_macs: float, round_to: int, search: Callable[[int], tuple[float, float]]
+) -> tuple[int, float, float] | None:
+    """(multiple, ratio, kept) of the largest multiple finer than `round_to` that gets within
+    MISS_POINTS of the target, else of the finer one closest to it; None when `round_to` is 1.
+    `search(multiple)` gives (ratio, kept) for a multiple."""
+    best = None
+    for finer in finer_multiples(round_to):
+        ratio, kept = search(finer)
+        if best is None or abs(kept - target_macs) < abs(best[2] - target_macs):
+            best = (finer, ratio, kept)
+        if not misses(kept, target_macs):
+            return finer, ratio, kept
+    return best
 
 
 def prune_model(
@@ -204,6 +267,7 @@ def prune_model(
     ignored: Sequence[str] = (),
     importance: str = "magnitude",
     finetune: Callable[[nn.Module, int], None] | None = None,
+    adapt_round_to: bool = True,
 ) -> PruneReport:
     """Prune `model` in place: remove `ratio` of the channels (or down to `target_macs`).
 
@@ -211,6 +275,10 @@ def prune_model(
     target_macs: alternatively the fraction of MACs to keep; the ratio is found by bisection.
     steps: iterative schedule; `finetune(model, step)` runs after each step (and may train).
     round_to: channel counts are kept multiples of this (8 suits SIMD kernels); None = any.
+        When rounding leaves the MACs more than MISS_POINTS off `target_macs`, the report names a
+        finer multiple that gets closer (`PruneReport.rounding_note`); with `adapt_round_to` (the
+        default) that multiple is used instead: narrow layers, such as a small CNN's 32 and 64
+        channels, cannot move in steps of 8 and land near the target (33 % of the MACs for 50 %).
     ignored: layer names or globs whose output channels are kept, besides the classifier's
         (e.g. MobileNetV2's `features.*.conv.2` keeps the residual stream and prunes only the
         expanded channels inside each block).
@@ -224,11 +292,20 @@ def prune_model(
         raise EdgevisionError(f"--round-to must be at least 1, got {round_to}")
     ignored = expand_layer_names(model, [*ignored, *classifier_layers(model, example_inputs)])
     check_supported(model, ignored)
+    rounding: dict = {"target_macs": target_macs}
     if ratio is None:
-        ratio = ratio_for_target_macs(
-            model, example_inputs, target_macs, global_pruning=global_pruning, round_to=round_to, ignored=ignored,
-            importance=importance,
-        )
+        def search(multiple: int | None) -> tuple[float, float]:
+            return ratio_for_target_macs(model, example_inputs, target_macs, global_pruning=global_pruning,
+                                         round_to=multiple, ignored=ignored, importance=importance)
+
+        ratio, kept = search(round_to)
+        found = _closer_round_to(target_macs, round_to, search) if round_to and misses(kept, target_macs) else None
+        if found and abs(found[2] - target_macs) < abs(kept - target_macs):
+            if adapt_round_to:
+                rounding.update(round_to_asked=round_to, macs_kept_asked=kept)
+                round_to, ratio = found[0], found[1]
+            else:
+                rounding["closer"] = {"round_to": found[0], "macs_kept": found[2]}
     _check_ratio(ratio)
     macs_before, params_before = count_macs_params(model, example_inputs)
     was_training = model.training
@@ -250,7 +327,8 @@ def prune_model(
     model.train(was_training)
     macs_after, params_after = count_macs_params(model, example_inputs)
     return PruneReport(
-        macs_before, macs_after, params_before, params_after, ratio, steps, round_to, global_pruning, history
+        macs_before, macs_after, params_before, params_after, ratio, steps, round_to, global_pruning, history,
+        **rounding,
     )
 
 

@@ -169,6 +169,7 @@ def prune_checkpoint(
     steps: int = 1,
     global_pruning: bool = False,
     round_to: int | None = 8,
+    adapt_round_to: bool = True,
     ignored: tuple[str, ...] = (),
     importance: str = "magnitude",
     data: str | None = None,
@@ -226,6 +227,7 @@ def prune_checkpoint(
             steps=steps,
             global_pruning=global_pruning,
             round_to=round_to,
+            adapt_round_to=adapt_round_to,
             ignored=ignored,
             importance=importance,
             finetune=after_step if repair or (tune and steps > 1) else None,
@@ -239,7 +241,7 @@ def prune_checkpoint(
             before, after = result_args["top1_before"], result_args["top1_after"]
             if budget is not None and (before - after) * 100 > budget + 1e-9:
                 raise EdgevisionError(
-                    f"pruned top-1 {after:.2%} is more than {budget} points below {before:.2%} "
+                    f"pruned {eval_split} top-1 {after:.2%} is more than {budget} points below {before:.2%} "
                     f"(MACs -{report.macs_reduction * 100:.1f}%); nothing written. "
                     "Fine-tune longer (--finetune-epochs) or prune less"
                 )

@@ -99,9 +99,11 @@ def climb(
     return guard.best()
 
 
-def start_guard(fp32_logits: np.ndarray, labels: np.ndarray, budget: float) -> Guard:
+def start_guard(fp32_logits: np.ndarray, labels: np.ndarray, budget: float, source: str) -> Guard:
+    """The guard on `labels` (images from `source`, e.g. "val split of digits"), logging fp32's top-1."""
     guard = Guard(fp32_logits, labels, budget)
-    log.info("fp32 top-1 %.2f%% on %d images; budget %s points", guard.fp32_top1 * 100, len(labels), budget)
+    log.info("fp32 top-1 %.2f%% on %d images (%s); budget %s points", guard.fp32_top1 * 100, len(labels), source,
+             budget)
     return guard
 
 
@@ -214,7 +216,7 @@ def quantize_to_onnx(
         def int8(config: ptq_onnx.OnnxQuantConfig) -> Rung:
             return Rung(config.name, "int8", config.to_dict(), lambda path: ptq_onnx.quantize_onnx(pre, path, calibration, config))
 
-        guard = start_guard(score(pre), val_labels, budget)
+        guard = start_guard(score(pre), val_labels, budget, source)
         best = climb(guard, map(int8, ladder), tmp, ".onnx", score, exhaustive)
         if best is None and exclude_sensitive > 0:
             scored = [a for a in guard.attempts if a.top1 is not None and a.config.get("quant_format") == "qdq"]
@@ -294,7 +296,7 @@ def quantize_to_pte(
         return artifact_logits(path, val_images, threads)
 
     rungs = [rung(c) for c in (pte.PTE_LADDER if ladder is None else ladder) if not c.qat or qat_epochs > 0]
-    guard = start_guard(torch_logits(model, val_images), val_labels, budget)
+    guard = start_guard(torch_logits(model, val_images), val_labels, budget, source)
     with tempfile.TemporaryDirectory(prefix="edgevision-pte-") as tmp_name:
         climb(guard, rungs, Path(tmp_name), ".pte", score, exhaustive)
         chosen = guard.require_best()
@@ -335,7 +337,7 @@ def quantize_to_fp16(
         def score(path: Path) -> np.ndarray:
             return artifact_logits(path, val_images, threads)
 
-        guard = start_guard(score(fp32), val_labels, budget)
+        guard = start_guard(score(fp32), val_labels, budget, source)
         climb(guard, [_fp16_rung(fp32)], tmp, ".onnx", score)
         chosen = guard.require_best()
         new_card = quantized_card(card, guard, chosen, "onnx", "fp32 onnx", source)

@@ -101,3 +101,13 @@ def resolve(config: TrainConfig, data_augment: str) -> TrainConfig:
     if resolved.epochs < 1 or resolved.batch_size < 1 or resolved.lr <= 0:
         raise EdgevisionError("--epochs, --batch-size and --lr must be positive")
     return resolved
+
+
+def frozen_backbone_warning(config: TrainConfig) -> str | None:
+    """One line when `--freeze backbone` would freeze a randomly initialised backbone (no --weights,
+    no --init): only the head trains, on features that never learn, and the loss stays near its start."""
+    if config.freeze != "backbone" or config.weights or config.init:
+        return None
+    return ("--freeze backbone without --weights or --init freezes a randomly initialised backbone: only the head "
+            "trains, on random features, and the loss stays near its start; give pretrained weights "
+            "(--weights DEFAULT or a file, --init MODEL.pt) or leave --freeze out")

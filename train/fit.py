@@ -24,7 +24,7 @@ from deploy.errors import EdgevisionError
 from deploy.preprocess import Preprocessing
 from train import ddp
 from train.checkpoint import load_checkpoint, load_model, save_checkpoint
-from train.config import TrainConfig, check_options, resolve
+from train.config import TrainConfig, check_options, frozen_backbone_warning, resolve
 from train.data import DataSplits, dataset_info, load_data, portable_spec
 from train.engine import EvalResult, Schedule, build_optimizer, evaluate_loader, train_one_epoch
 from train.features import cache_features, freeze_all_but
@@ -224,6 +224,9 @@ def _fit(config: TrainConfig, resume: bool, info: ddp.Distributed, out: Path, st
         config = apply_init(config, init_card(initial or config.init))
     data = load_data(config.data, config.data_root, config.seed)
     config = resolve(config, data.augment)
+    warning = frozen_backbone_warning(config)
+    if warning and info.is_main:
+        logger.warning(warning)
     if info.device.type == "cpu":
         torch.set_num_threads(cpu_threads(config, info))
     torch.manual_seed(config.seed)

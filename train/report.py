@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from deploy.atomic import atomic_path, write_text_atomic
+from deploy.confidence import split_label
 
 
 def write_json(path: str | os.PathLike, data: dict) -> Path:
@@ -47,9 +48,11 @@ def format_summary(metrics: dict) -> str:
     """Two lines for the terminal: the headline numbers and the weakest classes."""
     per_class = metrics.get("per_class", {})
     worst = sorted(per_class.items(), key=lambda kv: kv[1])[:3]
+    split = metrics["split"]
+    source = split_label(split, metrics["data"]).replace("all split of", "all splits of", 1)
     line = (
-        f"{metrics['split']}: top1 {metrics['top1']:.2%}  top{metrics['topk']} {metrics['top5']:.2%}  "
-        f"loss {metrics['loss']:.4f}  ({metrics['count']} images)"
+        f"{split} top-1 {metrics['top1']:.2%} on {metrics['count']} images ({source}), "
+        f"top-{metrics['topk']} {metrics['top5']:.2%}, loss {metrics['loss']:.4f}"
     )
     weakest = ", ".join(f"{name} {acc:.1%}" for name, acc in worst)
     return f"{line}\nweakest classes: {weakest}"

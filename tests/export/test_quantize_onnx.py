@@ -125,6 +125,27 @@ def test_bad_inputs_are_one_line_errors(digits_checkpoint, tmp_path, capsys):
     assert not [p for p in tmp_path.iterdir() if p.suffix != ".lock"]  # the lock file beside an -o stays
 
 
+def test_prune_and_quantize_name_their_split_and_prune_says_what_rounding_kept(digits_checkpoint, tmp_path, capsys):
+    """The digits CNN of tests/digits_cnn.py (16 and 32 channels): multiples of 8 keep 40 % of the MACs
+    for a 50 % target, which prune says; by default it rounds finer and says that instead."""
+    common = ["--target-macs", "0.5", "--data", "digits", "--reconstruct", "0", "--eval-split", "test"]
+    assert main(["prune", str(digits_checkpoint), "-o", str(tmp_path / "p8.pt"), "--round-to", "8", *common]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert " test top-1 " in lines[0] and lines[0].endswith(f"on 270 images (test split of digits); wrote {tmp_path}/p8.pt")
+    assert lines[1] == ("kept 40% of the MACs, not the 50% asked: channel counts rounded down to multiples of 8 move "
+                        "this network's MACs in coarse steps; --round-to 2 keeps 46%")
+    assert main(["prune", str(digits_checkpoint), "-o", str(tmp_path / "p.pt"), *common]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("kept 46% of the MACs (target 50%) with channel counts in multiples of 2: ")
+    assert load_model(tmp_path / "p.pt")[1].metrics["pruning"]["round_to"] == 2
+
+    assert main(["quantize", str(digits_checkpoint), "--data", "digits", "-o", str(tmp_path / "q.onnx"), "--no-latency",
+                 "--calib-size", "32", "--eval-size", "60", "--reference-images", "0"]) == 0
+    printed = capsys.readouterr()
+    assert ": val top-1 " in printed.out and " on 60 images (val split of digits) (fp32 " in printed.out
+    assert "fp32 top-1 " in printed.err and " on 60 images (val split of digits); budget 1.0 points" in printed.err
+
+
 @pytest.mark.slow
 def test_prune_checkpoint_loads_and_quantizes(digits_checkpoint, tmp_path, capsys):
     pruned = tmp_path / "pruned.pt"

@@ -52,6 +52,39 @@ def test_tiny_cnn_prunes_to_multiples_of_8_and_round_trips():
     assert torch.equal(rebuilt(x), model(x))
 
 
+def test_rounding_that_misses_the_target_macs_is_said_and_refined():
+    """train's digits CNN (32 and 64 channels): multiples of 8 can keep 57 % or 33 % of the MACs, not 50 %."""
+    from train.models import build_model
+
+    torch.manual_seed(0)
+    x = torch.randn(1, 1, 8, 8)
+    insisted = build_model("cnn", 10, 1, (8, 8)).eval()
+    report = prune_model(insisted, x, target_macs=0.5, round_to=8, adapt_round_to=False)
+    assert report.round_to == 8 and report.macs_kept == pytest.approx(0.33, abs=0.01)
+    assert all(c % 8 == 0 for name, c in channel_counts(insisted).items() if name != "head")
+    assert report.closer == {"round_to": 2, "macs_kept": pytest.approx(0.49, abs=0.01)}
+    assert report.rounding_note() == (
+        "kept 33% of the MACs, not the 50% asked: channel counts rounded down to multiples of 8 move this "
+        "network's MACs in coarse steps; --round-to 2 keeps 49%")
+
+    torch.manual_seed(0)
+    adapted = build_model("cnn", 10, 1, (8, 8)).eval()
+    report = prune_model(adapted, x, target_macs=0.5, round_to=8)
+    assert report.round_to == 2 and report.round_to_asked == 8 and abs(report.macs_kept - 0.5) <= 0.05
+    assert report.to_dict()["macs_kept_asked"] == pytest.approx(0.33, abs=0.01)
+    assert report.rounding_note().startswith("kept 49% of the MACs (target 50%) with channel counts in multiples "
+                                             "of 2: this network's layers are too narrow")
+    assert report.rounding_note().endswith("(--round-to 8 insists on them)")
+
+
+def test_a_target_reached_within_five_points_says_nothing():
+    model = tiny_cnn()
+    report = prune_model(model, torch.randn(1, 1, 8, 8), target_macs=0.3, round_to=8)
+    assert abs(report.macs_kept - 0.3) * 100 <= 5 and report.round_to == 8 and report.round_to_asked is None
+    assert report.rounding_note() is None
+    assert prune_model(tiny_cnn(), torch.randn(1, 1, 8, 8), ratio=0.5).rounding_note() is None
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["mobilenet_v3_small", "mobilenet_v2"])
 def test_torchvision_target_macs(name):

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 FAST = ["--threads", "1", "--quiet", "--batch-size", "128"]
 
 
-def test_train_then_eval_writes_all_outputs(tmp_path: Path) -> None:
+def test_train_then_eval_writes_all_outputs(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "run"
     assert main(["train", "--data", "digits", "--model", "cnn", "--epochs", "3", "--out", str(out), *FAST]) == 0
     for name in ("model.pt", "last.pt", "metrics.json", "confusion.png", "config.json"):
@@ -32,9 +32,14 @@ def test_train_then_eval_writes_all_outputs(tmp_path: Path) -> None:
     assert card.metrics["top1"] == metrics["top1"] and card.dataset == "digits"
     assert (out / "confusion.png").read_bytes()[:4] == b"\x89PNG"
 
+    capsys.readouterr()
     assert main(["eval", "--model", str(out / "model.pt"), "--split", "test"]) == 0
     again = json.loads((out / "eval_metrics.json").read_text())
     assert again["top1"] == pytest.approx(metrics["top1"])  # the card's preprocessing is the training one
+    summary = capsys.readouterr().err.splitlines()[0]
+    assert summary.startswith(f"test top-1 {again['top1']:.2%} on {again['count']} images (test split of digits), ")
+    assert main(["eval", "--model", str(out / "model.pt"), "--split", "all"]) == 0
+    assert f"on {1797} images (all splits of digits)" in capsys.readouterr().err
 
 
 def test_user_errors_are_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -61,6 +66,17 @@ def test_frozen_backbone_trains_only_the_head(tmp_path: Path) -> None:
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed == {"head.weight", "head.bias"}
     assert json.loads((out / "config.json").read_text())["augment"] == "none"  # the cached-feature path
+
+
+def test_freezing_a_random_backbone_warns_once(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    args = ["train", "--data", "digits", "--model", "cnn", "--freeze", "backbone", "--epochs", "1", *FAST]
+    assert main([*args, "--out", str(tmp_path / "random")]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if "--freeze backbone" in line]
+    assert warned == ["--freeze backbone without --weights or --init freezes a randomly initialised backbone: only "
+                      "the head trains, on random features, and the loss stays near its start; give pretrained "
+                      "weights (--weights DEFAULT or a file, --init MODEL.pt) or leave --freeze out"]
+    assert main([*args, "--out", str(tmp_path / "init"), "--init", str(tmp_path / "random" / "model.pt")]) == 0
+    assert "--freeze backbone" not in capsys.readouterr().err, "a pretrained backbone is worth freezing"
 
 
 @pytest.mark.slow

@@ -306,14 +306,17 @@ def sweep(args: argparse.Namespace) -> int:
         raise EdgevisionError(f"checkpoint not found: {args.model}")
     from benchmarks.cli import BENCH_OUTPUTS, refuse_overwriting_inputs, write_reports
 
+    # Before the checkpoint is read: a --model named as a variant (p50.pt) would be pruned over itself,
+    # whichever of the fine-tuned and untuned names the checkpoint's architecture leads to.
+    outputs = (*BENCH_OUTPUTS, MANIFEST, *(pruned_name(p, tuned) for p in args.prune if p for tuned in (True, False)),
+               *(f"{v.name}{SWEEP_FORMATS[v.fmt].suffix}" for tuned in (True, False)
+                 for v in plan(args.prune, args.formats, args.quant, finetuned=tuned)))
+    refuse_overwriting_inputs(args.out, outputs, [args.model])
     epochs, source = finetune_plan(args) if any(args.prune) else (0, "no pruned variant")
     variants = plan(args.prune, args.formats, args.quant, finetuned=epochs > 0)
     if any(args.prune):
         logger.info("pruned variants: %s", f"fine-tuned {epochs} epochs ({source})" if epochs else
                     "not fine-tuned (--finetune-epochs 0), named 'untuned'")
-    outputs = (*BENCH_OUTPUTS, MANIFEST, *(pruned_name(p, epochs > 0) for p in args.prune if p),
-               *(f"{v.name}{SWEEP_FORMATS[v.fmt].suffix}" for v in variants))
-    refuse_overwriting_inputs(args.out, outputs, [args.model])  # p50.pt as --model would be pruned over itself
     scored = bench_data(args)
     os.makedirs(args.out, exist_ok=True)
     check_writable(args.out / "report.json", "--out folder")

@@ -4,6 +4,7 @@ classifier, the app run in a thread (`Background`), its log read back (`records`
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from pathlib import Path
@@ -112,3 +113,15 @@ def serving(config: AppConfig) -> tuple[Background, str]:
 
     assert wait_for(up, 10), "the server did not come up"
     return app, base
+
+
+class Records(logging.Handler):
+    """The records of one logger, whatever an earlier in-process command did to propagation (which
+    pytest's caplog, listening on the root logger, depends on differently across pytest versions)."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)

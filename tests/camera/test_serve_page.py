@@ -21,7 +21,7 @@ from camera_app.app import AppConfig
 from camera_app.overlay import BAR_COLORS
 from camera_app.serve import FrameServer
 from camera_app.serve_http import FILES
-from tests.camera.conftest import serving, write_video
+from tests.camera.conftest import Records, serving, write_video
 from tests.camera.mjpeg_server import free_port
 
 # Each one, were it markup, would request /pwned* from the server (img-src 'self' allows the request
@@ -44,7 +44,7 @@ def browser() -> str:
 
 
 @pytest.fixture
-def hostile_app(tmp_path, caplog):
+def hostile_app(tmp_path):
     from tests.runtime.onnx_models import make_onnx, tiny_card
 
     assert len(PAYLOADS[3]) == 300
@@ -52,12 +52,17 @@ def hostile_app(tmp_path, caplog):
     model = make_onnx(tmp_path / MODEL_NAME, classes=len(PAYLOADS), card=card)
     video = write_video(tmp_path / "clip.avi", 30, "MJPG", fps=30)
     port = free_port()
-    caplog.set_level(logging.DEBUG, logger="edgevision.camera")
+    logger, log = logging.getLogger("edgevision.camera"), Records(logging.DEBUG)
+    level = logger.level
+    logger.addHandler(log)
+    logger.setLevel(logging.DEBUG)
     config = AppConfig(str(model), str(video), realtime=True, loop=-1, serve=str(port), duration=60, top_k=4)
     app, base = serving(config)
-    yield base, caplog
+    yield base, log
     app.stop.set()
     app.join(10)
+    logger.removeHandler(log)
+    logger.setLevel(level)
 
 
 def chromium(browser: str, url: str, *flags: str) -> subprocess.CompletedProcess:
@@ -70,9 +75,9 @@ def chromium(browser: str, url: str, *flags: str) -> subprocess.CompletedProcess
 
 @pytest.mark.slow
 def test_payload_labels_show_as_text_and_nothing_runs(browser, hostile_app):
-    base, caplog = hostile_app
+    base, log = hostile_app
     dom = chromium(browser, base, "--dump-dom").stdout
-    requested = [r.getMessage() for r in caplog.records if r.getMessage().startswith("serve:")]
+    requested = [r.getMessage() for r in log.records if r.getMessage().startswith("serve:")]
     assert any('"GET /stats.json' in line for line in requested), "the page never asked for its numbers"
     assert not [line for line in requested if "pwned" in line], "a payload ran or loaded as markup"
     for label in PAYLOADS:

@@ -13,6 +13,7 @@ import pytest
 
 from camera_app.uncertain import JSONL, SaveOptions, UncertainSaver, safe_folder_name
 from deploy.errors import EdgevisionError
+from tests.camera.conftest import Records
 from tests.camera.mjpeg_server import read_stamp, stamped_frame
 
 UNSURE = np.array([0.4, 0.35, 0.25])
@@ -100,25 +101,13 @@ def test_a_writer_that_does_not_keep_up_drops_frames_instead_of_waiting(tmp_path
     assert saver.counters["saved"] == 5 and [r["frame"] for r in lines(tmp_path)] == [0, 1, 2, 3, 4]
 
 
-class Records(logging.Handler):
-    """The records of one logger, whatever an earlier in-process command did to propagation (which
-    pytest's caplog, listening on the root logger, depends on differently across pytest versions)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 def test_a_write_error_is_one_warning_and_stops_saving(tmp_path):
     root = tmp_path / "unsure"
     saver = UncertainSaver(SaveOptions(str(root), threshold=0.5, every=0))
     (root / JSONL).unlink()
     root.rmdir()
     root.write_bytes(b"not a folder any more")  # every later write fails, whoever the user is
-    logger, collected = logging.getLogger("edgevision.camera"), Records()
+    logger, collected = logging.getLogger("edgevision.camera"), Records(logging.WARNING)
     logger.addHandler(collected)
     try:
         assert saver.offer(0, stamped_frame(0), top(UNSURE), UNSURE)

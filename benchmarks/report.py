@@ -15,6 +15,7 @@ from benchmarks.roofline import achieved_gmacs, peak_for
 from benchmarks.runner import Row
 from benchmarks.table import Fields, Heading, Table, short
 from benchmarks.table import to_markdown as render_markdown
+from deploy.jetson import l4t_release
 
 
 # Architecture families: a process of one family on a kernel of another runs under emulation
@@ -92,9 +93,9 @@ def board_and_gpu() -> dict:
     board = _read("/proc/device-tree/model").strip("\x00 \n")
     if board:
         out["board"] = board
-    tegra = _read("/etc/nv_tegra_release").splitlines()
-    if tegra:
-        out["l4t"] = tegra[0].lstrip("# ").strip()
+    release = l4t_release()
+    if release:
+        out["l4t"] = release
     if shutil.which("nvidia-smi"):
         try:
             answer = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],

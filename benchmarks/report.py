@@ -244,7 +244,7 @@ def provenance_markdown(provenance: dict | None) -> str:
     return render_markdown([Heading("Run"), Fields(provenance_pairs(provenance))])
 
 
-CSV_COLUMNS = ("model", "backend", "provider", "precision", "threads", "batch", "size_bytes", "load_s", "first_ms",
+CSV_COLUMNS = ("model", "backend", "precision", "provider", "threads", "batch", "size_bytes", "load_s", "first_ms",
                "p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "throughput_ips", "top1", "top5",
                "images", "agreement", "macs", "params", "gmacs_per_s", "peak_rss_bytes", "status", "error")
 

@@ -375,6 +375,7 @@ def markdown(results: list[Result], batches: tuple[int, ...], gpu: str | None, d
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from benchmarks.options import positive_float
     from deploy.cli_util import CommandParser
 
     parser = CommandParser(
@@ -391,7 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="folder for built engines and ONNX files, gpu_check.md and gpu_check.json (default runs/gpu-check)")
     parser.add_argument("--data", default="digits",
                         help="calibration / guard data for the fp16 and int8 ONNX (a --data spec; default digits)")
-    parser.add_argument("--seconds", type=float, default=3.0, help="timed seconds per row and batch size (default 3)")
+    parser.add_argument("--seconds", type=positive_float(3600.0), default=3.0,
+                        help="timed seconds per row and batch size (default 3)")
     parser.add_argument("--only", help="run only rows whose name contains this text (e.g. PyTorch)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and the skips, run nothing")
     return parser

@@ -184,23 +184,25 @@ def gpu_present() -> str | None:
 # --- the plan
 
 
-def plan_rows(artifacts: Artifacts, out: Path, data: str) -> list[Plan]:
-    """Every row the check knows, with what each needs and builds."""
+def plan_rows(artifacts: Artifacts, out: Path, data: str, fp16_onnx: Path | None = None,
+              int8_onnx: Path | None = None) -> list[Plan]:
+    """Every row the check knows, with what each needs and builds. The fp16 and Q/DQ int8 ONNX are
+    `fp16_onnx` / `int8_onnx` when given (made on a desktop, say, for a Jetson without torch), else
+    made into `out` from the checkpoint with `edgevision quantize`."""
     onnx_ref = Path(f"{artifacts.onnx}.ref.npz")
-    fp16_onnx, int8_onnx = out / "model.fp16.onnx", out / "model.int8-trt.onnx"
-    quantize = {
-        fp16_onnx: ("quantize", "--model", str(artifacts.checkpoint), "--data", data, "--to", "onnx-fp16",
-                    "--out", str(fp16_onnx)),
-        int8_onnx: ("quantize", "--model", str(artifacts.checkpoint), "--data", data, "--to", "onnx-int8-trt",
-                    "--out", str(int8_onnx)),
-    }
+    targets = {"fp16": "onnx-fp16", "int8": "onnx-int8-trt"}
+    given = {"fp32": artifacts.onnx, "fp16": fp16_onnx, "int8": int8_onnx}
     rows = []
-    for precision, source in (("fp32", artifacts.onnx), ("fp16", fp16_onnx), ("int8", int8_onnx)):
+    for precision in ("fp32", "fp16", "int8"):
+        source = given[precision] or out / f"model.{targets[precision].removeprefix('onnx-')}.onnx"
         engine = out / f"model.{precision}.engine"
-        builds = [] if source == artifacts.onnx else [Build(source, quantize[source], ("quantizer",))]
+        builds, starts = [], (source,)
+        if given[precision] is None:
+            builds.append(Build(source, ("quantize", "--model", str(artifacts.checkpoint), "--data", data, "--to",
+                                         targets[precision], "--out", str(source)), ("quantizer",)))
+            starts = (artifacts.checkpoint,)
         builds.append(Build(engine, ("export", "--model", str(source), "--format", "tensorrt", "--out", str(engine)),
                             ("tensorrt",)))
-        starts = (artifacts.onnx,) if source == artifacts.onnx else (artifacts.checkpoint,)
         references = (Path(f"{engine}.ref.npz"), Path(f"{source}.ref.npz"))
         rows.append(Plan(f"TensorRT {precision} engine", "tensorrt", engine, {}, ("runtime", "tensorrt"), starts,
                          references, tuple(builds)))
@@ -214,16 +216,20 @@ def plan_rows(artifacts: Artifacts, out: Path, data: str) -> list[Plan]:
     return rows
 
 
+def pending_builds(plan: Plan) -> tuple[Build, ...]:
+    """The builds still to run: those after the last whose output exists already."""
+    made = [index for index, step in enumerate(plan.builds) if step.output.is_file()]
+    return plan.builds[made[-1] + 1:] if made else plan.builds
+
+
 def why_skipped(plan: Plan, met: dict[str, str | None]) -> str | None:
     """The first reason `plan` cannot run here, or None."""
-    for build in plan.builds:
-        for name in build.needs:
-            if met[name]:
-                return met[name]
-    for name in plan.needs:
+    pending = pending_builds(plan)
+    for name in [*(need for step in pending for need in step.needs), *plan.needs]:
         if met[name]:
             return met[name]
-    missing = next((path for path in plan.inputs if not path.is_file()), None)
+    starts = plan.inputs if pending == plan.builds else ()  # a file already made is where it starts
+    missing = next((path for path in starts if not path.is_file()), None)
     if missing is not None:
         return f"no {missing} (run `make demo` first, or pass --artifacts DIR)"
     return None
@@ -392,6 +398,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="folder for built engines and ONNX files, gpu_check.md and gpu_check.json (default runs/gpu-check)")
     parser.add_argument("--data", default="digits",
                         help="calibration / guard data for the fp16 and int8 ONNX (a --data spec; default digits)")
+    parser.add_argument("--fp16-onnx", type=Path,
+                        help="fp16 ONNX for the fp16 engine (default: made into --out with edgevision quantize --to onnx-fp16)")
+    parser.add_argument("--int8-onnx", type=Path,
+                        help="TensorRT-form Q/DQ int8 ONNX for the int8 engine (default: made into --out with "
+                        "edgevision quantize --to onnx-int8-trt)")
     parser.add_argument("--seconds", type=positive_float(3600.0), default=3.0,
                         help="timed seconds per row and batch size (default 3)")
     parser.add_argument("--only", help="run only rows whose name contains this text (e.g. PyTorch)")
@@ -405,7 +416,7 @@ def check(args: argparse.Namespace, argv: list[str]) -> int:
     gpu = gpu_present()
     dry = args.dry_run or gpu is None
     met = {name: need() for name, need in REQUIREMENTS.items()}
-    plans = [p for p in plan_rows(Artifacts.under(args.artifacts), args.out, args.data)
+    plans = [p for p in plan_rows(Artifacts.under(args.artifacts), args.out, args.data, args.fp16_onnx, args.int8_onnx)
              if not args.only or args.only.lower() in p.name.lower()]
     results = []
     print(f"gpu-check: {gpu or 'no NVIDIA GPU found'}" + ("; dry run: nothing is run" if dry else ""), flush=True)
@@ -418,12 +429,12 @@ def check(args: argparse.Namespace, argv: list[str]) -> int:
             print(f"  {plan.name}: skipped: {reason}", flush=True)
             continue
         if dry:
-            steps = [f"edgevision {' '.join(b.argv)}" for b in plan.builds]
+            steps = [f"edgevision {' '.join(b.argv)}" for b in pending_builds(plan)]
             what = "; then ".join([*steps, f"load {plan.model} ({plan.backend}, {plan.options or 'defaults'})"])
             results.append(Result(plan.name, plan.backend, str(plan.model), "dry run", f"would run: {what}"))
             print(f"  {plan.name}: would run: {what}", flush=True)
             continue
-        failed = next((why for step in plan.builds if (why := build(step))), None)
+        failed = next((why for step in pending_builds(plan) if (why := build(step))), None)
         if failed:
             results.append(Result(plan.name, plan.backend, str(plan.model), "skipped", failed))
             print(f"  {plan.name}: skipped: {failed}", flush=True)

@@ -196,3 +196,60 @@ def test_gpu_check_dry_run_names_every_skip(tmp_path):
     torch_reason = rows["PyTorch CUDA eager bf16"]["reason"]
     assert "torch" in torch_reason or "GPU" in torch_reason
     assert (out / "gpu_check.md").read_text().count("| unverified |") == 8
+
+
+def test_gpu_check_starts_from_what_exists(tmp_path):
+    from benchmarks.gpu_check import Artifacts, plan_rows, why_skipped
+
+    artifacts = Artifacts.under(tmp_path / "demo")
+    fp16 = make_onnx(tmp_path / "given.fp16.onnx", card=tiny_card())
+    rows = {p.name: p for p in plan_rows(artifacts, tmp_path / "out", "digits", fp16_onnx=fp16)}
+    met = {"runtime": None, "torch-cuda": None, "ort-cuda": None, "ort-tensorrt": None, "tensorrt": None,
+           "quantizer": "making the fp16 / int8 ONNX needs torch"}
+    given = rows["TensorRT fp16 engine"]
+    assert [step.argv[0] for step in given.builds] == ["export"] and why_skipped(given, met) is None
+    assert why_skipped(rows["TensorRT int8 engine"], met) == met["quantizer"]  # made from the checkpoint
+    assert why_skipped(rows["TensorRT fp32 engine"], met).startswith(f"no {artifacts.onnx} (run `make demo` first")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "model.int8.engine").write_bytes(b"built before")  # an engine there: no quantizer needed
+    assert why_skipped(rows["TensorRT int8 engine"], met) is None
+    assert why_skipped(rows["TensorRT int8 engine"], {**met, "tensorrt": "no TensorRT"}) == "no TensorRT"  # to run it
+
+
+def test_a_gpu_check_row_measures_verifies_and_scores(tmp_path, checkpoint):
+    import cv2
+
+    from benchmarks.gpu_check import Plan, run_row
+
+    model = referenced_onnx(tmp_path / "m.onnx")
+    images = tmp_path / "images"
+    rng = np.random.default_rng(0)
+    for name in tiny_card().class_names:
+        (images / name).mkdir(parents=True)
+        for i in range(2):
+            cv2.imwrite(str(images / name / f"{i}.png"), rng.integers(0, 255, (40, 40, 3), dtype=np.uint8))
+    row = run_row(Plan("ort", "onnxruntime", model, {"provider": "cpu"}, (), (model,)), (1, 4), 0.05, images)
+    assert (row.status, row.verify, row.precision, row.provider) == ("ok", "passed", "fp32", "CPUExecutionProvider")
+    assert set(row.latency_ms) == {"1", "4"} and all(0 < lat["p50"] <= lat["p99"] for lat in row.latency_ms.values())
+    assert row.images == 6 and 0 <= row.top1 <= 1 and row.load_s > 0
+    unreferenced = run_row(Plan("torch", "torch", checkpoint, {"provider": "cpu", "precision": "bf16"}, (), ()),
+                           (1,), 0.05, tmp_path / "none")
+    assert (unreferenced.status, unreferenced.verify, unreferenced.precision) == ("ok", "unverified", "bf16")
+    assert "no reference set" in unreferenced.verify_line and unreferenced.top1 is None
+    if CPU_BUILD:
+        failed = run_row(Plan("cuda", "onnxruntime", model, {"provider": "cuda"}, (), ()), (1,), 0.05, images)
+        assert failed.status == "failed" and "CUDAExecutionProvider" in failed.reason and failed.verify == "unverified"
+
+
+def test_onnxruntime_falling_back_to_the_cpu_is_refused():
+    """onnxruntime-gpu opens a session on the CPU when CUDA cannot start; a session stand-in (no CUDA here)."""
+    from deploy.backends.onnxruntime import check_session_providers
+
+    class FellBack:
+        def get_providers(self):
+            return ["CPUExecutionProvider"]
+
+    wanted = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    with pytest.raises(EdgevisionError, match="could not start CUDAExecutionProvider .* would run on CPUExecutionProvider"):
+        check_session_providers(Path("m.onnx"), FellBack(), wanted, "cuda")
+    check_session_providers(Path("m.onnx"), FellBack(), wanted, "auto")  # auto may fall back

@@ -318,7 +318,8 @@ def run_row_in_process(plan: Plan, batches: tuple[int, ...], seconds: float, ima
         try:
             return pool.submit(run_row, plan, batches, seconds, images).result(timeout=ROW_TIMEOUT_S)
         except Exception as exc:  # noqa: BLE001 - a crashed or hung process
-            return Result(plan.name, plan.backend, str(plan.model), "failed", f"its process: {type(exc).__name__}: {exc}")
+            first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+            return Result(plan.name, plan.backend, str(plan.model), "failed", f"its process: {type(exc).__name__}: {first}")
 
 
 def build(step: Build) -> str | None:
@@ -465,4 +466,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Through the module's own name, so that the rows' processes unpickle benchmarks.gpu_check's classes.
+    from benchmarks.gpu_check import main as gpu_check_main
+
+    sys.exit(gpu_check_main())

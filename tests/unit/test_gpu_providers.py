@@ -219,7 +219,7 @@ def test_gpu_check_starts_from_what_exists(tmp_path):
 def test_a_gpu_check_row_measures_verifies_and_scores(tmp_path, checkpoint):
     import cv2
 
-    from benchmarks.gpu_check import Plan, run_row
+    from benchmarks.gpu_check import Plan, run_row, run_row_in_process
 
     model = referenced_onnx(tmp_path / "m.onnx")
     images = tmp_path / "images"
@@ -228,7 +228,7 @@ def test_a_gpu_check_row_measures_verifies_and_scores(tmp_path, checkpoint):
         (images / name).mkdir(parents=True)
         for i in range(2):
             cv2.imwrite(str(images / name / f"{i}.png"), rng.integers(0, 255, (40, 40, 3), dtype=np.uint8))
-    row = run_row(Plan("ort", "onnxruntime", model, {"provider": "cpu"}, (), (model,)), (1, 4), 0.05, images)
+    row = run_row_in_process(Plan("ort", "onnxruntime", model, {"provider": "cpu"}, (), (model,)), (1, 4), 0.05, images)
     assert (row.status, row.verify, row.precision, row.provider) == ("ok", "passed", "fp32", "CPUExecutionProvider")
     assert set(row.latency_ms) == {"1", "4"} and all(0 < lat["p50"] <= lat["p99"] for lat in row.latency_ms.values())
     assert row.images == 6 and 0 <= row.top1 <= 1 and row.load_s > 0

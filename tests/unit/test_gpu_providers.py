@@ -253,3 +253,29 @@ def test_onnxruntime_falling_back_to_the_cpu_is_refused():
     with pytest.raises(EdgevisionError, match="could not start CUDAExecutionProvider .* would run on CPUExecutionProvider"):
         check_session_providers(Path("m.onnx"), FellBack(), wanted, "cuda")
     check_session_providers(Path("m.onnx"), FellBack(), wanted, "auto")  # auto may fall back
+
+
+def test_without_opencv_a_model_runs_and_replays_its_reference_set(tmp_path):
+    """A GPU box with torch and numpy only: loading, timing and verify need no OpenCV; reading an image
+    says in one line what to install."""
+    model = referenced_onnx(tmp_path / "m.onnx")
+    shadow = tmp_path / "shadow" / "cv2"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text('raise ModuleNotFoundError("No module named \'cv2\'", name="cv2")\n')
+    script = ("import sys, deploy\n"
+              "from deploy.errors import EdgevisionError\n"
+              "from deploy.verify import verify_file\n"
+              f"result = verify_file({str(model)!r}, provider='cpu')\n"
+              "print(result.line())\n"
+              "try:\n"
+              f"    deploy.load({str(model)!r}).predict({str(model)!r})\n"
+              "except EdgevisionError as exc:\n"
+              "    print('error:', exc)\n"
+              "print('cv2 loaded:', type(sys.modules.get('deploy.preprocess').cv2).__name__)\n")
+    done = subprocess.run([sys.executable, "-W", "ignore", "-c", script], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(shadow.parent), str(REPO)])})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].endswith("-> passed")
+    assert lines[1].startswith("error: OpenCV (cv2) is not installed") and "opencv-python-headless" in lines[1]
+    assert lines[2] == "cv2 loaded: MissingOpenCV"

@@ -184,14 +184,59 @@ def test_engine_from_another_gpu_is_refused(tmp_path, monkeypatch):
     assert not trt.calls
 
 
-def test_engine_from_here_reaches_tensorrt(tmp_path, monkeypatch):
+@pytest.mark.parametrize("version", VERSIONS)
+def test_engine_from_here_loads_and_runs(tmp_path, monkeypatch, version):
     import deploy
+    from tests.runtime.onnx_models import reference_logits
 
-    engine = build(tmp_path, monkeypatch, TRT_11)
-    trt = trt_standins.install(monkeypatch, "11.4.0")  # the same release without the wheel's build number
-    with pytest.raises(EdgevisionError, match="cannot deserialize"):  # the stand-in has no engine to give
-        deploy.load(engine)
+    engine = build(tmp_path, monkeypatch, version)
+    here = ".".join(version.split(".")[:3])  # the same release, also without the wheel's build number
+    trt = trt_standins.install(monkeypatch, here)
+    with pytest.warns(UserWarning, match="unverified"):  # built by onnx2trt alone: no parity check
+        clf = deploy.load(engine)
     assert trt.calls == [("deserialize_cuda_engine", engine.stat().st_size)]
+    assert clf.info["max_batch"] == 8 and clf.info["provider"] == f"TensorRT {here}"
+    batch = np.random.default_rng(0).normal(size=(5, 3, 32, 32)).astype(np.float32)
+    big = np.concatenate([batch, batch])  # 10 > max_batch: the classifier runs it in two
+    np.testing.assert_allclose(clf.run(big), reference_logits(big), atol=1e-4)
+    with pytest.raises(EdgevisionError, match=r"does not take input shape \(9, 3, 32, 32\)"):
+        clf.backend.run(np.zeros((9, 3, 32, 32), np.float32))
+    corrupt = tmp_path / "bad.engine"
+    corrupt.write_bytes(engine.read_bytes()[:100])
+    with pytest.raises(EdgevisionError, match="cannot deserialize"):
+        deploy.load(corrupt, labels=None)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_export_from_onnx_replays_its_reference_set(tmp_path, monkeypatch, version, capsys):
+    from deploy.card import read_sidecar
+    from edgevision import main
+    from tests.runtime.reference_sets import referenced_onnx
+
+    trt_standins.install(monkeypatch, version)
+    source = referenced_onnx(tmp_path / "m.onnx")
+    engine = tmp_path / "m.engine"
+    assert main(["export", "--model", str(source), "--format", "tensorrt", "--out", str(engine)]) == 0
+    printed = capsys.readouterr().out
+    assert "parity: top-1 agreement 100.00% with pytorch on 6 images (generated)" in printed and "passed" in printed
+    card = read_sidecar(engine)
+    assert card.parity.passed and card.parity.backend == "tensorrt" and card.reference.file == "m.engine.ref.npz"
+    assert (tmp_path / "m.engine.ref.npz").is_file()
+    assert main(["verify", "--model", str(engine)]) == 0
+
+
+def test_export_from_an_altered_onnx_fails_its_replay(tmp_path, monkeypatch, capsys):
+    from deploy.card import read_sidecar
+    from edgevision import main
+    from tests.runtime.reference_sets import write_tiny_reference
+
+    trt_standins.install(monkeypatch, TRT_11)
+    source = make_onnx(tmp_path / "m.onnx", card=tiny_card(), seed=1)  # other weights than the reference set's
+    write_tiny_reference(source, tiny_card())
+    assert main(["export", "--model", str(source), "--format", "tensorrt", "--out", str(tmp_path / "m.engine")]) == 1
+    assert "parity check failed" in capsys.readouterr().err
+    assert not (tmp_path / "m.engine").exists() and not read_sidecar(tmp_path / "m.failed.engine").parity.passed
+    assert not (tmp_path / "m.failed.engine.ref.npz").exists()
 
 
 CLI = """

@@ -10,13 +10,18 @@ so code that uses one fails there with AttributeError, as it would with the real
 
 Behaviour is kept to what a test can check: the builder records what it was asked (network flags,
 builder flags, memory pools, optimisation profiles, timing cache) and `build_serialized_network`
-returns that record as a JSON "plan", so a test reads the engine file our code wrote. As in 10.x, a
-strongly typed network with a precision flag set fails to build. `Runtime.deserialize_cuda_engine`
-records the call and returns None (there is no engine without a GPU).
+returns that record as a JSON "plan" (with the ONNX it parsed), so a test reads the engine file our
+code wrote. As in 10.x, a strongly typed network with a precision flag set fails to build.
+`Runtime.deserialize_cuda_engine` reads such a plan back (None for anything else, as TensorRT gives
+for a corrupt file), and its execution context runs the ONNX with onnxruntime on the CPU, reading and
+writing the stand-in CUDA runtime's "device memory" (a dict of bytearrays behind fake addresses), so
+the backend's name-based tensor API, buffers and copies run as on a GPU.
 """
 
 from __future__ import annotations
 
+import base64
+import ctypes
 import enum
 import importlib.machinery
 import json
@@ -121,6 +126,7 @@ def _make_trt(version: str) -> types.ModuleType:
             self.strongly_typed = eleven or bool(flags & strongly_typed_bit)  # 11.x: always; the flag is ignored
             self.inputs: list[_Tensor] = []
             self.outputs: list[_Tensor] = []
+            self.onnx = b""
 
         @property
         def num_inputs(self) -> int:
@@ -245,6 +251,8 @@ def _make_trt(version: str) -> types.ModuleType:
                 "profiles": [{k: [list(s) for s in v] for k, v in p.shapes.items()} for p in config.profiles],
                 "inputs": {t.name: [list(t.shape), trt.DataType(t.dtype).name] for t in network.inputs},
                 "timing_cache": config.timing_cache is not None,
+                "outputs": {t.name: trt.DataType(t.dtype).name for t in network.outputs},
+                "onnx": base64.b64encode(network.onnx).decode(),
             }
             return memoryview(json.dumps(plan, sort_keys=True).encode())
 
@@ -276,6 +284,7 @@ def _make_trt(version: str) -> types.ModuleType:
             except Exception as exc:  # the real parser reports, it does not raise
                 self.errors.append(f"cannot read {model}: {type(exc).__name__}")
                 return False
+            self.network.onnx = Path(model).read_bytes()
             types_ = {onnx.TensorProto.FLOAT: trt.float32, onnx.TensorProto.FLOAT16: trt.float16}
             initializers = {init.name for init in graph.initializer}
             for value in graph.input:
@@ -290,18 +299,112 @@ def _make_trt(version: str) -> types.ModuleType:
         def parse(self, model: bytes) -> bool:
             raise NotImplementedError("the stand-in reads files only (parse_from_file)")
 
+    class IExecutionContext:
+        """Runs the plan's ONNX with onnxruntime, on the stand-in CUDA runtime's memory."""
+
+        def __init__(self, engine: ICudaEngine) -> None:
+            import onnxruntime
+
+            self.engine = engine
+            self.session = onnxruntime.InferenceSession(engine.onnx, providers=["CPUExecutionProvider"])
+            self.shapes: dict[str, tuple[int, ...]] = {}
+            self.addresses: dict[str, int] = {}
+
+        def set_input_shape(self, name: str, shape) -> bool:
+            low, _, high = self.engine.get_tensor_profile_shape(name, 0) or [self.engine.shapes[name]] * 3
+            if len(shape) != len(low) or any(not lo <= s <= hi for s, lo, hi in zip(shape, low, high)):
+                return False
+            self.shapes[name] = tuple(shape)
+            return True
+
+        def get_tensor_shape(self, name: str) -> tuple[int, ...]:
+            if name in self.shapes:
+                return self.shapes[name]
+            batch = next(iter(self.shapes.values()))[0]
+            return (batch, *self.engine.shapes[name][1:])
+
+        def set_tensor_address(self, name: str, memory: int) -> bool:
+            self.addresses[name] = int(memory)
+            return True
+
+        def execute_async_v3(self, stream_handle: int) -> bool:
+            name_in = self.engine.names[0]
+            dtype = trt.nptype(self.engine.dtypes[name_in])
+            shape = self.shapes[name_in]
+            size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+            batch = np.frombuffer(bytes(DEVICE_MEMORY[self.addresses[name_in]][:size]), dtype).reshape(shape)
+            outputs = self.session.run(None, {name_in: batch})
+            for name, value in zip(self.engine.names[1:], outputs):
+                data = np.ascontiguousarray(value, trt.nptype(self.engine.dtypes[name])).tobytes()
+                DEVICE_MEMORY[self.addresses[name]][: len(data)] = data
+            return True
+
+    class ICudaEngine:
+        def __init__(self, plan: dict) -> None:
+            self.onnx = base64.b64decode(plan["onnx"])
+            self.names = [*plan["inputs"], *plan["outputs"]]
+            self.inputs = set(plan["inputs"])
+            self.dtypes = {name: trt.DataType[kind] for name, (_, kind) in plan["inputs"].items()}
+            self.dtypes.update({name: trt.DataType[kind] for name, kind in plan["outputs"].items()})
+            self.shapes = {name: tuple(shape) for name, (shape, _) in plan["inputs"].items()}
+            self.shapes.update({name: (-1, onnx_output_dims(self.onnx)[-1]) for name in plan["outputs"]})
+            self.profiles = plan["profiles"]
+
+        @property
+        def num_io_tensors(self) -> int:
+            return len(self.names)
+
+        def get_tensor_name(self, index: int) -> str:
+            return self.names[index]
+
+        def get_tensor_mode(self, name: str):
+            return trt.TensorIOMode.INPUT if name in self.inputs else trt.TensorIOMode.OUTPUT
+
+        def get_tensor_shape(self, name: str) -> tuple[int, ...]:
+            return self.shapes[name]
+
+        def get_tensor_dtype(self, name: str):
+            return self.dtypes[name]
+
+        @property
+        def num_optimization_profiles(self) -> int:
+            return max(1, len(self.profiles))
+
+        def get_tensor_profile_shape(self, name: str, profile_index: int):
+            if not self.profiles:
+                return []
+            return [tuple(s) for s in self.profiles[profile_index][name]]
+
+        def create_execution_context(self) -> IExecutionContext:
+            return IExecutionContext(self)
+
     class Runtime:
         def __init__(self, logger: Logger) -> None:
             self.logger = logger
 
         def deserialize_cuda_engine(self, serialized_engine: bytes):
             trt.calls.append(("deserialize_cuda_engine", len(serialized_engine)))
-            return None
+            try:
+                return ICudaEngine(json.loads(bytes(serialized_engine)))
+            except (ValueError, KeyError, TypeError):
+                self.logger.log(Logger.ERROR, "the plan is not a stand-in engine")
+                return None
 
     trt.INetworkDefinition, trt.IBuilderConfig, trt.IOptimizationProfile = (INetworkDefinition, IBuilderConfig,
                                                                           IOptimizationProfile)
     trt.ITimingCache, trt.Builder, trt.OnnxParser, trt.Runtime = ITimingCache, Builder, OnnxParser, Runtime
+    trt.ICudaEngine, trt.IExecutionContext = ICudaEngine, IExecutionContext
     return trt
+
+
+def onnx_output_dims(model: bytes) -> list[int]:
+    import onnx
+
+    dims = onnx.load_from_string(model).graph.output[0].type.tensor_type.shape.dim
+    return [d.dim_value if d.HasField("dim_value") else -1 for d in dims]
+
+
+DEVICE_MEMORY: dict[int, bytearray] = {}  # fake device address -> its bytes (the stand-in CUDA runtime's)
 
 
 class cudaError_t(enum.IntEnum):  # noqa: N801 - cuda-python's name
@@ -309,8 +412,19 @@ class cudaError_t(enum.IntEnum):  # noqa: N801 - cuda-python's name
     cudaErrorNoDevice = 100
 
 
+class cudaMemcpyKind(enum.IntEnum):  # noqa: N801 - cuda-python's name
+    cudaMemcpyHostToHost = 0
+    cudaMemcpyHostToDevice = 1
+    cudaMemcpyDeviceToHost = 2
+
+
+class cudaStream_t(int):  # noqa: N801 - cuda-python's name; int() gives the handle
+    pass
+
+
 def _make_cuda(gpu: tuple[str, str] | None) -> dict[str, types.ModuleType]:
-    """`cuda`, `cuda.bindings`, `cuda.bindings.runtime` with cudaGetDevice / cudaGetDeviceProperties."""
+    """`cuda`, `cuda.bindings`, `cuda.bindings.runtime`: cudaGetDevice, cudaGetDeviceProperties, and
+cudaMalloc / cudaFree / cudaMemcpyAsync / cudaStreamCreate / cudaStreamSynchronize on `DEVICE_MEMORY`."""
     runtime = types.ModuleType("cuda.bindings.runtime")
     runtime.cudaError_t = cudaError_t
 
@@ -323,6 +437,29 @@ def _make_cuda(gpu: tuple[str, str] | None) -> dict[str, types.ModuleType]:
 
     runtime.cudaGetDevice = cudaGetDevice
     runtime.cudaGetDeviceProperties = cudaGetDeviceProperties
+    runtime.cudaMemcpyKind = cudaMemcpyKind
+    next_address = [0x7F0000000000]
+
+    def cudaMalloc(size: int):  # noqa: N802
+        address = next_address[0]
+        next_address[0] += (int(size) + 0xFFFF) & ~0xFFFF
+        DEVICE_MEMORY[address] = bytearray(int(size))
+        return cudaError_t.cudaSuccess, address
+
+    def cudaFree(address: int):  # noqa: N802
+        DEVICE_MEMORY.pop(int(address), None)
+        return (cudaError_t.cudaSuccess,)
+
+    def cudaMemcpyAsync(dst: int, src: int, count: int, kind, stream):  # noqa: N802
+        if kind == cudaMemcpyKind.cudaMemcpyHostToDevice:
+            DEVICE_MEMORY[int(dst)][:count] = ctypes.string_at(src, count)
+        else:
+            ctypes.memmove(dst, bytes(DEVICE_MEMORY[int(src)][:count]), count)
+        return (cudaError_t.cudaSuccess,)
+
+    runtime.cudaMalloc, runtime.cudaFree, runtime.cudaMemcpyAsync = cudaMalloc, cudaFree, cudaMemcpyAsync
+    runtime.cudaStreamCreate = lambda: (cudaError_t.cudaSuccess, cudaStream_t(1))
+    runtime.cudaStreamSynchronize = lambda stream: (cudaError_t.cudaSuccess,)
     bindings = types.ModuleType("cuda.bindings")
     bindings.runtime = runtime
     cuda = types.ModuleType("cuda")
@@ -337,6 +474,7 @@ def _make_cuda(gpu: tuple[str, str] | None) -> dict[str, types.ModuleType]:
 def install(monkeypatch, version: str, gpu: tuple[str, str] | None = ORIN) -> types.ModuleType:
     """Put the stand-ins in `sys.modules` for one test (undone after it); returns the tensorrt stand-in."""
     trt = _make_trt(version)
+    monkeypatch.setattr(sys.modules[__name__], "DEVICE_MEMORY", {})
     monkeypatch.setitem(sys.modules, "tensorrt", trt)
     for name, module in _make_cuda(gpu).items():
         monkeypatch.setitem(sys.modules, name, module)

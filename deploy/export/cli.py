@@ -28,8 +28,6 @@ def export_parser() -> CommandParser:
             "--out runs/demo/train/model.onnx",
             "edgevision export --model runs/demo/train/model.pt --format executorch --data folder:runs/demo/digits_test "
             "--out runs/demo/train/model.pte",
-            "edgevision export --model runs/demo/train/model.pt --format onnx --opset 18 --verify-images 64 "
-            "--data folder:runs/demo/digits_test --out runs/demo/train/model.opset18.onnx",
             "edgevision export --model runs/demo/train/model.onnx --format tensorrt --out runs/demo/train/model.engine",
         ],
     )

@@ -174,3 +174,19 @@ def test_one_board_at_two_power_modes_is_two_devices(jetson):
     assert device_label(default) == "Cortex-A78AE (aarch64, 6 cores, MAXN_SUPER (nvpmodel 2), jetson_clocks off)"
     assert device_label(low) == "Cortex-A78AE (aarch64, 6 cores, 15W (nvpmodel 0), jetson_clocks on)"
     assert device_label(machine) == "Cortex-A78AE (aarch64, 6 cores)"
+
+
+def test_a_report_keeps_the_settings_and_refuses_them_mistyped(jetson):
+    import json
+
+    from benchmarks.schema import parse_report, to_json
+    from deploy.errors import EdgevisionError
+
+    machine = {"machine": "aarch64", "emulated": False, **board_and_gpu(str(jetson))}
+    report = parse_report(to_json([], machine).encode(), "report.json")
+    assert (report.machine["power_mode"], report.machine["jetson_clocks"]) == ("MAXN_SUPER (nvpmodel 2)", False)
+    for key, value in (("jetson_clocks", "on"), ("power_mode", 2)):
+        data = json.loads(to_json([], {**machine, key: value}))
+        with pytest.raises(EdgevisionError, match=f"machine.{key}") as error:
+            parse_report(json.dumps(data).encode(), "report.json")
+        assert "\n" not in str(error.value)

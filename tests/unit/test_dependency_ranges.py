@@ -15,12 +15,14 @@ TORCH_FREE = ("runtime", "gui", "bench", "dev")
 
 
 def requirements(extras) -> list[str]:
+    """The requirements of the core and of `extras` (None: every extra), environment markers cut off
+    (a marker's `==` is no pin and no upper bound)."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     found = list(project["dependencies"])
     for extra, listed in project["optional-dependencies"].items():
         if extras is None or extra in extras:
             found += [item for item in listed if not item.startswith("edgevision[")]
-    return found
+    return [item.split(";")[0].strip() for item in found]
 
 
 def pins(path: Path) -> dict[str, str]:
@@ -48,7 +50,7 @@ def test_lock_pins_every_requirement_and_keeps_the_exact_pins():
             continue
         assert name in lock, requirement
         if "==" in requirement:
-            assert requirement.split(";")[0].strip() == f"{name}=={lock[name]}", requirement
+            assert requirement == f"{name}=={lock[name]}", requirement
 
 
 def test_the_jetson_extra_leaves_opencv_onnxruntime_and_tensorrt_to_jetpack():

@@ -22,13 +22,7 @@ from train.checkpoint import load_model  # noqa: E402
 from train.engine import torch_logits  # noqa: E402
 from train.pruned import STRUCTURE_KEY  # noqa: E402
 
-from tests.digits_cnn import SPEC, train_digits_cnn  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def digits_checkpoint(tmp_path_factory):
-    """A real `cnn` trained for a few seconds on digits, saved by train.checkpoint."""
-    return train_digits_cnn(tmp_path_factory.mktemp("ckpt") / "digits.pt")
+from tests.digits_cnn import SPEC  # noqa: E402
 
 
 def test_balanced_indices_take_an_equal_share():

@@ -106,13 +106,14 @@ def test_resume_after_the_process_is_killed(tmp_path: Path) -> None:
     killed = subprocess.run([sys.executable, "-c", KILLED_AFTER_EPOCH_1, *args], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=120)
     assert killed.returncode == -9, killed.stderr
-    assert load_checkpoint(out / "last.pt")["epoch"] == 1
-    assert not (out / "metrics.json").exists()
+    killed_at = load_checkpoint(out / "last.pt")
+    assert killed_at["epoch"] == 1 and not (out / "metrics.json").exists()
     command = [sys.executable, "-m", "train", *args]
     resumed = subprocess.run([*command, "--resume"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert [h["epoch"] for h in metrics["history"]] == [1, 2, 3]
+    assert metrics["history"][0] == killed_at["history"][0]  # epoch 1 was kept, not trained again
     model, card = load_model(out / "model.pt")
     assert card.architecture == "mlp" and card.metrics["split"] == "test"
 

@@ -39,7 +39,8 @@ def test_two_cpu_processes_write_what_one_process_writes(tmp_path: Path) -> None
     assert set(ddp_metrics) == set(one_metrics)
     assert ddp_metrics["epochs"] == one_metrics["epochs"] == 1
     assert ddp_metrics["count"] == one_metrics["count"] == 270  # every test image scored once, by rank 0
-    assert json.loads((ddp_out / "config.json").read_text()) == json.loads((one_out / "config.json").read_text())
+    ddp_config, one_config = (json.loads((out / "config.json").read_text()) for out in (ddp_out, one_out))
+    assert {**ddp_config, "out": None} == {**one_config, "out": None} and ddp_config["out"] == str(ddp_out)
     ddp_model, ddp_card = load_model(ddp_out / "model.pt")
     one_model, one_card = load_model(one_out / "model.pt")
     # the unwrapped model is saved (no DistributedDataParallel "module." prefix), loadable as one process's is

@@ -6,4 +6,6 @@ import sys
 from deploy.cli import main
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["export"]:
+        sys.exit("python -m deploy: the exporter is `python -m deploy.export ...` (or `edgevision export ...`)")
     sys.exit(main(sys.argv[1:]))

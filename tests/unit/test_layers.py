@@ -3,6 +3,7 @@ a copy of the tree with one upward import added must fail the same contracts."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -56,3 +57,21 @@ def test_an_upward_import_breaks_a_contract(tmp_path, module, line, broken):
     result = lint(tree)
     assert result.returncode != 0, result.stdout[-3000:]
     assert broken in result.stdout.split("Broken contracts")[-1]
+
+
+def test_python_m_deploy_leaves_the_exporter_unimported():
+    """`python -m deploy` runs the runtime's commands only; `export` there says where the exporter is."""
+    code = (
+        "import runpy, sys\n"
+        "sys.argv = ['deploy', 'export', '--help']\n"
+        "try:\n"
+        "    runpy.run_module('deploy', run_name='__main__')\n"
+        "except SystemExit as exc:\n"
+        "    print(exc.code)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('deploy.export') or m == 'torch'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    *_, message, imported = done.stdout.strip().splitlines()
+    assert "python -m deploy.export" in message and imported == "[]"

@@ -129,7 +129,39 @@ def test_ctrl_c_writes_the_rows_finished_so_far(tmp_path):
     assert code == 130, process.stderr.read()
     rows = read_report(out / "report.json").rows
     assert [r.status for r in rows] == ["interrupted", "failed"]
-    assert rows[0].latency is None or rows[0].latency.samples >= len(rows[0].samples_ms) > 0
+    # the signal may land before the first timed call or after some: a row has statistics exactly when
+    # it has samples (test_ctrl_c_while_timing_keeps_the_samples pins the second case down)
+    assert (rows[0].latency is None) == (rows[0].samples_ms == [])
+
+
+def test_ctrl_c_while_timing_keeps_the_samples(tmp_path, monkeypatch):
+    """Ctrl-C (Python's KeyboardInterrupt) arriving during the timed rounds, after two timed requests: the
+    row is interrupted and keeps the statistics of every call it timed."""
+    from benchmarks import runner
+
+    timed: list[float] = []
+
+    class InterruptedOnFourthRequest(runner.TargetProcess):
+        """The real target process; the main thread gets Ctrl-C when the fourth timing request is due
+        (the first is measure_rounds' warm-up, the next two are timed)."""
+
+        requests = 0
+
+        def time(self, count: int) -> list[float]:
+            InterruptedOnFourthRequest.requests += 1
+            if InterruptedOnFourthRequest.requests == 4:
+                raise KeyboardInterrupt
+            durations = super().time(count)
+            if InterruptedOnFourthRequest.requests > 1:
+                timed.extend(durations)
+            return durations
+
+    monkeypatch.setattr(runner, "TargetProcess", InterruptedOnFourthRequest)
+    model = make_onnx(tmp_path / "m.onnx", classes=2, card=two_class_card())
+    rows = runner.run_benchmark([runner.Target(model)], threads=[1], budget_s=60.0)
+    assert [r.status for r in rows] == ["interrupted"]
+    assert len(timed) >= 2 and rows[0].latency.samples == len(timed) == len(rows[0].samples_ms)
+    assert rows[0].samples_ms == runner.kept_values(timed)
 
 
 def test_kept_values_thin_evenly_to_the_cap():

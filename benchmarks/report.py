@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import platform
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from benchmarks.roofline import achieved_gmacs, peak_for
 from benchmarks.runner import Row
 from benchmarks.table import Fields, Heading, Table, short
 from benchmarks.table import to_markdown as render_markdown
-from deploy.jetson import l4t_release
+from deploy.jetson import clocks_pinned, l4t_release, power_mode
 
 
 # Architecture families: a process of one family on a kernel of another runs under emulation
@@ -83,19 +84,28 @@ def cpu_details() -> dict:
     return out
 
 
-def board_and_gpu() -> dict:
+def board_and_gpu(root: str = "/") -> dict:
     """The board (a Raspberry Pi or Jetson names itself in the device tree), an NVIDIA GPU and its
-    driver (nvidia-smi, where installed) and a Jetson's L4T release."""
+    driver (nvidia-smi, where installed), and a Jetson's L4T release, nvpmodel power mode and
+    whether jetson_clocks holds its clocks at their maximum (`deploy.jetson`). `root`: where the
+    file system's files are read (a test's folder)."""
     import shutil
     import subprocess
 
     out = {}
-    board = _read("/proc/device-tree/model").strip("\x00 \n")
+    board = _read(os.path.join(root, "proc/device-tree/model")).strip("\x00 \n")
     if board:
         out["board"] = board
-    release = l4t_release()
+    release = l4t_release(root)
     if release:
         out["l4t"] = release
+    mode = power_mode(root)
+    if mode:
+        out["power_mode"] = str(mode)  # e.g. "MAXN_SUPER (nvpmodel 2)"
+    if release or mode:  # on a Jetson: jetson_clocks on (true) or off (false), where cpufreq tells
+        pinned = clocks_pinned(root)
+        if pinned is not None:
+            out["jetson_clocks"] = pinned
     if shutil.which("nvidia-smi"):
         try:
             answer = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
@@ -113,8 +123,6 @@ def machine_fingerprint() -> dict:
     count, ISA features (threads and batch are each row's; package versions are the report's
     provenance, `benchmarks.provenance`). Timings of an emulated run say nothing about the
     hardware it imitates."""
-    import os
-
     machine = platform.machine()
     emulated_by = emulation(machine)
     cpu = cpu_details()
@@ -181,6 +189,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("batch", lambda r, c: str(r.batch)),
     Column("size MiB", lambda r, c: _mib(r.size_bytes)),
     Column("load s", lambda r, c: f"{r.load_s:.2f}" if r.load_s is not None else "-"),
+    Column("first ms", lambda r, c: short(r.first_ms) if r.first_ms is not None else "-"),
     _ms("p50"), _ms("p90"), _ms("p95"), _ms("p99"), _ms("mean"),
     Column("img/s", lambda r, c: f"{r.throughput_ips:.1f}" if r.throughput_ips else "-"),
     Column("speed-up", _speed_up),
@@ -211,7 +220,9 @@ def bench_notes(rows: list[Row], baseline: str | None = None, peak: dict | None 
         notes.append(f"speed-up: median latency per image of {base.model} ({base.threads} thread(s), batch "
                      f"{base.batch}) divided by the row's. agree: top-1 agreement with the first scored row. "
                      "top-1 is scored once per model file and backend. mean: over every timed call, "
-                     "p95: 95 % of the calls were faster.")
+                     "p95: 95 % of the calls were faster. load s: loading in a fresh process (a TensorRT "
+                     "provider builds its engine then); first ms: the first call after it, kept out of the "
+                     "latency columns.")
     if peak:
         notes.append(f"% peak: achieved GMAC/s over this machine's measured matrix-product peak "
                      f"({peak['fp32_gmacs']:.0f} GMAC/s fp32 on {peak['fp32_threads']} thread(s), "
@@ -236,13 +247,31 @@ def emulation_note(fingerprint: dict) -> str:
             f"not the {fingerprint.get('machine')} device it imitates.")
 
 
+def clock_settings(fingerprint: dict) -> str:
+    """A Jetson's power mode and jetson_clocks state as the fingerprint recorded them, else ""."""
+    parts = [str(fingerprint["power_mode"])] if fingerprint.get("power_mode") else []
+    if "jetson_clocks" in fingerprint:
+        parts.append("jetson_clocks " + ("on" if fingerprint["jetson_clocks"] else "off"))
+    return ", ".join(parts)
+
+
+def jetson_note(fingerprint: dict) -> str:
+    """A line naming a Jetson's power mode and jetson_clocks state (they set the clocks every
+    timing depends on), empty where the fingerprint has neither."""
+    settings = clock_settings(fingerprint)
+    if not settings:
+        return ""
+    release = f" (L4T {fingerprint['l4t']})" if fingerprint.get("l4t") else ""
+    return f"Jetson{release}: {settings}; these timings hold at these settings only (docs/jetson.md)."
+
+
 def provenance_markdown(provenance: dict | None) -> str:
     """The run's provenance as a Markdown section, for the end of report.md and the console."""
     return render_markdown([Heading("Run"), Fields(provenance_pairs(provenance))])
 
 
-CSV_COLUMNS = ("model", "backend", "precision", "threads", "batch", "size_bytes", "load_s", "p50_ms", "p90_ms",
-               "p95_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "throughput_ips", "top1", "top5",
+CSV_COLUMNS = ("model", "backend", "precision", "provider", "threads", "batch", "size_bytes", "load_s", "first_ms",
+               "p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "throughput_ips", "top1", "top5",
                "images", "agreement", "macs", "params", "gmacs_per_s", "peak_rss_bytes", "status", "error")
 
 

@@ -157,14 +157,34 @@ def plan(prunes: list[float], formats: list[str], quants: list[str], finetuned: 
     return [Variant(p, f, q, finetuned) for p in unique(prunes) for f in unique(formats) for q in unique(quants)]
 
 
-def bench_data(args: argparse.Namespace) -> str:
-    """What the benchmark scores: --data (its val split); the deprecated --bench-data still wins."""
-    parse_data_spec(args.data)
-    if args.bench_data is None:
-        return args.data
-    print("edgevision sweep: --bench-data is deprecated, --data is used for the benchmark too", file=sys.stderr)
-    parse_data_spec(args.bench_data)
-    return args.bench_data
+@dataclass(frozen=True)
+class SweepSpec:
+    """One sweep: the checkpoint, its data, the grid of variants and how they are benchmarked and chosen
+    (the options of `edgevision sweep`, see `build_parser`)."""
+
+    model: Path
+    data: str  # pruning, calibration, the int8 guard (and, unless bench_data says otherwise, the benchmark)
+    out: Path
+    prune: list[float]
+    formats: list[str]
+    quant: list[str]
+    finetune_epochs: int | None = None  # None: the architecture's default
+    max_drop: float = 1.0
+    threads: int = 2
+    seconds: float = 20.0
+    limit: int | None = None
+    latency_budget: float | None = None
+    min_top1: float | None = None
+    bench_data: str | None = None  # the deprecated --bench-data
+
+    def scored_data(self) -> str:
+        """What the benchmark scores: --data (its val split); the deprecated --bench-data still wins."""
+        parse_data_spec(self.data)
+        if self.bench_data is None:
+            return self.data
+        print("edgevision sweep: --bench-data is deprecated, --data is used for the benchmark too", file=sys.stderr)
+        parse_data_spec(self.bench_data)
+        return self.bench_data
 
 
 class Manifest:
@@ -205,37 +225,37 @@ def _sha256(path: Path) -> str:
     return sha256_file(path)
 
 
-def finetune_plan(args: argparse.Namespace) -> tuple[int, str]:
+def finetune_plan(spec: SweepSpec) -> tuple[int, str]:
     """(fine-tuning epochs after pruning, where the number comes from): --finetune-epochs, else the
     default for the checkpoint's architecture (`quantize.presets.default_finetune_epochs`)."""
-    if args.finetune_epochs is not None:
-        return args.finetune_epochs, "--finetune-epochs"
+    if spec.finetune_epochs is not None:
+        return spec.finetune_epochs, "--finetune-epochs"
     from quantize.presets import default_finetune_epochs
     from train.checkpoint import card_of, load_checkpoint
 
-    return default_finetune_epochs(card_of(load_checkpoint(args.model), args.model).architecture)
+    return default_finetune_epochs(card_of(load_checkpoint(spec.model), spec.model).architecture)
 
 
-def pruned_checkpoint(args: argparse.Namespace, prune: float, epochs: int, manifest: Manifest) -> tuple[Path, bool]:
+def pruned_checkpoint(spec: SweepSpec, prune: float, epochs: int, manifest: Manifest) -> tuple[Path, bool]:
     """(the checkpoint of a prune level fine-tuned `epochs`, whether it was reused); level 0 is --model itself."""
     if prune == 0:
-        return args.model, True
+        return spec.model, True
     from quantize.presets import default_preset
     from quantize.prune_pipeline import prune_checkpoint
     from train.checkpoint import card_of, load_checkpoint
 
-    preset = default_preset(card_of(load_checkpoint(args.model), args.model).architecture)
+    preset = default_preset(card_of(load_checkpoint(spec.model), spec.model).architecture)
     options = dict(preset.options) if preset else {}
-    out = args.out / pruned_name(prune, finetuned=epochs > 0)
-    record = {"source_sha256": _sha256(args.model), "target_macs": round(1.0 - prune, 6),
-              "preset": preset.name if preset else None, "finetune_epochs": epochs, "data": args.data}
+    out = spec.out / pruned_name(prune, finetuned=epochs > 0)
+    record = {"source_sha256": _sha256(spec.model), "target_macs": round(1.0 - prune, 6),
+              "preset": preset.name if preset else None, "finetune_epochs": epochs, "data": spec.data}
     if manifest.matches(out, record):
         return out, True
     from quantize.prune_pipeline import FinetuneSpec
 
     result = prune_checkpoint(
-        args.model, out, target_macs=1.0 - prune, round_to=options.get("round_to", 8),
-        ignored=tuple(options.get("ignore", ())), data=args.data, finetune_epochs=epochs,
+        spec.model, out, target_macs=1.0 - prune, round_to=options.get("round_to", 8),
+        ignored=tuple(options.get("ignore", ())), data=spec.data, finetune_epochs=epochs,
         finetune=FinetuneSpec(lr=options.get("lr", 1e-3)),
     )
     note = result.report.rounding_note()
@@ -245,14 +265,14 @@ def pruned_checkpoint(args: argparse.Namespace, prune: float, epochs: int, manif
     return out, False
 
 
-def build_variant(args: argparse.Namespace, variant: Variant, checkpoint: Path, manifest: Manifest) -> Built:
+def build_variant(spec: SweepSpec, variant: Variant, checkpoint: Path, manifest: Manifest) -> Built:
     """Export (fp32, parity checked on --data's val split) or quantize (int8, guarded on --data)
     `checkpoint` into OUT, unless the file there still matches its record."""
     fmt = SWEEP_FORMATS[variant.fmt]
-    out = args.out / f"{variant.name}{fmt.suffix}"
-    record = {"source_sha256": _sha256(checkpoint), "quant": variant.quant, "data": args.data}
+    out = spec.out / f"{variant.name}{fmt.suffix}"
+    record = {"source_sha256": _sha256(checkpoint), "quant": variant.quant, "data": spec.data}
     if variant.quant == "int8":
-        record["budget"] = args.max_drop
+        record["budget"] = spec.max_drop
     if manifest.matches(out, record):
         return Built(variant, out, reused=True)
     from quantize.guard import BudgetMissed
@@ -261,14 +281,14 @@ def build_variant(args: argparse.Namespace, variant: Variant, checkpoint: Path, 
         if variant.quant == "fp32":
             from deploy.export.pipeline import export_checkpoint
 
-            result = export_checkpoint(checkpoint, fmt.export_format, out, data=args.data)
+            result = export_checkpoint(checkpoint, fmt.export_format, out, data=spec.data)
             if not result.passed:
                 return Built(variant, None, error=f"parity check failed ({result.path.name} kept)")
         else:
             from quantize.quantize_pipeline import quantize_checkpoint
 
-            quantize_checkpoint(checkpoint, out, target=fmt.int8_target, data=args.data, budget=args.max_drop,
-                                fp16_fallback=False, measure_latency=False, threads=args.threads)
+            quantize_checkpoint(checkpoint, out, target=fmt.int8_target, data=spec.data, budget=spec.max_drop,
+                                fp16_fallback=False, measure_latency=False, threads=spec.threads)
     except BudgetMissed as exc:
         return Built(variant, None, error=str(exc).splitlines()[0])
     manifest.record(out, record)
@@ -301,56 +321,57 @@ def _variant_entries(built: list[Built], epochs: int) -> list[dict]:
              **({"error": item.error} if item.error else {})} for item in built]
 
 
-def sweep(args: argparse.Namespace) -> int:
-    if not args.model.is_file():
-        raise EdgevisionError(f"checkpoint not found: {args.model}")
+def sweep(spec: SweepSpec) -> int:
+    """Build, benchmark and choose (see the module docstring); 0 when a variant was chosen, 1 when none met the rule."""
+    if not spec.model.is_file():
+        raise EdgevisionError(f"checkpoint not found: {spec.model}")
     from benchmarks.cli import BENCH_OUTPUTS, refuse_overwriting_inputs, write_reports
 
     # Before the checkpoint is read: a --model named as a variant (p50.pt) would be pruned over itself,
     # whichever of the fine-tuned and untuned names the checkpoint's architecture leads to.
-    outputs = (*BENCH_OUTPUTS, MANIFEST, *(pruned_name(p, tuned) for p in args.prune if p for tuned in (True, False)),
+    outputs = (*BENCH_OUTPUTS, MANIFEST, *(pruned_name(p, tuned) for p in spec.prune if p for tuned in (True, False)),
                *(f"{v.name}{SWEEP_FORMATS[v.fmt].suffix}" for tuned in (True, False)
-                 for v in plan(args.prune, args.formats, args.quant, finetuned=tuned)))
-    refuse_overwriting_inputs(args.out, outputs, [args.model])
-    epochs, source = finetune_plan(args) if any(args.prune) else (0, "no pruned variant")
-    variants = plan(args.prune, args.formats, args.quant, finetuned=epochs > 0)
-    if any(args.prune):
+                 for v in plan(spec.prune, spec.formats, spec.quant, finetuned=tuned)))
+    refuse_overwriting_inputs(spec.out, outputs, [spec.model])
+    epochs, source = finetune_plan(spec) if any(spec.prune) else (0, "no pruned variant")
+    variants = plan(spec.prune, spec.formats, spec.quant, finetuned=epochs > 0)
+    if any(spec.prune):
         logger.info("pruned variants: %s", f"fine-tuned {epochs} epochs ({source})" if epochs else
                     "not fine-tuned (--finetune-epochs 0), named 'untuned'")
-    scored = bench_data(args)
-    os.makedirs(args.out, exist_ok=True)
-    check_writable(args.out / "report.json", "--out folder")
+    scored = spec.scored_data()
+    os.makedirs(spec.out, exist_ok=True)
+    check_writable(spec.out / "report.json", "--out folder")
     from benchmarks.provenance import labelled_data, run_provenance
     from benchmarks.report import machine_fingerprint, to_markdown
     from benchmarks.roofline import with_peak
     from benchmarks.runner import run_benchmark
 
-    manifest = Manifest(args.out)
+    manifest = Manifest(spec.out)
     built: list[Built] = []
     checkpoints: dict[float, Path] = {}
     with logging_above_bars():
         for variant in progress(variants, desc="variants", unit="file"):
             if variant.prune not in checkpoints:
-                checkpoints[variant.prune], _ = pruned_checkpoint(args, variant.prune, epochs, manifest)
-            item = build_variant(args, variant, checkpoints[variant.prune], manifest)
+                checkpoints[variant.prune], _ = pruned_checkpoint(spec, variant.prune, epochs, manifest)
+            item = build_variant(spec, variant, checkpoints[variant.prune], manifest)
             logger.info("%s: %s", variant.name, item.error or ("reused" if item.reused else "built"))
             built.append(item)
     targets = [Target(item.path) for item in built if item.path]
     if not targets:
         raise EdgevisionError("no variant could be built: " + "; ".join(f"{b.variant.name}: {b.error}" for b in built))
-    rows = run_benchmark(targets, [args.threads], args.seconds, scored, "val", args.limit)
-    chosen = recommend(rows, args.latency_budget, args.min_top1)
-    choice = choice_record(_variant_entries(built, epochs), rows, args.latency_budget, args.min_top1, chosen)
+    rows = run_benchmark(targets, [spec.threads], spec.seconds, scored, "val", spec.limit)
+    chosen = recommend(rows, spec.latency_budget, spec.min_top1)
+    choice = choice_record(_variant_entries(built, epochs), rows, spec.latency_budget, spec.min_top1, chosen)
     choice["finetune"] = {"epochs": epochs, "from": source}
     manifest.record_choice(choice)
     fingerprint = with_peak(machine_fingerprint(), rows)
     markdown = to_markdown(rows, None, fingerprint.get("peak")) + "\n\n" + sweep_markdown(built, rows, chosen, epochs)
     print(markdown)
-    provenance = run_provenance(rows, labelled_data(scored, "val", args.limit))
-    write_reports(args.out, rows, fingerprint, markdown, provenance=provenance)
+    provenance = run_provenance(rows, labelled_data(scored, "val", spec.limit))
+    write_reports(spec.out, rows, fingerprint, markdown, provenance=provenance)
     if chosen is None:
-        print(f"no variant meets --latency-budget {args.latency_budget} / --min-top1 {args.min_top1}; "
-              f"report written to {args.out}/")
+        print(f"no variant meets --latency-budget {spec.latency_budget} / --min-top1 {spec.min_top1}; "
+              f"report written to {spec.out}/")
         return 1
     print(f"why: {choice['reason']} (recorded in {manifest.path})")
     print(f"chosen: {chosen.path}")
@@ -360,4 +381,9 @@ def sweep(args: argparse.Namespace) -> int:
 def main(argv: list[str]) -> int:
     """argv[0] is "sweep" (`edgevision sweep ...`)."""
     args = build_parser().parse_args(argv[1:])
-    return run_cli(lambda: sweep(args), "edgevision sweep", verbose=args.verbose)
+    spec = SweepSpec(
+        model=args.model, data=args.data, out=args.out, prune=args.prune, formats=args.formats, quant=args.quant,
+        finetune_epochs=args.finetune_epochs, max_drop=args.max_drop, threads=args.threads, seconds=args.seconds,
+        limit=args.limit, latency_budget=args.latency_budget, min_top1=args.min_top1, bench_data=args.bench_data,
+    )
+    return run_cli(lambda: sweep(spec), "edgevision sweep", verbose=args.verbose)

@@ -5,11 +5,12 @@ explained in sweep.json, and a second run reuses what the first built."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from benchmarks.runner import Row
-from benchmarks.sweep import MANIFEST, Manifest, Variant, bench_data, build_parser, plan
+from benchmarks.sweep import MANIFEST, Manifest, SweepSpec, Variant, build_parser, plan
 from benchmarks.sweep_choice import choice_record, recommend
 from deploy.errors import EdgevisionError
 from deploy.timing import LatencyStats
@@ -76,15 +77,17 @@ def test_manifest_reuses_only_a_file_built_from_the_same_source_and_recipe(tmp_p
 
 
 def test_the_benchmark_scores_data_and_bench_data_is_a_deprecated_alias(tmp_path, capsys):
+    def spec(data: str, bench_data: str | None = None) -> SweepSpec:
+        return SweepSpec(model=Path("m.pt"), data=data, out=tmp_path / "out", prune=[0.0], formats=["onnx"],
+                         quant=["fp32"], bench_data=bench_data)
+
     (tmp_path / "a").mkdir()
-    base = ["--model", "m.pt", "--out", str(tmp_path / "out")]
-    assert bench_data(build_parser().parse_args([*base, "--data", "digits"])) == "digits"
+    assert spec("digits").scored_data() == "digits"
     assert capsys.readouterr().err == ""
-    args = build_parser().parse_args([*base, "--data", "digits", "--bench-data", str(tmp_path)])
-    assert bench_data(args) == str(tmp_path)
+    assert spec("digits", str(tmp_path)).scored_data() == str(tmp_path)
     assert capsys.readouterr().err == "edgevision sweep: --bench-data is deprecated, --data is used for the benchmark too\n"
     with pytest.raises(EdgevisionError, match="unknown data spec 'digitz'"):
-        bench_data(build_parser().parse_args([*base, "--data", "digitz"]))
+        spec("digitz").scored_data()
 
 
 @pytest.fixture(scope="module")

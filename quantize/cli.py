@@ -89,8 +89,6 @@ def quantize_parser() -> CommandParser:
             "--out runs/demo/train/model.int8.trt.onnx",
             "edgevision quantize --model runs/demo/train/model.pt --data digits --to pte-int8 --max-drop 0.5 "
             "--out runs/demo/train/model.int8.pte",
-            "edgevision quantize --model runs/demo/train/model.pt --data digits --to calib-data "
-            "--out runs/demo/train/calib.npy",
         ],
     )
     model = parser.add_argument("--model", required=True, help="input checkpoint (.pt, pruned or not)")

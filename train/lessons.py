@@ -23,7 +23,8 @@ class LessonRecipe:
 
     data: a named set (`mnist`, `cifar10`) or a folder of the data folder (`cats_vs_dogs`: a
       class-folder tree, `DATA_ROOT/cats_vs_dogs`; see `train.data_root`).
-    options: other `edgevision train` options by their destination name (`freeze`, `epochs`, ...).
+    options: other `edgevision train` options by their destination name (`freeze`, `epochs`, ...);
+      the from-scratch lessons trained on the images as they are, hence `augment: none`.
     lesson: the lesson it reproduces; reported: what that lesson reported (top-1 on its test set).
     """
 
@@ -41,15 +42,15 @@ class LessonRecipe:
 
 LESSON_RECIPES: dict[str, LessonRecipe] = {recipe.name: recipe for recipe in (
     LessonRecipe("mnist-dense", "a dense network: one linear layer on MNIST's pixels", "about 0.90",
-                 "mnist", "dense", {"epochs": 5}),
+                 "mnist", "dense", {"epochs": 5, "augment": "none"}),
     LessonRecipe("mnist-mlp", "a multilayer network: 784-100-10 on MNIST", "0.964 after 5 epochs",
-                 "mnist", "mlp", {"model_options": {"hidden": 100, "hidden_layers": 1}, "epochs": 5}),
+                 "mnist", "mlp", {"model_options": {"hidden": 100, "hidden_layers": 1}, "epochs": 5, "augment": "none"}),
     LessonRecipe("mnist-cnn", "a convolutional network on MNIST", "0.979 after 2 epochs",
-                 "mnist", "cnn", {"epochs": 2}),
+                 "mnist", "cnn", {"epochs": 2, "augment": "none"}),
     LessonRecipe("mnist-multilayer-cnn", "a multilayer convolutional network on MNIST", "0.985 after 2 epochs",
-                 "mnist", "multilayer-cnn", {"epochs": 2}),
+                 "mnist", "multilayer-cnn", {"epochs": 2, "augment": "none"}),
     LessonRecipe("cifar10-cnn", "a LeNet-style network on CIFAR-10", "0.523 after 2 epochs",
-                 "cifar10", "lenet", {"epochs": 2}),
+                 "cifar10", "lenet", {"epochs": 2, "augment": "none"}),
     LessonRecipe("cats-dogs-vgg16", "transfer learning: VGG-16 pretrained on ImageNet, backbone frozen, "
                  "a new head for cats vs dogs", "0.983",
                  "cats_vs_dogs", "vgg16", {"weights": "DEFAULT", "freeze": "backbone"}),

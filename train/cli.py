@@ -100,7 +100,7 @@ def build_eval_parser() -> CommandParser:
     parser.add_argument("--model", required=True, help="a model.pt written by edgevision train")
     parser.add_argument("--data", help="data to score: digits, mnist, fashion-mnist, cifar10, folder:PATH, idx:DIR "
                         "or a class-folder PATH (default: the one on the card)")
-    parser.add_argument("--data-root", help="where torchvision data sets are kept")
+    parser.add_argument("--data-root", metavar="DIR", help=DATA_ROOT_HELP)
     parser.add_argument("--split", choices=("test", "val", "all"), default="test",
                         help="which split of --data to score, drawn as training drew it (default test)")
     parser.add_argument("--out", help="folder for eval_metrics.json (default: beside the checkpoint)")

@@ -3,14 +3,11 @@ command line overrides, the listing needs no torch, and a recipe's data comes fr
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import os
 import shlex
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import cv2
@@ -20,6 +17,7 @@ import torch
 
 from deploy.data_spec import NAMED_SETS
 from deploy.errors import EdgevisionError
+from tests.docs.workspace import write_cifar10, write_mnist
 from train.catalog import ARCHITECTURES
 from train.cli import build_train_parser, main, parse_train_args
 from train.data import load_data
@@ -30,42 +28,13 @@ REPO = Path(__file__).resolve().parents[2]
 SHAPES = {"mnist": (1, (28, 28)), "cifar10": (3, (32, 32)), "cats_vs_dogs": (3, (224, 224))}
 
 
-def write_idx(path: Path, array: np.ndarray) -> None:
-    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
-    path.write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes()))
-
-
-def fake_mnist(root: Path, count: int = 200) -> Path:
-    """`root/mnist` as the offline copy has it: t10k images and labels only (gzip IDX)."""
-    folder = root / "mnist"
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    labels = np.arange(count) % 10
-    images = rng.integers(0, 40, (count, 28, 28))
-    for index, label in enumerate(labels):  # a bright bar whose row is the class: learnable
-        images[index, 2 + 2 * label : 4 + 2 * label, 4:24] = 250
-    write_idx(folder / "t10k-images-idx3-ubyte.gz", images)
-    write_idx(folder / "t10k-labels-idx1-ubyte.gz", labels)
+def fake_mnist(root: Path) -> Path:
+    write_mnist(root / "mnist")
     return root
 
 
-def fake_cifar10(root: Path, per_class: int = 10, classes: int = 10) -> Path:
-    """`root/cifar10`: test/<class>/*.jpg and train.tar.gz holding train/<class>/*.jpg."""
-    rng = np.random.default_rng(1)
-    folder = root / "cifar10"
-    names = [f"c{index}" for index in range(classes)]
-    folder.mkdir(parents=True)
-    with tarfile.open(folder / "train.tar.gz", "w:gz") as tar:
-        for name in names:
-            for index in range(per_class):
-                data = cv2.imencode(".jpg", rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))[1].tobytes()
-                info = tarfile.TarInfo(f"train/{name}/{index:04d}.jpg")
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-    for name in names:
-        (folder / "test" / name).mkdir(parents=True)
-        for index in range(4):
-            cv2.imwrite(str(folder / "test" / name / f"{index:04d}.jpg"), rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+def fake_cifar10(root: Path) -> Path:
+    write_cifar10(root / "cifar10")
     return root
 
 

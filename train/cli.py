@@ -35,11 +35,7 @@ def build_train_parser() -> CommandParser:
         examples=[
             "edgevision train --data digits --model cnn --epochs 3 --out runs/digits",
             "edgevision train --init runs/digits/model.pt --data digits --epochs 1 --out runs/digits-more",
-            "edgevision train --data folder:runs/demo/digits_test --model multilayer-cnn --epochs 2 "
-            "--out runs/digits-folder",
-            "edgevision train --list-recipes",
             "edgevision train --recipe mnist-cnn --data-root ../shared/data --out runs/mnist-cnn",
-            "edgevision train --recipe mnist-cnn --epochs 5 --out runs/mnist-cnn-5",
         ],
     )
     lessons = parser.add_argument_group("lesson recipes (docs/recipes.md)")

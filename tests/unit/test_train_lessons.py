@@ -178,3 +178,22 @@ def test_vgg16_offline_without_weights_says_so_in_one_line(tmp_path: Path) -> No
     assert done.returncode == 2 and len(lines) == 1, done.stderr
     assert "VGG16" in lines[0] and "--weights FILE" in lines[0]
     assert not (tmp_path / "run" / "model.pt").exists()
+
+
+# --- the real copies in ../shared/data, when there ---------------------------------------------
+
+
+@pytest.mark.shared
+def test_shared_mnist_is_the_named_set_mnist(shared_data: Path) -> None:
+    named, idx = load_data("mnist", data_root=shared_data), load_data(f"idx:{shared_data / 'mnist'}")
+    assert (len(named.train), len(named.val), len(named.test)) == (7200, 800, 2000)
+    assert torch.equal(named.test.images, idx.test.images) and named.spec == "mnist" and named.augment == "digits"
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_shared_cifar10_is_read_from_its_archive(shared_data: Path) -> None:
+    data = load_data("cifar10", data_root=shared_data)
+    assert (len(data.train), len(data.val), len(data.test)) == (45000, 5000, 5000)
+    assert data.class_names[:3] == ["airplane", "automobile", "bird"] and data.size == (32, 32)
+    assert np.bincount(data.test.labels.numpy()).tolist() == [500] * 10

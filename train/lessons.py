@@ -10,6 +10,7 @@ accuracy next to the lesson's.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,8 +92,6 @@ def recipe_data(recipe: LessonRecipe, root: Path) -> str:
 def _option_text(name: str, value: object) -> str:
     flag = "--" + name.replace("_", "-")
     if isinstance(value, dict):
-        import json
-
         return f"{flag} '{json.dumps(value)}'"
     return f"{flag} {value}"
 

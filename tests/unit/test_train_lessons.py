@@ -166,9 +166,10 @@ def test_vgg16_offline_without_weights_says_so_in_one_line(tmp_path: Path) -> No
     root = tmp_path / "data"
     for split in ("train", "val"):
         for name in ("cats", "dogs"):
-            (root / "cats_vs_dogs" / split / name).mkdir(parents=True)
+            folder = root / "cats_vs_dogs" / split / name
+            folder.mkdir(parents=True)
             for index in range(2):
-                cv2.imwrite(str(root / "cats_vs_dogs" / split / name / f"{index}.jpg"), np.full((40, 40, 3), 99, np.uint8))
+                cv2.imwrite(str(folder / f"{index}.jpg"), np.full((40, 40, 3), 99, np.uint8))
     env = {key: value for key, value in os.environ.items() if key.lower() != "no_proxy"}
     env.update(PYTHONPATH=str(REPO), TORCH_HOME=str(tmp_path / "torch"), EDGEVISION_DATA=str(root),
                HTTPS_PROXY="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9")

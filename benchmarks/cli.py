@@ -16,7 +16,7 @@ from benchmarks.roofline import with_peak
 from benchmarks.runner import Row, Target, artifact_files, run_benchmark
 from benchmarks.schema import Report, read_report, to_json
 from deploy.atomic import check_writable, write_text_atomic
-from deploy.cli_util import CommandParser, run_cli
+from deploy.cli_util import CommandParser, add_device_options, device_options, run_cli
 from deploy.data_spec import parse_data_spec
 from deploy.errors import EdgevisionError
 from deploy.limits import max_threads
@@ -45,6 +45,7 @@ def build_parser() -> CommandParser:
                         help="intra-op threads per runtime, one value or a list to sweep: 1,2,4 (default 2)")
     parser.add_argument("--batch", type=int_list(MAX_BATCH), default=[1],
                         help="images per timed call, one value or a list to sweep: 1,8 (default 1)")
+    add_device_options(parser)
     seconds = parser.add_argument("--seconds", type=positive_float(MAX_SECONDS), default=20.0,
                                   help="seconds of timed rounds (default 20)")
     parser.old_option(seconds, "--budget")
@@ -112,7 +113,8 @@ def bench(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         check_writable(args.out / "report.json", "--out folder")
     if args.data:  # a bad spec is a one-line error before any model is loaded
         parse_data_spec(args.data)
-    rows = run_benchmark(targets, args.threads, args.seconds, args.data, args.split, args.limit, args.batch)
+    rows = run_benchmark(targets, args.threads, args.seconds, args.data, args.split, args.limit, args.batch,
+                         device_options(args))
     fingerprint = with_peak(machine_fingerprint(), rows)
     base = baseline_row(rows, args.baseline)
     if args.baseline and base is not None and base.model != args.baseline:

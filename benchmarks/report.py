@@ -189,6 +189,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("batch", lambda r, c: str(r.batch)),
     Column("size MiB", lambda r, c: _mib(r.size_bytes)),
     Column("load s", lambda r, c: f"{r.load_s:.2f}" if r.load_s is not None else "-"),
+    Column("first ms", lambda r, c: short(r.first_ms) if r.first_ms is not None else "-"),
     _ms("p50"), _ms("p90"), _ms("p95"), _ms("p99"), _ms("mean"),
     Column("img/s", lambda r, c: f"{r.throughput_ips:.1f}" if r.throughput_ips else "-"),
     Column("speed-up", _speed_up),
@@ -219,7 +220,9 @@ def bench_notes(rows: list[Row], baseline: str | None = None, peak: dict | None 
         notes.append(f"speed-up: median latency per image of {base.model} ({base.threads} thread(s), batch "
                      f"{base.batch}) divided by the row's. agree: top-1 agreement with the first scored row. "
                      "top-1 is scored once per model file and backend. mean: over every timed call, "
-                     "p95: 95 % of the calls were faster.")
+                     "p95: 95 % of the calls were faster. load s: loading in a fresh process (a TensorRT "
+                     "provider builds its engine then); first ms: the first call after it, kept out of the "
+                     "latency columns.")
     if peak:
         notes.append(f"% peak: achieved GMAC/s over this machine's measured matrix-product peak "
                      f"({peak['fp32_gmacs']:.0f} GMAC/s fp32 on {peak['fp32_threads']} thread(s), "
@@ -267,8 +270,8 @@ def provenance_markdown(provenance: dict | None) -> str:
     return render_markdown([Heading("Run"), Fields(provenance_pairs(provenance))])
 
 
-CSV_COLUMNS = ("model", "backend", "precision", "threads", "batch", "size_bytes", "load_s", "p50_ms", "p90_ms",
-               "p95_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "throughput_ips", "top1", "top5",
+CSV_COLUMNS = ("model", "backend", "precision", "provider", "threads", "batch", "size_bytes", "load_s", "first_ms",
+               "p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "throughput_ips", "top1", "top5",
                "images", "agreement", "macs", "params", "gmacs_per_s", "peak_rss_bytes", "status", "error")
 
 

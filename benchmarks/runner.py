@@ -87,7 +87,9 @@ class Row:
     images: int = 0
     agreement: float | None = None  # top-1 agreement with the reference row (the first scored)
     peak_rss_bytes: int | None = None  # the configuration's own process
-    load_s: float | None = None
+    load_s: float | None = None  # deploy.load in a fresh process (onnxruntime's TensorRT provider builds its engine here)
+    first_ms: float | None = None  # the first call after loading, at the row's batch, apart from the timed calls
+    provider: str = ""  # where it ran, as the backend says (CUDAExecutionProvider, torch ... eager (cuda))
     macs: int | None = None  # per image
     params: int | None = None
 
@@ -194,6 +196,7 @@ def run_benchmark(
     split: str = "val",
     limit: int | None = None,
     batches: Sequence[int] = (1,),
+    options: dict | None = None,
 ) -> list[Row]:
     """Start every configuration in a process of its own, time them all interleaved, then score
     each artifact on the labelled images. A configuration that fails to load, raises, or crashes
@@ -207,7 +210,9 @@ def run_benchmark(
     onnxruntime with `spin_wait=False`; OpenMP (PyTorch eager) gets OMP_WAIT_POLICY=PASSIVE.
 
     `data` is a `--data` spec (`deploy.data_spec`); a named set's `split` is drawn with seed 0, and a
-    model whose card says its training drew another is warned about.
+    model whose card says its training drew another is warned about. `options`: backend options for
+    every row (`provider`, `precision`; `deploy.load`). Each row's load time and first call are
+    measured apart from the timed rounds (a GPU provider builds and initialises on them).
     On a terminal, progress bars show the loading, the timed seconds and the images scored.
     """
     configs = configurations(targets, list(threads), list(batches))
@@ -229,13 +234,14 @@ def run_benchmark(
                 logger.info("loading %d/%d: %s, %d thread(s), batch %d", index + 1, len(configs), row.model,
                             config.threads, config.batch)
                 try:
-                    options = {"threads": config.threads, "spin_wait": False}
-                    process = TargetProcess(config.target.path, config.target.backend, options, sample, config.batch)
+                    row_options = {**(options or {}), "threads": config.threads, "spin_wait": False}
+                    process = TargetProcess(config.target.path, config.target.backend, row_options, sample, config.batch)
                 except TargetFailed as exc:
                     row.status, row.error = "failed", str(exc)
                     finished.add(index)
                     continue
                 row.backend, row.precision, row.load_s = process.info.backend, process.info.precision, process.info.load_s
+                row.first_ms, row.provider = 1000 * process.info.first_s, process.info.provider
                 running[index] = process
             if spec is not None and spec.kind == "folder":
                 warn_if_trained_on(spec.path, {rows[i].model: (p.info.dataset, p.info.dataset_sha256) for i, p in running.items()})

@@ -34,7 +34,9 @@ class LoadedInfo:
     dataset: str
     dataset_sha256: str  # the card's fingerprint of its training tree (deploy.image_folder.tree_fingerprint)
     split_seed: int  # the seed training split its data with (0 when the card does not say)
-    load_s: float  # deploy.load in a fresh process: file read, graph optimisation, first allocation
+    load_s: float  # deploy.load in a fresh process: file read, graph optimisation (a TensorRT engine build), allocation
+    first_s: float = 0.0  # the first call after loading, at the row's batch: lazy initialisation, cuDNN's choice
+    provider: str = ""  # where it ran, as the backend says (`info["provider"]`)
 
 
 @dataclass(frozen=True)
@@ -114,9 +116,18 @@ def serve(conn, path: str, backend: str, options: dict, sample: np.ndarray, batc
         return
     card = classifier.card
     seed = card.dataset_info.get("split_seed", 0)
-    conn.send(("ready", LoadedInfo(classifier.backend.name, card.precision, card.dataset,
-                                 card.dataset_info.get("sha256", ""), seed if isinstance(seed, int) else 0, load_s)))
     batch = np.repeat(preprocess(sample, card.preprocessing)[None], batch_size, axis=0)
+    try:
+        start = time.perf_counter()
+        classifier.backend.run(batch)
+        first_s = time.perf_counter() - start
+    except Exception as exc:  # noqa: BLE001
+        conn.send(("error", _reason(exc)))
+        return
+    info = classifier.backend.info
+    conn.send(("ready", LoadedInfo(classifier.backend.name, info.get("precision") or card.precision, card.dataset,
+                                 card.dataset_info.get("sha256", ""), seed if isinstance(seed, int) else 0, load_s,
+                                 first_s, str(info.get("provider", "")))))
     while True:
         command, argument = conn.recv()
         try:

@@ -266,8 +266,8 @@ def quantize_to_pte(
     `ptq_executorch.PTE_LADDER`; its QAT rungs only when `qat_epochs` > 0); writes `out` and its
     sidecar card."""
     from deploy.card import write_sidecar
-    from deploy.export.verify import torch_logits
     from quantize import ptq_executorch as pte
+    from train.engine import torch_logits
 
     if qat_epochs > 0 and (qat_images is None or qat_labels is None):
         raise EdgevisionError("QAT needs training images and labels (qat_images, qat_labels)")

@@ -102,11 +102,28 @@ def test_target_parse(tmp_path):
     assert pte.backend == "auto" and pte.name == "m.pte"
 
 
-def test_spin_wait_reaches_the_onnxruntime_session(two_models):
-    """bench loads every row with spin_wait=False (idle pools leave the cores to the other rows)."""
+def test_bench_loads_every_row_with_sleeping_thread_pools(two_models, monkeypatch):
+    """run_benchmark starts each row's process with spin_wait=False (idle pools leave the cores to the
+    other rows), and that option reaches the onnxruntime session the process loads."""
+    from benchmarks import runner
+
+    started: list[dict] = []
+
+    class Recording(runner.TargetProcess):
+        """The real target process, with the options run_benchmark gave it noted."""
+
+        def __init__(self, path, backend, options, *args, **kwargs) -> None:
+            started.append(dict(options))
+            super().__init__(path, backend, options, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "TargetProcess", Recording)
+    rows = run_benchmark([Target(p) for p in two_models], threads=[2], budget_s=0.0)
+    assert [r.status for r in rows] == ["ok", "ok"]
+    assert started == [{"threads": 2, "spin_wait": False}] * 2
     key = "session.intra_op.allow_spinning"
-    sleeping = deploy.load(two_models[0], threads=2, spin_wait=False).backend.session.get_session_options()
-    assert sleeping.get_session_config_entry(key) == "0"
+    for options in started:  # what the target's process does with them: deploy.load(path, **options)
+        session = deploy.load(two_models[0], **options).backend.session.get_session_options()
+        assert session.get_session_config_entry(key) == "0"
     spinning = deploy.load(two_models[0], threads=2, spin_wait=True).backend.session.get_session_options()
     assert spinning.get_session_config_entry(key) == "1"
 
@@ -185,3 +202,27 @@ def test_a_limit_below_the_number_of_classes_is_kept(tmp_path):
     assert [index for _, index in items] == [0, 1, 2] and classes == list("abcde")
     assert len(list_labelled_images(tmp_path, limit=4)[0]) == 4
     assert len(list_labelled_images(tmp_path, limit=10)[0]) == 10
+
+
+def test_artifact_size_counts_the_files_the_weights_live_in(tmp_path, two_models):
+    """An ONNX file's external data (<name>.data) and an OpenVINO IR's .bin are part of the model's size."""
+    import onnx
+
+    from benchmarks.runner import artifact_size_bytes
+
+    alone = two_models[0]
+    assert artifact_size_bytes(alone) == alone.stat().st_size
+    external = tmp_path / "external" / "m.onnx"
+    external.parent.mkdir()
+    onnx.save_model(onnx.load(str(alone)), str(external), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="m.onnx.data", size_threshold=0)
+    data = external.with_name("m.onnx.data")
+    assert data.stat().st_size > 0 and external.stat().st_size < alone.stat().st_size  # the weights moved out
+    assert artifact_size_bytes(external) == external.stat().st_size + data.stat().st_size
+    [row] = run_benchmark([Target(external)], threads=[1], budget_s=0.0)
+    assert row.status == "ok" and row.size_bytes == artifact_size_bytes(external)
+    ov = pytest.importorskip("openvino")
+    xml = tmp_path / "ir" / "m.xml"
+    ov.save_model(ov.convert_model(str(alone)), str(xml))
+    assert artifact_size_bytes(xml) == xml.stat().st_size + xml.with_suffix(".bin").stat().st_size
+    assert xml.with_suffix(".bin").stat().st_size > 0

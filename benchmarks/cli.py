@@ -8,10 +8,17 @@ import importlib.util
 import logging
 from pathlib import Path
 
-from benchmarks.provenance import labelled_data, run_provenance
-from benchmarks.report import (baseline_row, emulation_note, jetson_note, machine_fingerprint, provenance_markdown,
-                               to_csv, to_markdown)
 from benchmarks.options import MAX_BATCH, MAX_IMAGES, MAX_SECONDS, int_list, positive_float, positive_int
+from benchmarks.provenance import labelled_data, run_provenance
+from benchmarks.report import (
+    baseline_row,
+    emulation_note,
+    jetson_note,
+    machine_fingerprint,
+    provenance_markdown,
+    to_csv,
+    to_markdown,
+)
 from benchmarks.roofline import with_peak
 from benchmarks.runner import Row, Target, artifact_files, run_benchmark
 from benchmarks.schema import Report, read_report, to_json
@@ -94,7 +101,8 @@ def write_reports(out: Path, rows: list[Row], fingerprint: dict, markdown: str, 
     write_text_atomic(out / "report.json", to_json(rows, fingerprint, provenance) + "\n")
     write_text_atomic(out / "report.csv", to_csv(rows))
     if importlib.util.find_spec("matplotlib") is None:
-        logger.warning("no plots and no report.html: they need matplotlib (pip install matplotlib); the tables are written")
+        logger.warning("no plots and no report.html: they need matplotlib (pip install matplotlib); "
+                       "the tables are written")
         return None
     from benchmarks.html import to_html
     from benchmarks.plots import plot_tradeoff, scored

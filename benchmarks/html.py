@@ -49,7 +49,7 @@ def table_html(table: Table) -> str:
     classes = list(table.classes) + [""] * (len(table.rows) - len(table.classes))
     attribute = f' class="{escape(table.css)}"' if table.css else ""
     out = [f"<table{attribute}><tr>" + "".join(f"<th>{escape(h)}</th>" for h in table.header) + "</tr>"]
-    for css, row in zip(classes, table.rows):
+    for css, row in zip(classes, table.rows, strict=True):
         attribute = f' class="{escape(css)}"' if css else ""
         out.append(f"<tr{attribute}>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>")
     out.append("</table>")
@@ -135,7 +135,7 @@ def merged_to_html(devices: list[Device], title: str = "edgevision report: devic
     bests = [best_per_artifact(d.rows) for d in devices]
     keys = list(dict.fromkeys(k for best in bests for k in best))
     bars = [(d.label, d.emulated, [per_image_ms(b[k]) if k in b else None for k in keys])
-            for d, b in zip(devices, bests)]
+            for d, b in zip(devices, bests, strict=True)]
     body = [blocks_html(merged_blocks(devices))]
     if keys:
         body += ["<h2>Latency across devices</h2>", image(devices_png([f"{k[0]} ({k[1]})" for k in keys], bars),

@@ -18,7 +18,6 @@ from benchmarks.table import Fields, Heading, Table, short
 from benchmarks.table import to_markdown as render_markdown
 from deploy.jetson import clocks_pinned, l4t_release, power_mode
 
-
 # Architecture families: a process of one family on a kernel of another runs under emulation
 # (qemu-user through binfmt_misc); armv7l on an aarch64 kernel (32-bit Raspberry Pi OS) does not.
 ARCH_FAMILIES = {
@@ -271,8 +270,9 @@ def provenance_markdown(provenance: dict | None) -> str:
 
 
 CSV_COLUMNS = ("model", "backend", "precision", "provider", "threads", "batch", "size_bytes", "load_s", "first_ms",
-               "p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "throughput_ips", "top1", "top5",
-               "images", "agreement", "macs", "params", "gmacs_per_s", "peak_rss_bytes", "status", "error")
+               "p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "throughput_ips",
+               "top1", "top5", "images", "agreement", "macs", "params", "gmacs_per_s", "peak_rss_bytes", "status",
+               "error")
 
 
 def to_csv(rows: list[Row]) -> str:

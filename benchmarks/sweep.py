@@ -22,7 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.options import (
-    MAX_EPOCHS, MAX_IMAGES, MAX_SECONDS, choice_list, comma_list, positive_float, positive_int,
+    MAX_EPOCHS,
+    MAX_IMAGES,
+    MAX_SECONDS,
+    choice_list,
+    comma_list,
+    positive_float,
+    positive_int,
 )
 from benchmarks.pareto import pareto_front, per_image_ms
 from benchmarks.runner import Row, Target, logging_above_bars, progress
@@ -309,7 +315,8 @@ def sweep_markdown(built: list[Built], rows: list[Row], chosen: Row | None, epoc
         lines.append(
             f"| {item.variant.name} | {md_cell(item.path.name if item.path else 'failed: ' + item.error)} "
             f"| {'reused' if item.reused else 'new'} | {tuned} | {speed} | {top1} "
-            f"| {'yes' if row and id(row) in front else ''} | {'**yes**' if row is not None and row is chosen else ''} |"
+            f"| {'yes' if row and id(row) in front else ''} "
+            f"| {'**yes**' if row is not None and row is chosen else ''} |"
         )
     return "\n".join(lines)
 

@@ -60,7 +60,7 @@ def measure_rounds(
     def ask(name: str, count: int) -> list[float]:
         try:
             return active[name](count)
-        except Exception as exc:  # noqa: BLE001 - one failing target must not end the others
+        except Exception as exc:  # one failing target must not end the others
             failures[name] = exc
             del active[name]
             return []

@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from torch import nn
 
     from deploy.reference import ReferenceSet
-
     from quantize.ptq_executorch import PteQuantConfig
 
 log = logging.getLogger("edgevision.quantize")
@@ -223,7 +222,8 @@ def quantize_to_onnx(
             return artifact_logits(path, val_images, threads)
 
         def int8(config: ptq_onnx.OnnxQuantConfig) -> Rung:
-            return Rung(config.name, "int8", config.to_dict(), lambda path: ptq_onnx.quantize_onnx(pre, path, calibration, config))
+            return Rung(config.name, "int8", config.to_dict(),
+                        lambda path: ptq_onnx.quantize_onnx(pre, path, calibration, config))
 
         guard = start_guard(score(pre), val_labels, budget, source)
         best = climb(guard, map(int8, ladder), tmp, ".onnx", score, exhaustive)
@@ -236,7 +236,8 @@ def quantize_to_onnx(
                 readers = ptq_onnx.TENSORRT_OP_TYPES if config.form == "tensorrt" else ()
                 nodes = ptq_onnx.sensitive_nodes(pre, closest.path, sample, exclude_sensitive, readers)
                 log.info("  most sensitive nodes: %s", ", ".join(f"{n} ({db:.1f} dB)" for n, db in nodes))
-                best = climb(guard, [int8(ptq_onnx.with_exclusions(config, [n for n, _ in nodes]))], tmp, ".onnx", score)
+                excluded = ptq_onnx.with_exclusions(config, [n for n, _ in nodes])
+                best = climb(guard, [int8(excluded)], tmp, ".onnx", score)
         if best is None and fp16_fallback:
             climb(guard, [_fp16_rung(pre)], tmp, ".onnx", score)
         chosen = guard.require_best()

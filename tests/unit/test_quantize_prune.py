@@ -11,11 +11,11 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("torch_pruning")
 torchvision = pytest.importorskip("torchvision")
 
-from torch import nn  # noqa: E402
+from torch import nn
 
-from deploy.errors import EdgevisionError  # noqa: E402
-from quantize.prune import channel_counts, count_macs_params, prune_model  # noqa: E402
-from train.pruned import STRUCTURE_KEY, pruned_structure, rebuild_pruned  # noqa: E402
+from deploy.errors import EdgevisionError
+from quantize.prune import channel_counts, count_macs_params, prune_model
+from train.pruned import STRUCTURE_KEY, pruned_structure, rebuild_pruned
 
 
 def tiny_cnn(num_classes: int = 10) -> nn.Module:

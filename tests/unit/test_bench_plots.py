@@ -11,7 +11,7 @@ import pytest
 matplotlib = pytest.importorskip("matplotlib")
 
 from benchmarks.plots import distribution_figure, horizontal, latency_top1_figure
-from benchmarks.runner import Row
+from benchmarks.rows import Row
 from deploy.timing import LatencyStats
 
 

@@ -29,7 +29,7 @@ from benchmarks.runner import Row, Target, logging_above_bars, progress
 from benchmarks.sweep_choice import choice_record, recommend
 from benchmarks.table import md_cell
 from deploy.atomic import check_writable, write_text_atomic
-from deploy.cli_util import CommandParser, run_cli
+from deploy.cli_util import CommandParser, Subcommand, run_subcommand
 from deploy.data_spec import parse_data_spec
 from deploy.errors import EdgevisionError
 from deploy.limits import max_threads
@@ -378,12 +378,14 @@ def sweep(spec: SweepSpec) -> int:
     return 0
 
 
-def main(argv: list[str]) -> int:
-    """argv[0] is "sweep" (`edgevision sweep ...`)."""
-    args = build_parser().parse_args(argv[1:])
-    spec = SweepSpec(
-        model=args.model, data=args.data, out=args.out, prune=args.prune, formats=args.formats, quant=args.quant,
-        finetune_epochs=args.finetune_epochs, max_drop=args.max_drop, threads=args.threads, seconds=args.seconds,
-        limit=args.limit, latency_budget=args.latency_budget, min_top1=args.min_top1, bench_data=args.bench_data,
-    )
-    return run_cli(lambda: sweep(spec), "edgevision sweep", verbose=args.verbose)
+def main(argv: list[str] | None = None) -> int:
+    """`["sweep", *options]`, as `edgevision` passes it (`deploy.cli_util.run_subcommand`)."""
+
+    def run(args: argparse.Namespace) -> int:
+        return sweep(SweepSpec(
+            model=args.model, data=args.data, out=args.out, prune=args.prune, formats=args.formats, quant=args.quant,
+            finetune_epochs=args.finetune_epochs, max_drop=args.max_drop, threads=args.threads, seconds=args.seconds,
+            limit=args.limit, latency_budget=args.latency_budget, min_top1=args.min_top1, bench_data=args.bench_data,
+        ))
+
+    return run_subcommand(argv, {"sweep": Subcommand(build_parser, run)})

@@ -10,13 +10,12 @@ runs (the `edgevision` logger is raised to WARNING), and the libraries' output b
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deploy.cli_util import CommandParser, run_cli
+from deploy.cli_util import CommandParser, Subcommand, run_subcommand
 
 
 @dataclass
@@ -233,9 +232,6 @@ def build_parser() -> CommandParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """argv[0] is the subcommand ("demo"), as `edgevision` passes it."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["demo"]:
-        argv = argv[1:]
-    args = build_parser().parse_args(argv)
-    return run_cli(lambda: run_demo(Path(args.out), verbose=args.verbose) and 0, "edgevision demo", verbose=args.verbose)
+    """`["demo", *options]`, as `edgevision` passes it (`deploy.cli_util.run_subcommand`)."""
+    demo = Subcommand(build_parser, lambda args: run_demo(Path(args.out), verbose=args.verbose) and 0)
+    return run_subcommand(argv, {"demo": demo})

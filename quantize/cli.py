@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 
 from deploy.atomic import check_writable, write_text_atomic
-from deploy.cli_util import CommandParser, run_cli
+from deploy.cli_util import CommandParser, Subcommand, run_subcommand
 from quantize.guard import DEFAULT_BUDGET, BudgetMissed
 from quantize.presets import DEFAULT, list_presets
 from quantize.quantize_pipeline import TARGETS
@@ -259,20 +258,12 @@ def run_quantize(args: argparse.Namespace) -> int:
     return 0
 
 
-# name -> (parser, command(args, parser, argv))
 COMMANDS = {
-    "prune": (prune_parser, run_prune),
-    "quantize": (quantize_parser, lambda args, parser, argv: run_quantize(args)),
+    "prune": Subcommand(prune_parser, run_prune, wants_options=True),  # parsed again under --preset
+    "quantize": Subcommand(quantize_parser, run_quantize),
 }
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if not argv or argv[0] not in COMMANDS:
-        print(f"usage: python -m quantize {{{','.join(COMMANDS)}}} ...", file=sys.stderr)
-        return 2
-    name, rest = argv[0], argv[1:]
-    make_parser, command = COMMANDS[name]
-    parser = make_parser()
-    args = parser.parse_args(rest)
-    return run_cli(lambda: command(args, parser, rest), f"edgevision {name}", verbose=args.verbose)
+    """`[prune|quantize, *options]`, as `edgevision` passes it (`deploy.cli_util.run_subcommand`)."""
+    return run_subcommand(argv, COMMANDS)

@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from deploy.cli_util import CommandParser, run_cli
+from deploy.cli_util import CommandParser, Subcommand, run_subcommand
 from deploy.errors import EdgevisionError
 from deploy.export import get_format, list_formats
 
@@ -111,9 +111,5 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """argv[0] is the subcommand ("export"), as `edgevision` passes it."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["export"]:
-        argv = argv[1:]
-    args = export_parser().parse_args(argv)
-    return run_cli(lambda: cmd_export(args), "edgevision export", verbose=args.verbose)
+    """`["export", *options]`, as `edgevision` passes it (`deploy.cli_util.run_subcommand`)."""
+    return run_subcommand(argv, {"export": Subcommand(export_parser, cmd_export)})

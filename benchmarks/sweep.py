@@ -251,12 +251,13 @@ def pruned_checkpoint(spec: SweepSpec, prune: float, epochs: int, manifest: Mani
               "preset": preset.name if preset else None, "finetune_epochs": epochs, "data": spec.data}
     if manifest.matches(out, record):
         return out, True
-    from quantize.prune_pipeline import FinetuneSpec
+    from quantize.prune import PruneSpec
+    from quantize.prune_pipeline import FinetuneSpec, RecoverySpec
 
     result = prune_checkpoint(
-        spec.model, out, target_macs=1.0 - prune, round_to=options.get("round_to", 8),
-        ignored=tuple(options.get("ignore", ())), data=spec.data, finetune_epochs=epochs,
-        finetune=FinetuneSpec(lr=options.get("lr", 1e-3)),
+        spec.model, out,
+        PruneSpec(target_macs=1.0 - prune, round_to=options.get("round_to", 8), ignored=tuple(options.get("ignore", ()))),
+        RecoverySpec(data=spec.data, finetune=FinetuneSpec(epochs=epochs, lr=options.get("lr", 1e-3))),
     )
     note = result.report.rounding_note()
     if note:

@@ -82,11 +82,12 @@ def export_stage(state: DemoState) -> str:
 def prune_stage(state: DemoState) -> str:
     """Half the MACs of the digits CNN, fine-tuned with distillation; then ONNX, verified."""
     from deploy.export.pipeline import export_checkpoint
-    from quantize.prune_pipeline import prune_checkpoint
+    from quantize.prune import PruneSpec
+    from quantize.prune_pipeline import FinetuneSpec, RecoverySpec, prune_checkpoint
 
     checkpoint = state.artifacts["checkpoint"]
-    pruned = prune_checkpoint(checkpoint, checkpoint.with_name("model.pruned.pt"), target_macs=0.5, data="digits",
-                              finetune_epochs=3, eval_split="test")
+    pruned = prune_checkpoint(checkpoint, checkpoint.with_name("model.pruned.pt"), PruneSpec(target_macs=0.5),
+                              RecoverySpec(data="digits", finetune=FinetuneSpec(epochs=3), eval_split="test"))
     result = export_checkpoint(pruned.path, "onnx", pruned.path.with_suffix(".onnx"),
                                data=f"folder:{state.artifacts['images']}")
     if not result.passed:

@@ -184,20 +184,21 @@ def run_prune(args: argparse.Namespace, parser: CommandParser, argv: list[str]) 
     if args.preset:
         args = _with_preset(parser, argv, args)
     from deploy.confidence import split_label
-    from quantize.prune_pipeline import FinetuneSpec, prune_checkpoint
+    from quantize.prune import PruneSpec
+    from quantize.prune_pipeline import FinetuneSpec, RecoverySpec, prune_checkpoint
 
+    spec = PruneSpec(
+        ratio=args.ratio, target_macs=args.target_macs, steps=args.steps, global_pruning=args.global_pruning,
+        ignored=tuple(args.ignore), adapt_round_to=args.round_to is None,
+        round_to=DEFAULT_ROUND_TO if args.round_to is None else args.round_to or None, importance=args.importance,
+    )
     finetune = FinetuneSpec(
-        lr=args.lr, optimizer=args.optimizer, batch_size=args.batch_size, limit=args.train_limit,
-        distill=args.distill, device=args.device, amp=args.amp, workers=args.workers,
+        epochs=args.finetune_epochs, lr=args.lr, optimizer=args.optimizer, batch_size=args.batch_size,
+        limit=args.train_limit, distill=args.distill, device=args.device, amp=args.amp, workers=args.workers,
     )
-    result = prune_checkpoint(
-        args.model, args.out, ratio=args.ratio, target_macs=args.target_macs, steps=args.steps,
-        global_pruning=args.global_pruning, ignored=tuple(args.ignore), adapt_round_to=args.round_to is None,
-        round_to=DEFAULT_ROUND_TO if args.round_to is None else args.round_to or None,
-        importance=args.importance, data=args.data, finetune_epochs=args.finetune_epochs, finetune=finetune,
-        reconstruct_images=args.reconstruct, eval_split=args.eval_split, eval_limit=args.eval_limit,
-        budget=args.max_drop,
-    )
+    recovery = RecoverySpec(data=args.data, finetune=finetune, reconstruct_images=args.reconstruct,
+                            eval_split=args.eval_split, eval_limit=args.eval_limit, budget=args.max_drop)
+    result = prune_checkpoint(args.model, args.out, spec, recovery)
     report = result.report
     line = (
         f"MACs {report.macs_before / 1e6:.2f}M -> {report.macs_after / 1e6:.2f}M "

@@ -286,10 +286,11 @@ def build_variant(spec: SweepSpec, variant: Variant, checkpoint: Path, manifest:
             if not result.passed:
                 return Built(variant, None, error=f"parity check failed ({result.path.name} kept)")
         else:
-            from quantize.quantize_pipeline import quantize_checkpoint
+            from quantize.quantize_pipeline import QuantizeSpec, quantize_checkpoint
 
-            quantize_checkpoint(checkpoint, out, target=fmt.int8_target, data=spec.data, budget=spec.max_drop,
-                                fp16_fallback=False, measure_latency=False, threads=spec.threads)
+            quantize_checkpoint(checkpoint, out, QuantizeSpec(target=fmt.int8_target, budget=spec.max_drop,
+                                                              fp16_fallback=False, measure_latency=False,
+                                                              threads=spec.threads), data=spec.data)
     except BudgetMissed as exc:
         return Built(variant, None, error=str(exc).splitlines()[0])
     manifest.record(out, record)

@@ -103,13 +103,13 @@ def prune_stage(state: DemoState) -> str:
 
 def quantize_stage(state: DemoState) -> str:
     """int8 ONNX (onnxruntime) and int8 .pte (XNNPACK), each under the 1-point accuracy guard."""
-    from quantize.quantize_pipeline import quantize_checkpoint
+    from quantize.quantize_pipeline import QuantizeSpec, quantize_checkpoint
 
     checkpoint = state.artifacts["checkpoint"]
     lines = []
     for key, target, suffix in (("onnx_int8", "onnx-int8", ".int8.onnx"), ("pte_int8", "pte-int8", ".int8.pte")):
-        result = quantize_checkpoint(checkpoint, checkpoint.with_name(f"model{suffix}"), target=target, data="digits",
-                                     calib_size=128, eval_split="test", threads=1)
+        spec = QuantizeSpec(target=target, calib_size=128, eval_split="test", threads=1)
+        result = quantize_checkpoint(checkpoint, checkpoint.with_name(f"model{suffix}"), spec, data="digits")
         state.artifacts[key] = result.path
         state.metrics[key] = result.report
         parity = result.card.parity

@@ -220,7 +220,7 @@ def run_prune(args: argparse.Namespace, parser: CommandParser, argv: list[str]) 
 def run_quantize(args: argparse.Namespace) -> int:
     if args.report:
         check_writable(args.report, "--report")
-    from quantize.quantize_pipeline import calibration_from_checkpoint, quantize_checkpoint
+    from quantize.quantize_pipeline import QuantizeSpec, calibration_from_checkpoint, quantize_checkpoint
 
     if args.to == "calib-data":
         path = calibration_from_checkpoint(args.model, args.out, data=args.data, calib_size=args.calib_size,
@@ -231,14 +231,14 @@ def run_quantize(args: argparse.Namespace) -> int:
         print(f"wrote {shape[0]} calibration images {shape[1:]} to {path}")
         return 0
     try:
-        result = quantize_checkpoint(
-            args.model, args.out, target=args.to, data=args.data, calib_size=args.calib_size,
-            eval_split=args.eval_split, eval_size=args.eval_size, seed=args.seed, budget=args.max_drop,
-            exhaustive=args.exhaustive, onnx_ladder=_ladder(args), exclude_sensitive=args.exclude_sensitive,
-            fp16_fallback=args.fp16_fallback, qat_epochs=args.qat_epochs, qat_lr=args.qat_lr,
-            qat_size=args.qat_size, measure_latency=args.latency, threads=args.threads,
+        spec = QuantizeSpec(
+            target=args.to, calib_size=args.calib_size, eval_split=args.eval_split, eval_size=args.eval_size,
+            seed=args.seed, budget=args.max_drop, exhaustive=args.exhaustive, onnx_ladder=_ladder(args),
+            exclude_sensitive=args.exclude_sensitive, fp16_fallback=args.fp16_fallback, qat_epochs=args.qat_epochs,
+            qat_lr=args.qat_lr, qat_size=args.qat_size, measure_latency=args.latency, threads=args.threads,
             reference_images=args.reference_images,
         )
+        result = quantize_checkpoint(args.model, args.out, spec, data=args.data)
     except BudgetMissed as exc:
         if args.report:  # the attempts are worth keeping even when no artifact is
             _write_report(args.report, exc.report)

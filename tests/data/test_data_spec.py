@@ -157,10 +157,10 @@ def test_export_checks_parity_on_the_same_images_whichever_spelling(checkpoint, 
 
 @pytest.mark.slow  # a real training run / three exports / three quantizations
 def test_quantize_calibrates_and_guards_on_the_same_images_whichever_spelling(checkpoint, tree, tmp_path):
-    from quantize.quantize_pipeline import quantize_checkpoint
+    from quantize.quantize_pipeline import QuantizeSpec, quantize_checkpoint
 
-    reports = {name: quantize_checkpoint(checkpoint, tmp_path / f"{name}.onnx", data=spec, calib_size=64,
-                                         measure_latency=False, threads=1, reference_images=0).report
+    options = QuantizeSpec(calib_size=64, measure_latency=False, threads=1, reference_images=0)
+    reports = {name: quantize_checkpoint(checkpoint, tmp_path / f"{name}.onnx", options, data=spec).report
                for name, spec in spellings(tree).items()}
     digits = reports["digits"]
     assert digits["fp32_top1"] > 0.8

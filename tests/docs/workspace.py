@@ -126,7 +126,7 @@ def prepare(repo: Path, base: Path) -> Path:
 
     from camera_app.video import write_video_from_images
     from deploy.export.pipeline import export_checkpoint
-    from quantize.quantize_pipeline import quantize_checkpoint
+    from quantize.quantize_pipeline import QuantizeSpec, quantize_checkpoint
     from tests.digits_cnn import train_digits_cnn
     from train.config import TrainConfig
     from train.fit import fit
@@ -144,8 +144,8 @@ def prepare(repo: Path, base: Path) -> Path:
                     threads=1), overwrite=True)
     checkpoint = run / "model.pt"
     export_checkpoint(checkpoint, "onnx", run / "model.onnx", data=f"folder:{cvd}")
-    quantize_checkpoint(checkpoint, run / "model.int8.onnx", target="onnx-int8", data=f"folder:{cvd}",
-                        calib_size=16, threads=1)
+    quantize_checkpoint(checkpoint, run / "model.int8.onnx", QuantizeSpec(target="onnx-int8", calib_size=16, threads=1),
+                        data=f"folder:{cvd}")
     export_checkpoint(checkpoint, "executorch", run / "model.pte", data=f"folder:{cvd}")
     for name in ("cats", "pets"):
         (clone / "runs" / name).mkdir()

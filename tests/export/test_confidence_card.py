@@ -101,10 +101,10 @@ def test_quantized_card_keeps_the_chosen_attempts_confidence():
 
 @pytest.mark.slow  # a quantize run: about 20 s on 2 shared cores
 def test_quantize_records_the_artifacts_confidence(digits_checkpoint, tmp_path):
-    from quantize.quantize_pipeline import quantize_checkpoint
+    from quantize.quantize_pipeline import QuantizeSpec, quantize_checkpoint
 
     out = tmp_path / "digits.fp16.onnx"
-    result = quantize_checkpoint(digits_checkpoint, out, target="onnx-fp16", data="digits", calib_size=16)
+    result = quantize_checkpoint(digits_checkpoint, out, QuantizeSpec(target="onnx-fp16", calib_size=16), data="digits")
     confidence = deploy.load(out).card.confidence
     assert confidence == result.card.confidence and confidence.split == "val split of digits"
     assert sum(confidence.counts) == confidence.images == result.card.parity.images == result.report["eval_images"]

@@ -235,7 +235,7 @@ class _BelowHalfPrecision(torch.nn.Module):
 
 
 def test_onnx_fp16_guard_refuses_what_half_precision_loses(tmp_path):
-    from quantize.quantize_pipeline import quantize_to_fp16
+    from quantize.quantize_pipeline import QuantImages, QuantizeSpec, quantize_to_fp16
 
     spec = Preprocessing(input_size=(4, 4), mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
     card = ModelCard("fp16-loss", ["a", "b"], spec, dataset="random")
@@ -249,5 +249,5 @@ def test_onnx_fp16_guard_refuses_what_half_precision_loses(tmp_path):
         assert (model(torch.from_numpy(images)).numpy().argmax(1) == labels).all()
     out = tmp_path / "m.fp16.onnx"
     with pytest.raises(BudgetMissed, match=r"fp16: top-1 50.00% \(drop 50.00\)"):
-        quantize_to_fp16(model, card, out, images, labels, budget=1.0)
+        quantize_to_fp16(model, card, out, QuantImages(images, labels), QuantizeSpec(target="onnx-fp16", budget=1.0))
     assert not out.exists()

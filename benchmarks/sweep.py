@@ -280,9 +280,9 @@ def build_variant(spec: SweepSpec, variant: Variant, checkpoint: Path, manifest:
 
     try:
         if variant.quant == "fp32":
-            from deploy.export.pipeline import export_checkpoint
+            from deploy.export.pipeline import ExportSpec, export_checkpoint
 
-            result = export_checkpoint(checkpoint, fmt.export_format, out, data=spec.data)
+            result = export_checkpoint(checkpoint, fmt.export_format, out, ExportSpec(data=spec.data))
             if not result.passed:
                 return Built(variant, None, error=f"parity check failed ({result.path.name} kept)")
         else:

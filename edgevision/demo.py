@@ -61,13 +61,13 @@ def images_stage(state: DemoState) -> str:
 
 def export_stage(state: DemoState) -> str:
     """Export to every CPU format and check parity on the held-out PNG digits."""
-    from deploy.export.pipeline import export_checkpoint
+    from deploy.export.pipeline import ExportSpec, export_checkpoint
 
     checkpoint = state.artifacts["checkpoint"]
     data = f"folder:{state.artifacts['images']}"
     lines = []
     for fmt, suffix in (("onnx", "onnx"), ("executorch", "pte")):
-        result = export_checkpoint(checkpoint, fmt, checkpoint.with_suffix(f".{suffix}"), data=data)
+        result = export_checkpoint(checkpoint, fmt, checkpoint.with_suffix(f".{suffix}"), ExportSpec(data=data))
         parity = result.card.parity
         if not result.passed:
             raise RuntimeError(f"{fmt} export failed its parity check: {parity.line()}")
@@ -81,7 +81,7 @@ def export_stage(state: DemoState) -> str:
 
 def prune_stage(state: DemoState) -> str:
     """Half the MACs of the digits CNN, fine-tuned with distillation; then ONNX, verified."""
-    from deploy.export.pipeline import export_checkpoint
+    from deploy.export.pipeline import ExportSpec, export_checkpoint
     from quantize.prune import PruneSpec
     from quantize.prune_pipeline import FinetuneSpec, RecoverySpec, prune_checkpoint
 
@@ -89,7 +89,7 @@ def prune_stage(state: DemoState) -> str:
     pruned = prune_checkpoint(checkpoint, checkpoint.with_name("model.pruned.pt"), PruneSpec(target_macs=0.5),
                               RecoverySpec(data="digits", finetune=FinetuneSpec(epochs=3), eval_split="test"))
     result = export_checkpoint(pruned.path, "onnx", pruned.path.with_suffix(".onnx"),
-                               data=f"folder:{state.artifacts['images']}")
+                               ExportSpec(data=f"folder:{state.artifacts['images']}"))
     if not result.passed:
         raise RuntimeError(f"pruned ONNX export failed its parity check: {result.card.parity.line()}")
     state.artifacts["pruned"] = result.path

@@ -84,14 +84,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         result = export_onnx(args.model, args.format, args.out, precision=precision,
                              verify=args.verify_images > 0, **options)
     else:
-        from deploy.export.pipeline import export_checkpoint
+        from deploy.export.pipeline import ExportSpec, export_checkpoint
         from deploy.export.reference import check_count
 
         check_count(args.reference_images)
-        result = export_checkpoint(
-            args.model, args.format, args.out, precision=precision, data=args.data,
-            verify_images=args.verify_images, reference_images=args.reference_images, **options,
-        )
+        spec = ExportSpec(precision=precision, data=args.data, verify_images=args.verify_images,
+                          reference_images=args.reference_images, options=options)
+        result = export_checkpoint(args.model, args.format, args.out, spec)
     precision = result.card.precision
     print(f"wrote {result.path} ({args.format}, {precision})")
     if result.card.built_on is not None:

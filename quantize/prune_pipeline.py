@@ -199,21 +199,21 @@ def prune_checkpoint(
         raise EdgevisionError(f"-o {out} is the checkpoint being pruned; write the pruned model to another file")
     _check_request(checkpoint, spec, recovery)
     with artifact_lock(out):  # a second prune to the same file is refused before any work
-        from quantize.calibration import load_split, training_split_seed
+        from quantize.calibration import SplitDraw, load_split, training_split_seed
 
         model, card = load_model(checkpoint)
         example = example_input(card)
         result_args: dict = {"repruned": STRUCTURE_KEY in card.model_options}
         if data:
-            images, labels, _ = load_split(data, eval_split, card.preprocessing, recovery.eval_limit,
-                                          split_seed=training_split_seed(card), class_names=card.class_names)
+            evaluated = SplitDraw(data, eval_split, recovery.eval_limit, split_seed=training_split_seed(card))
+            images, labels, _ = load_split(evaluated, card.preprocessing, class_names=card.class_names)
             result_args["top1_before"] = _top1(model, images, labels)
         repair = bool(data and reconstruct_images > 0)
         teacher = copy.deepcopy(model).eval() if finetune_epochs or repair else None  # the unpruned model
         tune = finetuner(recovery.finetune, data, card, teacher=teacher) if finetune_epochs else None
         if repair:
-            calib, _, _ = load_split(data, "train", card.preprocessing, reconstruct_images,
-                                     split_seed=training_split_seed(card), class_names=card.class_names)
+            calib, _, _ = load_split(SplitDraw(data, "train", reconstruct_images, split_seed=training_split_seed(card)),
+                                     card.preprocessing, class_names=card.class_names)
             calib_images = torch.from_numpy(calib)
             result_args["reconstruction_errors"] = []
 

@@ -324,9 +324,8 @@ def quantize_to_pte(
 
         def write(path: Path) -> None:
             if config.qat:
-                quantized = pte.qat_pt2e(
-                    copy.deepcopy(model), qat_images, qat_labels, qat_epochs, qat_lr, per_channel=config.per_channel
-                )
+                quantized = pte.qat_pt2e(copy.deepcopy(model), qat_images, qat_labels,
+                                         pte.QatSpec(qat_epochs, qat_lr, per_channel=config.per_channel))
             else:
                 quantized = pte.ptq_pt2e(copy.deepcopy(model), calibration, config.per_channel, skip)
             path.write_bytes(pte.lower_to_pte(quantized, calibration))
@@ -400,7 +399,7 @@ def check_target(target: str, out: str | os.PathLike) -> Path:
 
 def _load(checkpoint: str | os.PathLike, data: str, calib_size: int, seed: int):
     """(model, card, calibration images, their labels) of a checkpoint and a data spec's training split."""
-    from quantize.calibration import check_calibration_set, load_split, training_split_seed
+    from quantize.calibration import SplitDraw, check_calibration_set, load_split, training_split_seed
     from train.checkpoint import load_model
 
     if not Path(checkpoint).is_file():
@@ -408,9 +407,8 @@ def _load(checkpoint: str | os.PathLike, data: str, calib_size: int, seed: int):
     if calib_size < 1:
         raise EdgevisionError(f"--calib-size must be positive, got {calib_size}")
     model, card = load_model(checkpoint)
-    calib, calib_labels, _ = load_split(data, "train", card.preprocessing, calib_size, seed,
-                                        split_seed=training_split_seed(card),
-                                        class_names=card.class_names)
+    calibration = SplitDraw(data, "train", calib_size, seed, split_seed=training_split_seed(card))
+    calib, calib_labels, _ = load_split(calibration, card.preprocessing, class_names=card.class_names)
     check_calibration_set(calib_labels)
     return model, card, calib, calib_labels
 
@@ -448,24 +446,22 @@ def quantize_checkpoint(
 
     check_count(spec.reference_images)
     with artifact_lock(out):  # a second quantize to the same file is refused before any work
-        from quantize.calibration import check_calibration_set, held_out_images, load_split, training_split_seed
+        from quantize.calibration import (SplitDraw, check_calibration_set, held_out_images, load_split,
+                                          training_split_seed)
 
         model, card, calib, _ = _load(checkpoint, data, spec.calib_size, seed)
-        val, val_labels, _ = load_split(data, eval_split, card.preprocessing, eval_size, seed,
-                                        split_seed=training_split_seed(card),
-                                        class_names=card.class_names)
+        guarded = SplitDraw(data, eval_split, eval_size, seed, split_seed=training_split_seed(card))
+        val, val_labels, _ = load_split(guarded, card.preprocessing, class_names=card.class_names)
         check_calibration_set(val_labels, minimum=8, what="evaluation")
         images = QuantImages(val, val_labels, calib, source=split_label(eval_split, data))
         if spec.reference_images:
-            images = replace(images, held_out=held_out_images(data, eval_split, spec.reference_images, eval_size, seed,
-                                                              split_seed=training_split_seed(card)))
+            images = replace(images, held_out=held_out_images(guarded, spec.reference_images))
         if target in ONNX_LADDERS:
             return quantize_to_onnx(model, card, out, images, spec)
         if target == "pte-int8":
             if spec.qat_epochs:
-                qat_images, qat_labels, _ = load_split(data, "train", card.preprocessing, spec.qat_size, seed + 1,
-                                                       split_seed=training_split_seed(card),
-                                                       class_names=card.class_names)
+                qat_draw = SplitDraw(data, "train", spec.qat_size, seed + 1, split_seed=training_split_seed(card))
+                qat_images, qat_labels, _ = load_split(qat_draw, card.preprocessing, class_names=card.class_names)
                 images = replace(images, qat_images=qat_images, qat_labels=qat_labels)
             return quantize_to_pte(model, card, out, images, spec)
         return quantize_to_fp16(model, card, out, images, spec)

@@ -382,12 +382,4 @@ def sweep(spec: SweepSpec) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """`["sweep", *options]`, as `edgevision` passes it (`deploy.cli_util.run_subcommand`)."""
-
-    def run(args: argparse.Namespace) -> int:
-        return sweep(SweepSpec(
-            model=args.model, data=args.data, out=args.out, prune=args.prune, formats=args.formats, quant=args.quant,
-            finetune_epochs=args.finetune_epochs, max_drop=args.max_drop, threads=args.threads, seconds=args.seconds,
-            limit=args.limit, latency_budget=args.latency_budget, min_top1=args.min_top1, bench_data=args.bench_data,
-        ))
-
-    return run_subcommand(argv, {"sweep": Subcommand(build_parser, run)})
+    return run_subcommand(argv, {"sweep": Subcommand(build_parser, sweep, spec=SweepSpec)})

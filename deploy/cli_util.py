@@ -22,7 +22,7 @@ import shutil
 import sys
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from deploy.errors import EdgevisionError
 from deploy.quiet import Held, hold_library_output
@@ -97,15 +97,19 @@ def run_cli(command: Callable[[], int | None], prog: str, verbose: bool = False)
 class Subcommand:
     """One command of a CLI module: how to build its parser and what runs the parsed options.
 
-    `run(args)` runs inside `run_cli`. `parse(parser, options)` replaces `parser.parse_args(options)`
-    where parsing takes more (a recipe's defaults); with `wants_options` the command is called as
-    `run(args, parser, options)`, for one that parses again (a preset) or records its command line.
+    `run(args)` runs inside `run_cli`. With `spec` (a dataclass) `run` gets that spec instead, its
+    fields filled from the options of the same name: the way a module that is not a `cli.py` keeps
+    `argparse.Namespace` out of its functions. `parse(parser, options)` replaces
+    `parser.parse_args(options)` where parsing takes more (a recipe's defaults); with
+    `wants_options` the command is called as `run(args, parser, options)`, for one that parses
+    again (a preset) or records its command line.
     """
 
     parser: Callable[[], argparse.ArgumentParser]
     run: Callable[..., int | None]
     parse: Callable[[argparse.ArgumentParser, list[str]], argparse.Namespace] | None = None
     wants_options: bool = False
+    spec: type | None = None
 
 
 def run_subcommand(argv: Sequence[str] | None, commands: Mapping[str, Subcommand]) -> int:
@@ -123,6 +127,9 @@ def run_subcommand(argv: Sequence[str] | None, commands: Mapping[str, Subcommand
     args = command.parse(parser, options) if command.parse else parser.parse_args(options)
     if command.wants_options:
         return run_cli(lambda: command.run(args, parser, options), f"edgevision {name}", verbose=args.verbose)
+    if command.spec is not None:
+        spec = command.spec(**{f.name: getattr(args, f.name) for f in fields(command.spec) if hasattr(args, f.name)})
+        return run_cli(lambda: command.run(spec), f"edgevision {name}", verbose=args.verbose)
     return run_cli(lambda: command.run(args), f"edgevision {name}", verbose=args.verbose)
 
 

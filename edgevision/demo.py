@@ -232,7 +232,15 @@ def build_parser() -> CommandParser:
     return parser
 
 
+@dataclass(frozen=True)
+class DemoSpec:
+    """`edgevision demo`'s options: the output folder, and whether the libraries' output is shown."""
+
+    out: str = "runs/demo"
+    verbose: bool = False
+
+
 def main(argv: list[str] | None = None) -> int:
     """`["demo", *options]`, as `edgevision` passes it (`deploy.cli_util.run_subcommand`)."""
-    demo = Subcommand(build_parser, lambda args: run_demo(Path(args.out), verbose=args.verbose) and 0)
+    demo = Subcommand(build_parser, lambda spec: run_demo(Path(spec.out), verbose=spec.verbose) and 0, spec=DemoSpec)
     return run_subcommand(argv, {"demo": demo})

@@ -31,7 +31,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from benchmarks.table import Heading, Table, to_markdown
+from benchmarks.table import Heading, Line, Table, to_markdown
 
 DEFAULT_ARTIFACTS = Path("runs/demo")
 DEFAULT_OUT = Path("runs/gpu-check")
@@ -362,7 +362,7 @@ def table(results: list[Result], batches: tuple[int, ...]) -> Table:
             lat = r.latency_ms.get(str(batch), {})
             cells += [_cell(lat.get("first")), _cell(lat.get("p50")), _cell(lat.get("p99"))]
         cells.append(r.status + (f": {r.reason}" if r.reason else ""))
-        rows.append(cells)
+        rows.append(Line(cells))
     return Table(header, rows)
 
 

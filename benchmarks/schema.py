@@ -30,7 +30,7 @@ from pathlib import Path
 
 from benchmarks import report_fields as fields
 from benchmarks.roofline import achieved_gmacs
-from benchmarks.runner import Row
+from benchmarks.rows import Row
 from deploy.errors import EdgevisionError, first_line
 from deploy.timing import LatencyStats
 

@@ -41,19 +41,31 @@ class LoadedInfo:
 
 @dataclass(frozen=True)
 class Scores:
-    """Top-1 and top-5 on labelled images, and each image's predicted label (for agreement)."""
+    """What one model got right on labelled images, as counts (what the child sends), and each
+    image's predicted label (for agreement); the ratios are computed from the counts, never the
+    other way round."""
 
-    top1: float
-    top5: float
-    labels: list[str]
+    top1_correct: int
+    top5_correct: int
+    labels: list[str]  # one per image scored, in order
+
+    @property
+    def total(self) -> int:
+        return len(self.labels)
+
+    @property
+    def top1(self) -> float:
+        return self.top1_correct / self.total
+
+    @property
+    def top5(self) -> float:
+        return self.top5_correct / self.total
 
     @classmethod
     def merge(cls, parts: list[Scores]) -> Scores:
-        """One Scores for consecutive chunks, in order (a chunk's image count is its labels')."""
-        labels = [label for part in parts for label in part.labels]
-        hits1 = sum(round(part.top1 * len(part.labels)) for part in parts)
-        hits5 = sum(round(part.top5 * len(part.labels)) for part in parts)
-        return cls(hits1 / len(labels), hits5 / len(labels), labels)
+        """One Scores for consecutive chunks, in order."""
+        return cls(sum(part.top1_correct for part in parts), sum(part.top5_correct for part in parts),
+                   [label for part in parts for label in part.labels])
 
 
 def score(classifier, items: list[tuple[Path | np.ndarray, int]], class_names: list[str]) -> Scores:
@@ -74,7 +86,7 @@ def score(classifier, items: list[tuple[Path | np.ndarray, int]], class_names: l
         hits1 += top[0] == class_names[index]
         hits5 += class_names[index] in top
         predicted.append(top[0])
-    return Scores(hits1 / len(items), hits5 / len(items), predicted)
+    return Scores(hits1, hits5, predicted)
 
 
 def _peak_rss_bytes() -> int:

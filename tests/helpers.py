@@ -171,3 +171,17 @@ class Records(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
+
+
+MD_ESCAPED = re.compile(r"\\([\\|`<>*\[\]_])")
+
+
+def md_unescape(text: str) -> str:
+    """Markdown text as `benchmarks.table.md_cell` escaped it, its backslash escapes undone."""
+    return MD_ESCAPED.sub(r"\1", text)
+
+
+def md_cells(line: str) -> list[str]:
+    """The cells of one table row written by `benchmarks.table`: every `|` inside a cell is
+    escaped, so the row splits at its bare ` | `."""
+    return [md_unescape(cell) for cell in line.strip()[1:-1].strip().split(" | ")]

@@ -174,7 +174,8 @@ def test_kept_values_thin_evenly_to_the_cap():
 
 def test_rows_keep_load_and_first_call_apart_from_the_latency(tmp_path):
     from benchmarks.report import bench_table
-    from benchmarks.runner import Target, run_benchmark
+    from benchmarks.rows import Target
+    from benchmarks.runner import run_benchmark
     from benchmarks.schema import parse_report, to_json
 
     model = make_onnx(tmp_path / "m.onnx", classes=2, card=two_class_card())
@@ -185,7 +186,7 @@ def test_rows_keep_load_and_first_call_apart_from_the_latency(tmp_path):
     assert (read.first_ms, read.provider) == (pytest.approx(row.first_ms), "CPUExecutionProvider")
     table = bench_table([read])
     assert table.header[table.header.index("load s") + 1] == "first ms"
-    assert table.rows[0][table.header.index("first ms")] != "-"
+    assert table.rows[0].cells[table.header.index("first ms")] != "-"
     failed = run_benchmark([Target(model)], threads=[1], budget_s=0.2, options={"provider": "cuda"})[0]
     if failed.status == "failed":  # the CPU build of onnxruntime: the row says what is missing
         assert "CUDAExecutionProvider" in failed.error and failed.first_ms is None
@@ -204,7 +205,7 @@ def test_a_report_written_before_first_ms_and_provider_still_reads(tmp_path):
     (read,) = read_report(old).rows
     assert read.first_ms is None and read.provider == "" and read.load_s == 0.1
     table = bench_table([read])
-    assert table.rows[0][table.header.index("first ms")] == "-"
+    assert table.rows[0].cells[table.header.index("first ms")] == "-"
     old.write_text(json.dumps({"schema": SCHEMA, "machine": {}, "rows": [{**row, "first_ms": -1}]}))
     with pytest.raises(EdgevisionError, match="first_ms must be a finite number"):
         read_report(old)

@@ -12,7 +12,8 @@ import pytest
 import deploy
 from benchmarks.cli import main as bench_main
 from benchmarks.report import to_csv, to_markdown
-from benchmarks.runner import Target, run_benchmark
+from benchmarks.rows import Target
+from benchmarks.runner import run_benchmark
 from benchmarks.worker import Scores, score
 from deploy.image_folder import list_labelled_images, tree_fingerprint
 from deploy.timing import LatencyStats, measure_interleaved
@@ -186,10 +187,20 @@ def test_a_target_whose_process_dies_is_reported_not_fatal(two_models):
 
 
 def test_scores_of_chunks_merge_to_the_whole():
-    first = Scores(top1=2 / 3, top5=1.0, labels=["a", "b", "b"])
-    second = Scores(top1=0.0, top5=0.5, labels=["a", "a"])
+    """Counts add up exactly; the ratios are the merged counts' (2 of 5, not 2/3 and 0/2 averaged)."""
+    first = Scores(top1_correct=2, top5_correct=3, labels=["a", "b", "b"])
+    second = Scores(top1_correct=0, top5_correct=1, labels=["a", "a"])
     merged = Scores.merge([first, second])
-    assert merged == Scores(top1=2 / 5, top5=4 / 5, labels=["a", "b", "b", "a", "a"])
+    assert merged == Scores(top1_correct=2, top5_correct=4, labels=["a", "b", "b", "a", "a"])
+    assert (merged.total, merged.top1, merged.top5) == (5, 2 / 5, 4 / 5)
+
+
+def test_scores_of_many_chunks_stay_exact():
+    """Counts of thousands of one-image chunks merge to the exact whole: no ratio is rebuilt into a count."""
+    parts = [Scores(int(index % 3 == 0), 1, [str(index)]) for index in range(3001)]
+    merged = Scores.merge(parts)
+    assert (merged.top1_correct, merged.top5_correct, merged.total) == (1001, 3001, 3001)
+    assert merged.top1 == 1001 / 3001
 
 
 def test_a_limit_below_the_number_of_classes_is_kept(tmp_path):
@@ -208,7 +219,7 @@ def test_artifact_size_counts_the_files_the_weights_live_in(tmp_path, two_models
     """An ONNX file's external data (<name>.data) and an OpenVINO IR's .bin are part of the model's size."""
     import onnx
 
-    from benchmarks.runner import artifact_size_bytes
+    from benchmarks.rows import artifact_size_bytes
 
     alone = two_models[0]
     assert artifact_size_bytes(alone) == alone.stat().st_size

@@ -48,6 +48,8 @@ def test_the_tree_keeps_every_contract():
          "Training never imports the exporter"),
         # the exporter pulls in torch; camera_app is the runtime
         ("camera_app/overlay.py", "import deploy.export.pipeline", "The camera app never imports the exporter"),
+        # `edgevision report` reads JSON: the runner (tqdm, worker processes) is the measuring side's
+        ("benchmarks/schema.py", "from benchmarks.runner import run_benchmark", "Reading and rendering bench reports"),
     ],
 )
 def test_an_upward_import_breaks_a_contract(tmp_path, module, line, broken):

@@ -128,7 +128,7 @@ def eval_command(args: argparse.Namespace) -> int:
     from train.evaluate import evaluate_checkpoint
 
     evaluate_checkpoint(args.model, args.data, args.split, args.out, args.data_root, args.batch_size, args.seed,
-                        args.allow_other_split)
+                        args.allow_other_split, args.wrong)
     return 0
 
 

@@ -9,8 +9,8 @@ import logging
 from pathlib import Path
 
 from benchmarks.provenance import labelled_data, run_provenance
-from benchmarks.report import (baseline_row, emulation_note, machine_fingerprint, provenance_markdown, to_csv,
-                               to_markdown)
+from benchmarks.report import (baseline_row, emulation_note, jetson_note, machine_fingerprint, provenance_markdown,
+                               to_csv, to_markdown)
 from benchmarks.options import MAX_BATCH, MAX_IMAGES, MAX_SECONDS, int_list, positive_float, positive_int
 from benchmarks.roofline import with_peak
 from benchmarks.runner import Row, Target, artifact_files, run_benchmark
@@ -119,8 +119,9 @@ def bench(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         logger.warning("--baseline %s names no timed row (rows: %s); speed-ups are relative to %s", args.baseline,
                        ", ".join(dict.fromkeys(r.model for r in rows)), base.model)
     markdown = to_markdown(rows, args.baseline, fingerprint.get("peak"))
-    if emulation_note(fingerprint):
-        markdown += "\n\n" + emulation_note(fingerprint)
+    for note in (emulation_note(fingerprint), jetson_note(fingerprint)):
+        if note:
+            markdown += "\n\n" + note
     provenance = run_provenance(rows, labelled_data(args.data, args.split, args.limit), argv)
     print(with_provenance(markdown, provenance))
     if args.out:

@@ -17,7 +17,7 @@ from benchmarks.merge import Device, best_per_artifact, merged_blocks
 from benchmarks.pareto import pareto_front, per_image_ms
 from benchmarks.plots import devices_png, distribution_png, latency_top1_png, roofline_png, size_top1_png
 from benchmarks.provenance import provenance_pairs
-from benchmarks.report import bench_notes, bench_table, emulation_note
+from benchmarks.report import bench_notes, bench_table, emulation_note, jetson_note
 from benchmarks.runner import Row
 from benchmarks.table import Block, Fields, Heading, Table
 from deploy.errors import EdgevisionError
@@ -121,6 +121,7 @@ def to_html(rows: list[Row], fingerprint: dict, baseline: str | None = None, tit
     table.classes, table.css = ["front" if id(r) in front else r.status for r in rows], "rows"
     return page(title, [
         f'<p class="emulated">{escape(note)}</p>' if note else "",
+        f"<p>{escape(jetson_note(fingerprint))}</p>" if jetson_note(fingerprint) else "",
         fields_html(provenance_pairs(provenance), "provenance"),
         "<h2>Rows</h2>", "<p>Green rows lie on the latency / top-1 Pareto front.</p>",
         f'<div class="wide">{table_html(table)}</div>',

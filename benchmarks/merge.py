@@ -1,8 +1,9 @@
 """Several devices' bench reports as one comparison (`edgevision report A.json B.json ...`).
 
-Reports are grouped by device: architecture, CPU model and whether the run was emulated (two runs
-on one laptop are one device; a qemu run on that laptop is another, labelled as emulated, and
-never stands for the hardware it imitates). Per device, the fastest configuration of each model
+Reports are grouped by device: architecture, CPU model, whether the run was emulated, and a
+Jetson's power mode and jetson_clocks state (two runs on one laptop are one device; a qemu run on
+that laptop is another, labelled as emulated, and never stands for the hardware it imitates; one
+Jetson at two power modes is two devices). Per device, the fastest configuration of each model
 file; across devices, one model file's best median latency per image on each. Every report's
 provenance (date, command, data, versions) is listed with its device.
 """
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 
 from benchmarks.pareto import per_image_ms
 from benchmarks.provenance import provenance_pairs
+from benchmarks.report import clock_settings
 from benchmarks.runner import Row
 from benchmarks.schema import Report
 from benchmarks.table import Block, Heading, Table, short, to_markdown
@@ -32,10 +34,11 @@ class Device:
         return bool(self.machine.get("emulated"))
 
 
-def device_key(machine: dict) -> tuple[str, str, bool]:
-    """Architecture, CPU model (the host's, for an emulated run) and whether it was emulated."""
+def device_key(machine: dict) -> tuple[str, str, bool, str]:
+    """Architecture, CPU model (the host's, for an emulated run), whether it was emulated, and a
+    Jetson's clock settings (one board at two power modes is two devices: its clocks differ)."""
     cpu = machine.get("cpu") or machine.get("host_cpu") or machine.get("processor", "?")
-    return (str(machine.get("machine", "?")), str(cpu), bool(machine.get("emulated")))
+    return (str(machine.get("machine", "?")), str(cpu), bool(machine.get("emulated")), clock_settings(machine))
 
 
 def isa_text(machine: dict) -> str:
@@ -45,8 +48,10 @@ def isa_text(machine: dict) -> str:
 
 
 def device_label(machine: dict) -> str:
-    arch, cpu, emulated = device_key(machine)
-    return f"{arch} EMULATED on {cpu}" if emulated else f"{cpu} ({arch}, {machine.get('cpu_count', '?')} cores)"
+    arch, cpu, emulated, clocks = device_key(machine)
+    if emulated:
+        return f"{arch} EMULATED on {cpu}"
+    return f"{cpu} ({arch}, {machine.get('cpu_count', '?')} cores{', ' + clocks if clocks else ''})"
 
 
 OLD_VERSION_KEYS = ("edgevision", "python", "numpy", "cv2", "onnxruntime", "torch", "executorch")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import platform
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from benchmarks.roofline import achieved_gmacs, peak_for
 from benchmarks.runner import Row
 from benchmarks.table import Fields, Heading, Table, short
 from benchmarks.table import to_markdown as render_markdown
-from deploy.jetson import l4t_release
+from deploy.jetson import clocks_pinned, l4t_release, power_mode
 
 
 # Architecture families: a process of one family on a kernel of another runs under emulation
@@ -83,19 +84,28 @@ def cpu_details() -> dict:
     return out
 
 
-def board_and_gpu() -> dict:
+def board_and_gpu(root: str = "/") -> dict:
     """The board (a Raspberry Pi or Jetson names itself in the device tree), an NVIDIA GPU and its
-    driver (nvidia-smi, where installed) and a Jetson's L4T release."""
+    driver (nvidia-smi, where installed), and a Jetson's L4T release, nvpmodel power mode and
+    whether jetson_clocks holds its clocks at their maximum (`deploy.jetson`). `root`: where the
+    file system's files are read (a test's folder)."""
     import shutil
     import subprocess
 
     out = {}
-    board = _read("/proc/device-tree/model").strip("\x00 \n")
+    board = _read(os.path.join(root, "proc/device-tree/model")).strip("\x00 \n")
     if board:
         out["board"] = board
-    release = l4t_release()
+    release = l4t_release(root)
     if release:
         out["l4t"] = release
+    mode = power_mode(root)
+    if mode:
+        out["power_mode"] = str(mode)  # e.g. "MAXN_SUPER (nvpmodel 2)"
+    if release or mode:  # on a Jetson: jetson_clocks on (true) or off (false), where cpufreq tells
+        pinned = clocks_pinned(root)
+        if pinned is not None:
+            out["jetson_clocks"] = pinned
     if shutil.which("nvidia-smi"):
         try:
             answer = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
@@ -113,8 +123,6 @@ def machine_fingerprint() -> dict:
     count, ISA features (threads and batch are each row's; package versions are the report's
     provenance, `benchmarks.provenance`). Timings of an emulated run say nothing about the
     hardware it imitates."""
-    import os
-
     machine = platform.machine()
     emulated_by = emulation(machine)
     cpu = cpu_details()
@@ -234,6 +242,24 @@ def emulation_note(fingerprint: dict) -> str:
         return ""
     return (f"EMULATED ({fingerprint.get('emulation', 'under emulation')}): these timings measure the emulator, "
             f"not the {fingerprint.get('machine')} device it imitates.")
+
+
+def clock_settings(fingerprint: dict) -> str:
+    """A Jetson's power mode and jetson_clocks state as the fingerprint recorded them, else ""."""
+    parts = [str(fingerprint["power_mode"])] if fingerprint.get("power_mode") else []
+    if "jetson_clocks" in fingerprint:
+        parts.append("jetson_clocks " + ("on" if fingerprint["jetson_clocks"] else "off"))
+    return ", ".join(parts)
+
+
+def jetson_note(fingerprint: dict) -> str:
+    """A line naming a Jetson's power mode and jetson_clocks state (they set the clocks every
+    timing depends on), empty where the fingerprint has neither."""
+    settings = clock_settings(fingerprint)
+    if not settings:
+        return ""
+    release = f" (L4T {fingerprint['l4t']})" if fingerprint.get("l4t") else ""
+    return f"Jetson{release}: {settings}; these timings hold at these settings only (docs/jetson.md)."
 
 
 def provenance_markdown(provenance: dict | None) -> str:

@@ -141,11 +141,12 @@ def row_from_dict(data: object, where: str = "") -> Row:
 def machine_from_dict(data: object) -> dict:
     """The fingerprint: free-form, but the keys the merge and the plots read have their types."""
     machine = fields.mapping(data, "machine")
-    for key in ("machine", "cpu", "host_cpu", "processor", "emulation"):
+    for key in ("machine", "cpu", "host_cpu", "processor", "emulation", "power_mode"):
         if key in machine:
             fields.text(machine, key, "machine.")
-    if "emulated" in machine and not isinstance(machine["emulated"], bool):
-        raise fields.wrong("machine.emulated", "true or false", machine["emulated"])
+    for key in ("emulated", "jetson_clocks"):
+        if key in machine and not isinstance(machine[key], bool):
+            raise fields.wrong(f"machine.{key}", "true or false", machine[key])
     fields.strings(machine, "isa", "machine.")
     fields.strings(machine, "host_isa", "machine.")
     fields.integer(machine, "cpu_count", "machine.", minimum=1, optional=True)

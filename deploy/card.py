@@ -115,6 +115,38 @@ class ReferenceNote:
 
 
 @dataclass
+class BuiltOn:
+    """Where a TensorRT engine was built: it runs only with that TensorRT version on that GPU.
+
+    tensorrt: TensorRT's `__version__` ("10.3.0", "11.4.0.106"); gpu: the CUDA device's name;
+    compute_capability: "MAJOR.MINOR" ("8.7" for Orin); l4t_release: JetPack's L4T release
+    ("36.4.3", `deploy.jetson.l4t_release`), None off a Jetson."""
+
+    tensorrt: str
+    gpu: str
+    compute_capability: str
+    l4t_release: str | None = None
+
+    def line(self) -> str:
+        """"TensorRT 10.3.0 on Orin (compute capability 8.7, L4T 36.4.3)", for messages."""
+        l4t = f", L4T {self.l4t_release}" if self.l4t_release else ""
+        return f"TensorRT {self.tensorrt} on {self.gpu} (compute capability {self.compute_capability}{l4t})"
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> BuiltOn | None:
+        if data is None:
+            return None
+        data = check_mapping(data, "built_on")
+        l4t = data.get("l4t_release")
+        return cls(
+            tensorrt=check_str(data.get("tensorrt"), "built_on.tensorrt"),
+            gpu=check_str(data.get("gpu"), "built_on.gpu"),
+            compute_capability=check_str(data.get("compute_capability"), "built_on.compute_capability"),
+            l4t_release=None if l4t is None else check_str(l4t, "built_on.l4t_release"),
+        )
+
+
+@dataclass
 class ModelCard:
     """What a model is, what it expects, and how well it did.
 
@@ -133,6 +165,8 @@ class ModelCard:
     parity: how closely the artifact reproduces its source (`Parity`), None for a checkpoint.
     confidence: the artifact's top-1 probability on held-out images (`deploy.confidence.ConfidenceHistogram`),
         written by export and quantize; None in a checkpoint and in cards written before it existed.
+    built_on: the TensorRT version and GPU a TensorRT engine was built with (`BuiltOn`); None for
+        every other format. The tensorrt backend refuses an engine whose card names another.
     """
 
     architecture: str
@@ -148,6 +182,7 @@ class ModelCard:
     metrics: dict = field(default_factory=dict)
     parity: Parity | None = None
     confidence: ConfidenceHistogram | None = None
+    built_on: BuiltOn | None = None
     toolkit_version: str = __version__
     schema: int = CARD_SCHEMA
 
@@ -180,6 +215,7 @@ class ModelCard:
             confidence=ConfidenceHistogram.from_dict(data.get("confidence")),
         )
         data["reference"] = ReferenceNote.from_dict(data.get("reference"))
+        data["built_on"] = BuiltOn.from_dict(data.get("built_on"))
         for name in ("model_options", "metrics", "dataset_info"):
             if name in data:
                 check_mapping(data[name], name)

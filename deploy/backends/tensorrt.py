@@ -1,10 +1,11 @@
-"""TensorRT backend: serialized engines (`.engine`/`.plan`) through the TensorRT 10 Python API.
+"""TensorRT backend: serialized engines (`.engine`/`.plan`) through the TensorRT 10.x and 11.x Python API.
 
 An engine is built for one GPU and one TensorRT version (`deploy.export.onnx2trt`, or `trtexec`
-on the device itself). Inputs and outputs move through CUDA with cuda-python when it is installed
-(no torch, as on a Jetson with JetPack's TensorRT), else through torch CUDA tensors. Execution uses
-the name-based tensor API: `set_input_shape`, `set_tensor_address`, `execute_async_v3`. The card is
-the sidecar `<file>.json`.
+on the device itself). Its card (the sidecar `<file>.json`) records both (`deploy.card.BuiltOn`),
+and an engine whose card names another TensorRT version or GPU is refused before TensorRT reads
+it. Inputs and outputs move through CUDA with cuda-python when it is installed (no torch, as on a
+Jetson with JetPack's TensorRT), else through torch CUDA tensors. Execution uses the name-based
+tensor API, the same in 10.x and 11.x: `set_input_shape`, `set_tensor_address`, `execute_async_v3`.
 """
 
 from __future__ import annotations
@@ -23,14 +24,66 @@ def _dim(value: int) -> int | None:
     return int(value) if value >= 0 else None
 
 
+def _cuda_runtime():
+    """cuda-python's runtime bindings (`cuda.bindings.runtime`; `cuda.cudart` before cuda-python 12.6)."""
+    try:
+        return importlib.import_module("cuda.bindings.runtime")
+    except ModuleNotFoundError:
+        return importlib.import_module("cuda.cudart")
+
+
+def current_gpu() -> tuple[str, str] | None:
+    """(name, "MAJOR.MINOR" compute capability) of the current CUDA device, through cuda-python's
+    `cudaGetDeviceProperties` (no torch), else torch; None when neither is installed or sees a GPU."""
+    try:
+        rt = _cuda_runtime()
+    except ModuleNotFoundError:
+        rt = None
+    if rt is not None:
+        err, device = rt.cudaGetDevice()
+        if int(err) == 0:
+            err, props = rt.cudaGetDeviceProperties(device)
+            if int(err) == 0:
+                name = props.name
+                name = name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
+                return name.rstrip("\0").strip(), f"{props.major}.{props.minor}"
+        return None
+    try:
+        torch = importlib.import_module("torch")
+    except ModuleNotFoundError:
+        return None
+    if not torch.cuda.is_available():
+        return None
+    major, minor = torch.cuda.get_device_capability()
+    return torch.cuda.get_device_name(), f"{major}.{minor}"
+
+
+def same_release(a: str, b: str) -> bool:
+    """Whether two TensorRT versions are one release: equal MAJOR.MINOR.PATCH (a wheel's build number
+    such as the 106 of 11.4.0.106 may be absent from JetPack's 10.3.0)."""
+    return a.split(".")[:3] == b.split(".")[:3]
+
+
+def check_built_on(path: Path, card, trt_version: str, gpu: tuple[str, str] | None) -> None:
+    """Refuse an engine whose card says it was built with another TensorRT version or on another GPU
+    (name or compute capability); one line naming both. A card without `built_on` (an engine from
+    trtexec with a hand-made card) is left to TensorRT's own check."""
+    built = card.built_on if card is not None else None
+    if built is None:
+        return
+    rebuild = "rebuild it here: edgevision export --model MODEL.onnx --format tensorrt --out " + path.name
+    if not same_release(built.tensorrt, trt_version):
+        raise EdgevisionError(f"{path} was built with {built.line()}; this is TensorRT {trt_version}: {rebuild}")
+    if gpu is not None and (gpu[0] != built.gpu or gpu[1] != built.compute_capability):
+        raise EdgevisionError(f"{path} was built with {built.line()}; this is {gpu[0]} (compute capability "
+                              f"{gpu[1]}): {rebuild}")
+
+
 class _CudaPython:
     """Device buffers and copies through cuda-python's runtime bindings."""
 
     def __init__(self) -> None:
-        try:
-            self.rt = importlib.import_module("cuda.bindings.runtime")
-        except ModuleNotFoundError:
-            self.rt = importlib.import_module("cuda.cudart")  # cuda-python < 12.6
+        self.rt = _cuda_runtime()
         self.stream = self._check(self.rt.cudaStreamCreate())
         self.buffers: dict[str, tuple[int, int]] = {}  # name -> (pointer, nbytes)
 
@@ -154,6 +207,8 @@ class TensorRTBackend:
         path = Path(path)
         if not path.is_file():
             raise EdgevisionError(f"model file not found: {path}")
+        card = read_sidecar(path)
+        check_built_on(path, card, str(trt.__version__), current_gpu() if card and card.built_on else None)
         logger = trt.Logger(trt.Logger.ERROR)
         runtime = trt.Runtime(logger)
         engine = runtime.deserialize_cuda_engine(path.read_bytes())
@@ -162,7 +217,7 @@ class TensorRTBackend:
                 f"{path}: TensorRT cannot deserialize this engine (corrupt, or built for another TensorRT "
                 f"version or GPU; this is TensorRT {trt.__version__})"
             )
-        return cls(path, trt, engine, read_sidecar(path))
+        return cls(path, trt, engine, card)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         batch = np.ascontiguousarray(batch, dtype=self.input_dtype)

@@ -4,27 +4,16 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from deploy.atomic import artifact_lock
-from deploy.card import ModelCard, publish_artifact, write_sidecar
+from deploy.card import ModelCard, publish_artifact, read_sidecar, write_sidecar
 from deploy.errors import EdgevisionError
-from deploy.export import check_request, get_exporter, get_format
+from deploy.export import ExportResult, check_request, get_exporter, get_format
 from deploy.export.reference import check_count, make_reference, reference_note, store_reference
 from deploy.version import __version__
-
-
-@dataclass
-class ExportResult:
-    path: Path
-    card: ModelCard
-
-    @property
-    def passed(self) -> bool:
-        return self.card.parity is None or self.card.parity.passed
 
 
 def artifact_card(card: ModelCard, fmt: str, precision: str, source_sha256: str) -> ModelCard:
@@ -92,6 +81,8 @@ def export_model(
             tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as staging:
         staged = Path(staging) / out.name
         get_exporter(fmt)(model, new_card, staged, precision=precision, data=data, **format_options)
+        if get_format(fmt).card_in == "sidecar":  # the exporter's card may add what only it knows (an engine's built_on)
+            new_card = read_sidecar(staged) or new_card
         if verify_images > 0:
             from deploy.export.verify import verify_artifact
 

@@ -37,7 +37,7 @@ def timed_row(model: str = "m.onnx", ms: float = 2.0, threads: int = 1) -> Row:
 
 
 MACHINE = {"machine": "x86_64", "emulated": False, "processor": "x86_64", "cpu": "Test CPU", "isa": ["avx2"],
-           "cpu_count": 4, "onnxruntime": "1.0", "peak": {"fp32_gmacs": 50.0, "fp32_threads": 1,
+           "power_mode": "MAXN (nvpmodel 0)", "jetson_clocks": True, "cpu_count": 4, "onnxruntime": "1.0", "peak": {"fp32_gmacs": 50.0, "fp32_threads": 1,
                                                           "int8_gmacs": 100.0, "int8_threads": 1}}
 PROVENANCE = {"date": "2026-01-02T03:04:05Z", "command": "edgevision bench m.onnx n.onnx --data d",
               "data": {"name": "d", "split": "val", "images": 10, "classes": 2, "sha256": "ab" * 32},

@@ -15,12 +15,14 @@ TORCH_FREE = ("runtime", "gui", "bench", "dev")
 
 
 def requirements(extras) -> list[str]:
+    """The requirements of the core and of `extras` (None: every extra), environment markers cut off
+    (a marker's `==` is no pin and no upper bound)."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     found = list(project["dependencies"])
     for extra, listed in project["optional-dependencies"].items():
         if extras is None or extra in extras:
             found += [item for item in listed if not item.startswith("edgevision[")]
-    return found
+    return [item.split(";")[0].strip() for item in found]
 
 
 def pins(path: Path) -> dict[str, str]:
@@ -48,4 +50,15 @@ def test_lock_pins_every_requirement_and_keeps_the_exact_pins():
             continue
         assert name in lock, requirement
         if "==" in requirement:
-            assert requirement.split(";")[0].strip() == f"{name}=={lock[name]}", requirement
+            assert requirement == f"{name}=={lock[name]}", requirement
+
+
+def test_the_jetson_extra_leaves_opencv_onnxruntime_and_tensorrt_to_jetpack():
+    """A pip OpenCV would shadow JetPack's GStreamer build in a --system-site-packages venv (csi://
+    then fails), PyPI's onnxruntime has no CUDA for Jetson, and a pip TensorRT would shadow
+    JetPack's: neither the `jetson` extra nor the core it comes with installs any of them."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    listed = project["optional-dependencies"]["jetson"] + project["dependencies"]
+    assert not any(item.startswith("edgevision[") for item in listed)  # no other extra pulled in
+    names = [re.match(r"[\w.-]+", item).group().lower() for item in listed]
+    assert "numpy" in names and not [name for name in names if name.startswith(("opencv", "onnxruntime", "tensorrt"))]

@@ -84,3 +84,13 @@ clean:
 .PHONY: test-arm64
 test-arm64: install
 	tools/arm64/check.sh $(abspath $(VENV))/bin/python
+
+# One command for anyone with an NVIDIA GPU: TensorRT engines (fp32, fp16, int8) built here from `make
+# demo`'s ONNX, onnxruntime-gpu's CUDA and TensorRT providers, PyTorch CUDA eager fp32/fp16/bf16: verify,
+# top-1 and p50/p99 at batch 1 and 8 in one table (runs/gpu-check/gpu_check.md). Runs what is installed
+# and names what it skips; without a GPU, a dry run (CI runs it). No install step: the PyTorch rows need
+# only torch with CUDA and numpy (OpenCV for top-1), from this checkout. GPU_CHECK_ARGS: e.g. --artifacts DIR --out DIR.
+GPU_CHECK_PYTHON ?= $(if $(wildcard $(VENV)/bin/python),$(VENV)/bin/python,$(PYTHON))
+.PHONY: gpu-check
+gpu-check:
+	PYTHONPATH=$(CURDIR) $(GPU_CHECK_PYTHON) -m benchmarks.gpu_check $(GPU_CHECK_ARGS)

@@ -4,21 +4,20 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import logging
 from pathlib import Path
 
-from benchmarks.provenance import labelled_data, run_provenance
-from benchmarks.report import (baseline_row, emulation_note, jetson_note, machine_fingerprint, provenance_markdown,
-                               to_csv, to_markdown)
+from benchmarks.fingerprint import machine_fingerprint
 from benchmarks.options import MAX_BATCH, MAX_IMAGES, MAX_SECONDS, int_list, positive_float, positive_int
+from benchmarks.provenance import labelled_data, run_provenance
+from benchmarks.report import baseline_row, emulation_note, jetson_note, to_markdown
+from benchmarks.report_files import (BENCH_OUTPUTS, REPORT_OUTPUTS, read_reports, refuse_overwriting_inputs,
+                                     with_provenance, write_merged_reports, write_reports)
 from benchmarks.roofline import with_peak
-from benchmarks.runner import Row, Target, artifact_files, run_benchmark
-from benchmarks.schema import Report, read_report, to_json
-from deploy.atomic import check_writable, write_text_atomic
-from deploy.cli_util import CommandParser, run_cli
+from benchmarks.rows import Target, artifact_files
+from deploy.atomic import check_writable
+from deploy.cli_util import CommandParser, add_device_options, device_options, run_cli
 from deploy.data_spec import parse_data_spec
-from deploy.errors import EdgevisionError
 from deploy.limits import max_threads
 
 logger = logging.getLogger("edgevision.benchmarks")
@@ -45,6 +44,7 @@ def build_parser() -> CommandParser:
                         help="intra-op threads per runtime, one value or a list to sweep: 1,2,4 (default 2)")
     parser.add_argument("--batch", type=int_list(MAX_BATCH), default=[1],
                         help="images per timed call, one value or a list to sweep: 1,8 (default 1)")
+    add_device_options(parser)
     seconds = parser.add_argument("--seconds", type=positive_float(MAX_SECONDS), default=20.0,
                                   help="seconds of timed rounds (default 20)")
     parser.old_option(seconds, "--budget")
@@ -61,58 +61,18 @@ def build_parser() -> CommandParser:
     return parser
 
 
-BENCH_OUTPUTS = ("report.md", "report.json", "report.csv", "tradeoff.png", "report.html")
-REPORT_OUTPUTS = ("report.md", "report.html")
-
-
-def refuse_overwriting_inputs(out: Path, names: tuple[str, ...], inputs: list[Path]) -> None:
-    """Refuse an --out folder where a report file would replace one of the command's own inputs
-    (a model named report.json, `report out/report.md --out out`), before any work."""
-    if out.exists() and not out.is_dir():
-        raise EdgevisionError(f"--out {out} is a file, not a folder")
-    given = {path.resolve(): path for path in inputs if path.exists()}
-    for name in names:
-        hit = given.get((out / name).resolve())
-        if hit is not None:
-            raise EdgevisionError(f"--out {out} would overwrite the input {hit} with its {name}; choose another folder")
-
-
-def with_provenance(markdown: str, provenance: dict | None) -> str:
-    """A report's Markdown followed by its provenance: what the console and report.md show."""
-    return markdown + "\n\n" + provenance_markdown(provenance)
-
-
-def write_reports(out: Path, rows: list[Row], fingerprint: dict, markdown: str, baseline: str | None = None,
-                  provenance: dict | None = None) -> Path | None:
-    """Every report file into `out`, each with the run's provenance (`benchmarks.provenance`;
-    by default the date, this process's command line and the versions, the data not recorded);
-    the path of report.html, None without matplotlib (said on the log)."""
-    if provenance is None:
-        provenance = {key: value for key, value in run_provenance(rows).items() if key != "data"}
-    write_text_atomic(out / "report.md", with_provenance(markdown, provenance) + "\n")
-    write_text_atomic(out / "report.json", to_json(rows, fingerprint, provenance) + "\n")
-    write_text_atomic(out / "report.csv", to_csv(rows))
-    if importlib.util.find_spec("matplotlib") is None:
-        logger.warning("no plots and no report.html: they need matplotlib (pip install matplotlib); the tables are written")
-        return None
-    from benchmarks.html import to_html
-    from benchmarks.plots import plot_tradeoff, scored
-
-    if scored(rows):
-        plot_tradeoff(rows, out / "tradeoff.png")
-    write_text_atomic(out / "report.html", to_html(rows, fingerprint, baseline, provenance=provenance))
-    return out / "report.html"
-
-
 def bench(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     """Run the bench `args` asks for; `argv`, the command line it was parsed from, goes into the report."""
+    from benchmarks.runner import run_benchmark  # measuring only: `edgevision report` loads no runner
+
     targets = [Target.parse(text) for text in args.models]
     if args.out:  # before the run, not after it
         refuse_overwriting_inputs(args.out, BENCH_OUTPUTS, [path for t in targets for path in artifact_files(t.path)])
         check_writable(args.out / "report.json", "--out folder")
     if args.data:  # a bad spec is a one-line error before any model is loaded
         parse_data_spec(args.data)
-    rows = run_benchmark(targets, args.threads, args.seconds, args.data, args.split, args.limit, args.batch)
+    rows = run_benchmark(targets, args.threads, args.seconds, args.data, args.split, args.limit, args.batch,
+                         device_options(args))
     fingerprint = with_peak(machine_fingerprint(), rows)
     base = baseline_row(rows, args.baseline)
     if args.baseline and base is not None and base.model != args.baseline:
@@ -148,30 +108,6 @@ def build_report_parser() -> CommandParser:
     return parser
 
 
-def read_reports(paths: list[Path]) -> list[Report]:
-    """Each report once: a path given twice, or a copy of a run under another name (the same
-    run id, or for older reports the same JSON values), is read once and said on one line."""
-    reports: list[Report] = []
-    seen_paths: dict[Path, Path] = {}
-    seen_runs: dict[str, Report] = {}
-    skipped: list[str] = []
-    for path in paths:
-        resolved = path.resolve()
-        if resolved in seen_paths:
-            skipped.append(f"{path} (given twice)")
-            continue
-        seen_paths[resolved] = path
-        report = read_report(path)
-        first = seen_runs.setdefault(report.identity, report)
-        if first is not report:
-            skipped.append(f"{path} (the same run as {first.source})")
-            continue
-        reports.append(report)
-    if skipped:
-        logger.warning("counted once: %s", "; ".join(skipped))
-    return reports
-
-
 def report(args: argparse.Namespace) -> int:
     from benchmarks.merge import group_by_device, merged_markdown
 
@@ -182,13 +118,7 @@ def report(args: argparse.Namespace) -> int:
     markdown = merged_markdown(devices)
     print(markdown)
     if args.out:
-        write_text_atomic(args.out / "report.md", markdown + "\n")
-        if importlib.util.find_spec("matplotlib") is None:
-            logger.warning("no report.html: plots need matplotlib (pip install matplotlib); report.md is written")
-        else:
-            from benchmarks.html import merged_to_html
-
-            write_text_atomic(args.out / "report.html", merged_to_html(devices))
+        write_merged_reports(args.out, devices, markdown)
         print(f"report written to {args.out}/")
     return 0
 

@@ -14,11 +14,11 @@ import base64
 from html import escape
 
 from benchmarks.merge import Device, best_per_artifact, merged_blocks
-from benchmarks.pareto import pareto_front, per_image_ms
+from benchmarks.pareto import per_image_ms
 from benchmarks.plots import devices_png, distribution_png, latency_top1_png, roofline_png, size_top1_png
 from benchmarks.provenance import provenance_pairs
 from benchmarks.report import bench_notes, bench_table, emulation_note, jetson_note
-from benchmarks.runner import Row
+from benchmarks.rows import Row
 from benchmarks.table import Block, Fields, Heading, Table
 from deploy.errors import EdgevisionError
 
@@ -44,14 +44,15 @@ def image(png: bytes, alt: str) -> str:
     return f'<img alt="{escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
 
 
+def _class(kind: str) -> str:
+    return f' class="{escape(kind)}"' if kind else ""
+
+
 def table_html(table: Table) -> str:
-    """A table from its cells, each escaped; body rows get their CSS class from `table.classes`."""
-    classes = list(table.classes) + [""] * (len(table.rows) - len(table.classes))
-    attribute = f' class="{escape(table.css)}"' if table.css else ""
-    out = [f"<table{attribute}><tr>" + "".join(f"<th>{escape(h)}</th>" for h in table.header) + "</tr>"]
-    for css, row in zip(classes, table.rows):
-        attribute = f' class="{escape(css)}"' if css else ""
-        out.append(f"<tr{attribute}>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>")
+    """A table from its cells, each escaped; the table's and each row's kind is its CSS class."""
+    out = [f"<table{_class(table.kind)}><tr>" + "".join(f"<th>{escape(h)}</th>" for h in table.header) + "</tr>"]
+    for line in table.rows:
+        out.append(f"<tr{_class(line.kind)}>" + "".join(f"<td>{escape(c)}</td>" for c in line.cells) + "</tr>")
     out.append("</table>")
     return "\n".join(out)
 
@@ -115,10 +116,8 @@ def to_html(rows: list[Row], fingerprint: dict, baseline: str | None = None, tit
             provenance: dict | None = None) -> str:
     """The page: the run's provenance, the rows (`benchmarks.report.COLUMNS`, as in report.md and
     on the console), the plots and the machine."""
-    front = {id(r) for r in pareto_front(rows)}
     note = emulation_note(fingerprint)
     table = bench_table(rows, baseline, fingerprint.get("peak"))
-    table.classes, table.css = ["front" if id(r) in front else r.status for r in rows], "rows"
     return page(title, [
         f'<p class="emulated">{escape(note)}</p>' if note else "",
         f"<p>{escape(jetson_note(fingerprint))}</p>" if jetson_note(fingerprint) else "",

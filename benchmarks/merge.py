@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from benchmarks.pareto import per_image_ms
 from benchmarks.provenance import provenance_pairs
 from benchmarks.report import clock_settings
-from benchmarks.runner import Row
+from benchmarks.rows import Row
 from benchmarks.schema import Report
-from benchmarks.table import Block, Heading, Table, short, to_markdown
+from benchmarks.table import Block, Heading, Line, Table, short, to_markdown
 from deploy.errors import EdgevisionError
 
 
@@ -102,12 +102,12 @@ def merged_blocks(devices: list[Device]) -> list[Block]:
     if not devices:
         raise EdgevisionError("no reports to merge")
     blocks: list[Block] = [Heading("Devices"), Table(["device", "emulated", "reports", "rows", "ISA"], [
-        [d.label, "EMULATED" if d.emulated else "no", str(len(d.sources)), str(len(d.rows)), isa_text(d.machine)]
+        Line([d.label, "EMULATED" if d.emulated else "no", str(len(d.sources)), str(len(d.rows)), isa_text(d.machine)])
         for d in devices])]
-    runs = Table(["device", "report", *(key for key, _ in provenance_pairs(None))], css="text")
+    runs = Table(["device", "report", *(key for key, _ in provenance_pairs(None))], kind="text")
     for d in devices:
         for source, provenance in zip(d.sources, d.provenances):
-            runs.rows.append([d.label, source, *(text for _, text in provenance_pairs(provenance))])
+            runs.add([d.label, source, *(text for _, text in provenance_pairs(provenance))])
     blocks += [Heading("Runs: when, how, on which data, with which versions"), runs]
     best_table = Table(["device", "model", "backend", "precision", "threads", "batch", "p50 ms / image",
                         "p50 over runs", "p90 ms", "img/s", "top-1 %"])
@@ -115,9 +115,9 @@ def merged_blocks(devices: list[Device]) -> list[Block]:
         for row in best_per_artifact(d.rows).values():
             scored = next((r for r in d.rows if artifact_key(r) == artifact_key(row) and r.top1 is not None), None)
             top1 = f"{100 * scored.top1:.2f} ({scored.images})" if scored else "-"  # from any run that scored it
-            best_table.rows.append([d.label, row.model, row.backend, row.precision, str(row.threads), str(row.batch),
-                                    short(per_image_ms(row)), spread(d.rows, row), short(row.latency.p90_ms),
-                                    f"{row.throughput_ips:.1f}", top1])
+            best_table.add([d.label, row.model, row.backend, row.precision, str(row.threads), str(row.batch),
+                            short(per_image_ms(row)), spread(d.rows, row), short(row.latency.p90_ms),
+                            f"{row.throughput_ips:.1f}", top1])
     blocks += [Heading("Best configuration per device"), best_table]
     across = Table(["model", "backend", "MiB", *(d.label for d in devices)])
     bests = [best_per_artifact(d.rows) for d in devices]
@@ -127,7 +127,7 @@ def merged_blocks(devices: list[Device]) -> list[Block]:
             row = best.get(key)
             text = f"{short(per_image_ms(row))} ({row.threads}x{row.batch})" if row else "-"
             cells.append(f"{text} emulated" if row and d.emulated else text)
-        across.rows.append([key[0], key[1], f"{key[2] / 2**20:.1f}", *cells])
+        across.add([key[0], key[1], f"{key[2] / 2**20:.1f}", *cells])
     blocks += [Heading("The same model file across devices (best median ms per image; threads x batch)"), across]
     if any(d.emulated for d in devices):
         blocks.append("EMULATED columns time an emulator (qemu) on the host named, not the device it imitates: "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks.runner import Row
+from benchmarks.rows import Row
 
 
 def per_image_ms(row: Row) -> float:

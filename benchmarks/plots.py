@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.pareto import pareto_front, per_image_ms
-from benchmarks.runner import Row
+from benchmarks.rows import Row
 from deploy.atomic import write_bytes_atomic
 from deploy.errors import EdgevisionError
 

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.runner import Row, scored_items
+from benchmarks.data import scored_items
+from benchmarks.rows import Row
 from deploy.data_spec import parse_data_spec
 from deploy.image_folder import has_split_folders
 from deploy.version import __version__
@@ -124,7 +125,7 @@ def run_provenance(rows: list[Row], data: dict | None = None, argv: Sequence[str
 
 def labelled_data(data: str | os.PathLike | None, split: str = "val", limit: int | None = None) -> dict | None:
     """`data_provenance` of the images a bench run scores for `--data`, `--split` and `--limit`
-    (`benchmarks.runner.scored_items`, the run's own listing); the split is left out for a
+    (`benchmarks.data.scored_items`, the run's own listing); the split is left out for a
     plain class-folder tree, which has none."""
     if data is None:
         return None

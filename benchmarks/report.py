@@ -1,142 +1,19 @@
-"""Benchmark rows as one table (`COLUMNS`, with ratios to a baseline row) for Markdown and HTML, as
-CSV; the machine's fingerprint. The JSON is `benchmarks.schema`."""
+"""Benchmark rows as tables: the bench table (`COLUMNS`, with ratios to a baseline row) for the
+console, report.md and report.html, the CSV's columns, and the notes a report prints under them.
+The JSON is `benchmarks.schema`; the machine's fingerprint, `benchmarks.fingerprint`."""
 
 from __future__ import annotations
 
-import csv
-import io
-import os
-import platform
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from benchmarks.pareto import per_image_ms
+from benchmarks.pareto import pareto_front, per_image_ms
 from benchmarks.provenance import provenance_pairs
 from benchmarks.roofline import achieved_gmacs, peak_for
-from benchmarks.runner import Row
-from benchmarks.table import Fields, Heading, Table, short
+from benchmarks.rows import Row
+from benchmarks.table import Fields, Heading, Line, Table, short
+from benchmarks.table import to_csv as render_csv
 from benchmarks.table import to_markdown as render_markdown
-from deploy.jetson import clocks_pinned, l4t_release, power_mode
-
-
-# Architecture families: a process of one family on a kernel of another runs under emulation
-# (qemu-user through binfmt_misc); armv7l on an aarch64 kernel (32-bit Raspberry Pi OS) does not.
-ARCH_FAMILIES = {
-    "x86_64": "x86", "amd64": "x86", "i386": "x86", "i686": "x86",
-    "aarch64": "arm", "arm64": "arm", "armv8l": "arm", "armv7l": "arm", "armv6l": "arm",
-}
-X86_VENDORS = ("GenuineIntel", "AuthenticAMD")
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return handle.read()
-    except OSError:
-        return ""
-
-
-def emulation(machine: str) -> str | None:
-    """Why this process looks emulated (e.g. an aarch64 process on an x86_64 kernel), else None.
-
-    qemu-user answers `uname` with the guest's machine but leaves the kernel's own files alone:
-    /proc/sys/kernel/arch (Linux >= 6.1) names the kernel's architecture, and /proc/cpuinfo
-    lists the host's processors (Intel/AMD vendor ids under an Arm process).
-    """
-    family = ARCH_FAMILIES.get(machine.lower())
-    kernel = _read("/proc/sys/kernel/arch").strip()
-    if family and ARCH_FAMILIES.get(kernel.lower(), family) != family:
-        return f"{machine} process on a {kernel} kernel"
-    vendor = next((v for v in X86_VENDORS if v in _read("/proc/cpuinfo")), None)
-    if family == "arm" and vendor:
-        return f"{machine} process on {vendor} processors"
-    return None
-
-
-ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8", "asimd", "neon", "asimddp",
-             "i8mm", "sve")
-
-
-def cpu_details() -> dict:
-    """CPU model, the ISA features that decide which kernels a runtime picks, and where Linux
-    tells: the frequency governor, the hottest thermal zone and a Raspberry Pi's throttling."""
-    info = _read("/proc/cpuinfo")
-    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
-    fields = {k.strip(): v.strip() for k, v in fields.items()}
-    flags = set((fields.get("flags") or fields.get("Features") or "").split())
-    out = {
-        "cpu": fields.get("model name") or fields.get("Model") or fields.get("Hardware") or platform.processor(),
-        "isa": [f for f in ISA_FLAGS if f in flags],
-    }
-    governor = _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor").strip()
-    if governor:
-        out["governor"] = governor
-    temps = []
-    for zone in range(16):
-        text = _read(f"/sys/class/thermal/thermal_zone{zone}/temp").strip()
-        if text.lstrip("-").isdigit():
-            temps.append(int(text) / 1000)
-    if temps:
-        out["temperature_c"] = max(temps)
-    throttled = _read("/sys/devices/platform/soc/soc:firmware/get_throttled").strip()  # Raspberry Pi
-    if throttled:
-        out["throttled"] = throttled
-    return out
-
-
-def board_and_gpu(root: str = "/") -> dict:
-    """The board (a Raspberry Pi or Jetson names itself in the device tree), an NVIDIA GPU and its
-    driver (nvidia-smi, where installed), and a Jetson's L4T release, nvpmodel power mode and
-    whether jetson_clocks holds its clocks at their maximum (`deploy.jetson`). `root`: where the
-    file system's files are read (a test's folder)."""
-    import shutil
-    import subprocess
-
-    out = {}
-    board = _read(os.path.join(root, "proc/device-tree/model")).strip("\x00 \n")
-    if board:
-        out["board"] = board
-    release = l4t_release(root)
-    if release:
-        out["l4t"] = release
-    mode = power_mode(root)
-    if mode:
-        out["power_mode"] = str(mode)  # e.g. "MAXN_SUPER (nvpmodel 2)"
-    if release or mode:  # on a Jetson: jetson_clocks on (true) or off (false), where cpufreq tells
-        pinned = clocks_pinned(root)
-        if pinned is not None:
-            out["jetson_clocks"] = pinned
-    if shutil.which("nvidia-smi"):
-        try:
-            answer = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
-                                    capture_output=True, text=True, timeout=10)
-            gpus = [line.strip() for line in answer.stdout.splitlines() if line.strip()]
-        except (OSError, subprocess.SubprocessError):
-            gpus = []
-        if gpus:
-            out["gpu"] = gpus  # "name, driver version" per GPU
-    return out
-
-
-def machine_fingerprint() -> dict:
-    """What the numbers depend on: architecture (and whether it is emulated), processor, core
-    count, ISA features (threads and batch are each row's; package versions are the report's
-    provenance, `benchmarks.provenance`). Timings of an emulated run say nothing about the
-    hardware it imitates."""
-    machine = platform.machine()
-    emulated_by = emulation(machine)
-    cpu = cpu_details()
-    if emulated_by:  # /proc/cpuinfo describes the host's processors, not the emulated device's
-        cpu = {("host_" + key if key in ("cpu", "isa") else key): value for key, value in cpu.items()}
-    return {
-        "machine": machine,
-        "emulated": emulated_by is not None,
-        **({"emulation": emulated_by} if emulated_by else {}),
-        "processor": platform.processor() or machine,
-        **cpu,
-        "cpu_count": os.cpu_count(),
-        **board_and_gpu(),
-    }
 
 
 def _mib(value: int | None) -> str:
@@ -189,6 +66,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("batch", lambda r, c: str(r.batch)),
     Column("size MiB", lambda r, c: _mib(r.size_bytes)),
     Column("load s", lambda r, c: f"{r.load_s:.2f}" if r.load_s is not None else "-"),
+    Column("first ms", lambda r, c: short(r.first_ms) if r.first_ms is not None else "-"),
     _ms("p50"), _ms("p90"), _ms("p95"), _ms("p99"), _ms("mean"),
     Column("img/s", lambda r, c: f"{r.throughput_ips:.1f}" if r.throughput_ips else "-"),
     Column("speed-up", _speed_up),
@@ -206,9 +84,13 @@ COLUMNS: tuple[Column, ...] = (
 def bench_table(rows: list[Row], baseline: str | None = None, peak: dict | None = None) -> Table:
     """One row per configuration, `COLUMNS` wide; `speed-up` is the baseline's median latency per
     image over the row's (higher is faster); GMAC/s is achieved, `% peak` its share of the
-    machine's peak (`benchmarks.roofline`)."""
+    machine's peak (`benchmarks.roofline`). Each row's kind: "front" on the latency / top-1 Pareto
+    front, else its status."""
     context = Context(baseline_row(rows, baseline), peak)
-    return Table([c.header for c in COLUMNS], [[c.cell(row, context) for c in COLUMNS] for row in rows])
+    front = {id(r) for r in pareto_front(rows)}
+    return Table([c.header for c in COLUMNS],
+                 [Line([c.cell(row, context) for c in COLUMNS], "front" if id(row) in front else row.status)
+                  for row in rows], kind="rows")
 
 
 def bench_notes(rows: list[Row], baseline: str | None = None, peak: dict | None = None) -> list[str]:
@@ -219,7 +101,9 @@ def bench_notes(rows: list[Row], baseline: str | None = None, peak: dict | None 
         notes.append(f"speed-up: median latency per image of {base.model} ({base.threads} thread(s), batch "
                      f"{base.batch}) divided by the row's. agree: top-1 agreement with the first scored row. "
                      "top-1 is scored once per model file and backend. mean: over every timed call, "
-                     "p95: 95 % of the calls were faster.")
+                     "p95: 95 % of the calls were faster. load s: loading in a fresh process (a TensorRT "
+                     "provider builds its engine then); first ms: the first call after it, kept out of the "
+                     "latency columns.")
     if peak:
         notes.append(f"% peak: achieved GMAC/s over this machine's measured matrix-product peak "
                      f"({peak['fp32_gmacs']:.0f} GMAC/s fp32 on {peak['fp32_threads']} thread(s), "
@@ -267,15 +151,18 @@ def provenance_markdown(provenance: dict | None) -> str:
     return render_markdown([Heading("Run"), Fields(provenance_pairs(provenance))])
 
 
-CSV_COLUMNS = ("model", "backend", "precision", "threads", "batch", "size_bytes", "load_s", "p50_ms", "p90_ms",
-               "p95_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "throughput_ips", "top1", "top5",
+CSV_COLUMNS = ("model", "backend", "precision", "provider", "threads", "batch", "size_bytes", "load_s", "first_ms",
+               "p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "throughput_ips", "top1", "top5",
                "images", "agreement", "macs", "params", "gmacs_per_s", "peak_rss_bytes", "status", "error")
 
 
-def to_csv(rows: list[Row]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
+def _csv_cell(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def csv_table(rows: list[Row]) -> Table:
+    """The rows as report.csv holds them: `CSV_COLUMNS`, the raw values (bytes, ms to three decimals), empty where unmeasured."""
+    table = Table(list(CSV_COLUMNS))
     for r in rows:
         lat = r.latency
         values = {name: getattr(r, name, None) for name in CSV_COLUMNS}
@@ -283,5 +170,10 @@ def to_csv(rows: list[Row]) -> str:
             values[f"{stat}_ms"] = f"{getattr(lat, stat + '_ms'):.3f}" if lat else None
         values["throughput_ips"] = f"{r.throughput_ips:.2f}" if r.throughput_ips else None
         values["gmacs_per_s"] = f"{achieved_gmacs(r):.2f}" if achieved_gmacs(r) else None
-        writer.writerow(["" if values[c] is None else values[c] for c in CSV_COLUMNS])
-    return out.getvalue()
+        table.add(_csv_cell(values[c]) for c in CSV_COLUMNS)
+    return table
+
+
+def to_csv(rows: list[Row]) -> str:
+    """report.csv: `csv_table` as CSV."""
+    return render_csv(csv_table(rows))

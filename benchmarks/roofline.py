@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.provenance import package_version
-from benchmarks.runner import Row
+from benchmarks.rows import Row
 from deploy.atomic import write_text_atomic
 
 logger = logging.getLogger("edgevision.benchmarks")

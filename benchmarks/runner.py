@@ -10,104 +10,26 @@ batch size do not change the predictions).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
-from tqdm.contrib.logging import logging_redirect_tqdm
 
+from benchmarks.data import images_source, scored_items
 from benchmarks.model_stats import ModelStats, onnx_stats
+from benchmarks.progress import logging_above_bars, progress
+from benchmarks.rows import Row, Target, artifact_size_bytes
 from benchmarks.worker import Scores, TargetFailed, TargetProcess
-from deploy.confidence import split_label
 from deploy.data_spec import DataSpec, Item, parse_data_spec
-from deploy.errors import EdgevisionError
 from deploy.image_folder import has_split_folders, tree_fingerprint
 from deploy.preprocess import read_image
 from deploy.timing import LatencyStats, measure_rounds
-from train.images import labelled_items
 
 logger = logging.getLogger("edgevision.benchmarks")
-
-
-@dataclass(frozen=True)
-class Target:
-    """One artifact, and the backend to run it with ("auto" by suffix)."""
-
-    path: Path
-    backend: str = "auto"
-
-    @classmethod
-    def parse(cls, text: str) -> Target:
-        """`model.onnx` or `model.onnx@onnxruntime`. A file that exists is taken as named, `@` and
-        all (`runs@2/m.onnx`); otherwise the text is split at its last `@` when what follows is a
-        registered backend. Anything else is refused, saying which reading failed."""
-        from deploy.backends import list_backends
-
-        if Path(text).exists():
-            return cls(Path(text))
-        path, at, backend = text.rpartition("@")
-        if not at:
-            raise EdgevisionError(f"model file not found: {text}")
-        if backend not in list_backends():
-            raise EdgevisionError(f"model file not found: {text} (and {backend!r} after its last @ is not a backend; "
-                                  f"MODEL@BACKEND takes one of {', '.join(list_backends())})")
-        if not Path(path).exists():
-            raise EdgevisionError(f"model file not found: {path} (read {text} as MODEL@BACKEND)")
-        return cls(Path(path), backend)
-
-    @property
-    def name(self) -> str:
-        return f"{self.path.name}@{self.backend}" if self.backend != "auto" else self.path.name
-
-
-@dataclass
-class Row:
-    """One configuration's measurements; None where not measured (a failed row, no --data)."""
-
-    model: str
-    backend: str
-    precision: str
-    threads: int
-    batch: int
-    size_bytes: int
-    path: str = ""
-    status: str = "ok"  # ok | failed | interrupted
-    error: str = ""
-    latency: LatencyStats | None = None
-    samples_ms: list[float] = field(default_factory=list)  # the timed calls, for the distribution
-    top1: float | None = None
-    top5: float | None = None
-    images: int = 0
-    agreement: float | None = None  # top-1 agreement with the reference row (the first scored)
-    peak_rss_bytes: int | None = None  # the configuration's own process
-    load_s: float | None = None
-    macs: int | None = None  # per image
-    params: int | None = None
-
-    @property
-    def throughput_ips(self) -> float | None:
-        """Images per second, sustained: batch over the mean latency of a call."""
-        return 1000.0 * self.batch / self.latency.mean_ms if self.latency else None
-
-
-def artifact_files(path: Path) -> list[Path]:
-    """The model file and the files its weights may live in (ONNX external data, an OpenVINO IR's .bin)."""
-    parts = [path, path.parent / f"{path.name}.data"]
-    if path.suffix == ".xml":
-        parts.append(path.with_suffix(".bin"))
-    return parts
-
-
-def artifact_size_bytes(path: Path) -> int:
-    """Size of the model file plus the files its weights live in."""
-    return sum(p.stat().st_size for p in artifact_files(path) if p.is_file())
 
 
 def warn_if_trained_on(data: Path, trained: dict[str, tuple[str, str]]) -> None:
@@ -168,24 +90,6 @@ def _agreement(scores: dict[int, Scores], rows: list[Row]) -> None:
         rows[index].agreement = sum(a == b for a, b in zip(own.labels, reference.labels)) / len(reference.labels)
 
 
-def images_source(data: str | os.PathLike, split: str) -> str:
-    """Where the scored images of `data` (a `--data` spec) come from: "val split of digits", "val
-    split of folder:pets", or "folder:digits_test" for a class-folder tree without splits."""
-    spec = parse_data_spec(str(data))
-    if spec.kind == "folder" and not has_split_folders(spec.path):
-        return f"folder:{spec.path.name}"
-    return split_label(split, str(spec))
-
-
-def scored_items(data: str | os.PathLike | None, split: str = "val",
-                 limit: int | None = None) -> tuple[list[Item], list[str]]:
-    """The labelled images a run scores for `data` (a `--data` spec: files of a class-folder tree,
-    in-memory images of a named set's split drawn with seed 0, training's default), `split` and
-    `limit` (none without data) and the class names: one listing for the run and for its report's
-    provenance (`benchmarks.provenance`)."""
-    return labelled_items(str(data), split, limit) if data else ([], [])
-
-
 def run_benchmark(
     targets: list[Target],
     threads: Sequence[int] = (2,),
@@ -194,6 +98,7 @@ def run_benchmark(
     split: str = "val",
     limit: int | None = None,
     batches: Sequence[int] = (1,),
+    options: dict | None = None,
 ) -> list[Row]:
     """Start every configuration in a process of its own, time them all interleaved, then score
     each artifact on the labelled images. A configuration that fails to load, raises, or crashes
@@ -207,7 +112,9 @@ def run_benchmark(
     onnxruntime with `spin_wait=False`; OpenMP (PyTorch eager) gets OMP_WAIT_POLICY=PASSIVE.
 
     `data` is a `--data` spec (`deploy.data_spec`); a named set's `split` is drawn with seed 0, and a
-    model whose card says its training drew another is warned about.
+    model whose card says its training drew another is warned about. `options`: backend options for
+    every row (`provider`, `precision`; `deploy.load`). Each row's load time and first call are
+    measured apart from the timed rounds (a GPU provider builds and initialises on them).
     On a terminal, progress bars show the loading, the timed seconds and the images scored.
     """
     configs = configurations(targets, list(threads), list(batches))
@@ -229,13 +136,14 @@ def run_benchmark(
                 logger.info("loading %d/%d: %s, %d thread(s), batch %d", index + 1, len(configs), row.model,
                             config.threads, config.batch)
                 try:
-                    options = {"threads": config.threads, "spin_wait": False}
-                    process = TargetProcess(config.target.path, config.target.backend, options, sample, config.batch)
+                    row_options = {**(options or {}), "threads": config.threads, "spin_wait": False}
+                    process = TargetProcess(config.target.path, config.target.backend, row_options, sample, config.batch)
                 except TargetFailed as exc:
                     row.status, row.error = "failed", str(exc)
                     finished.add(index)
                     continue
                 row.backend, row.precision, row.load_s = process.info.backend, process.info.precision, process.info.load_s
+                row.first_ms, row.provider = 1000 * process.info.first_s, process.info.provider
                 running[index] = process
             if spec is not None and spec.kind == "folder":
                 warn_if_trained_on(spec.path, {rows[i].model: (p.info.dataset, p.info.dataset_sha256) for i, p in running.items()})
@@ -323,30 +231,3 @@ def score_in_chunks(process: TargetProcess, items: list[Item], class_names: list
         parts.append(process.score(chunk, class_names))
         counter.update(len(chunk))
     return Scores.merge(parts)
-
-
-class _NoBar:
-    def update(self, n: float = 1) -> None:
-        pass
-
-    def __enter__(self) -> _NoBar:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        return None
-
-
-def progress(iterable=None, **options):
-    """A tqdm bar on stderr when it is a terminal; elsewhere (logs, pipes, CI, where the log lines
-    say what runs) no tqdm object at all, so nothing of tqdm's (its process-wide lock, taken even
-    for a disabled bar) sits between a Ctrl-C and the rows it must write."""
-    if not sys.stderr.isatty():
-        return iterable if iterable is not None else _NoBar()
-    return tqdm(iterable, leave=False, **options)
-
-
-def logging_above_bars():
-    """While bars are shown, the `edgevision` log lines go through tqdm so they print above them."""
-    if not sys.stderr.isatty():
-        return contextlib.nullcontext()
-    return logging_redirect_tqdm(loggers=[logging.getLogger("edgevision")])

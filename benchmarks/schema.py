@@ -6,7 +6,9 @@
 A row: model, path, backend, precision, threads, batch, status, error, latency_ms (p50, p90, p95,
 p99, mean, std, min, max over `samples` timed calls, and `values`: the calls in ms, at most 5000,
 thinned evenly), throughput_ips, top1, top5, images, agreement, size_bytes, peak_rss_bytes,
-load_s, macs, params, gmacs_per_s. The machine holds its measured matrix-product peak under
+load_s (deploy.load in a fresh process), first_ms (the first call after loading, apart from the timed
+ones), provider (where the row ran, as its backend says), macs, params, gmacs_per_s; first_ms and
+provider are absent in older reports and read as null and "". The machine holds its measured matrix-product peak under
 `peak` (`benchmarks.roofline`). Unmeasured values are null. `run_id` (absent in older reports) tells
 a copy of a run from another run. `provenance` (absent in older reports, `benchmarks.provenance`):
 date (UTC, ISO 8601), command (shell-quoted), data (null, or name, split, images, classes and
@@ -28,7 +30,7 @@ from pathlib import Path
 
 from benchmarks import report_fields as fields
 from benchmarks.roofline import achieved_gmacs
-from benchmarks.runner import Row
+from benchmarks.rows import Row
 from deploy.errors import EdgevisionError, first_line
 from deploy.timing import LatencyStats
 
@@ -36,7 +38,7 @@ SCHEMA = "edgevision.bench/1"
 SCHEMA_FAMILY, _, SCHEMA_VERSION = SCHEMA.partition("/")
 STATS = ("p50", "p90", "p95", "p99", "mean", "std", "min", "max")
 FIELDS = ("model", "path", "backend", "precision", "threads", "batch", "status", "error", "top1", "top5", "images",
-          "agreement", "size_bytes", "peak_rss_bytes", "load_s", "macs", "params")
+          "agreement", "size_bytes", "peak_rss_bytes", "load_s", "first_ms", "provider", "macs", "params")
 STATUSES = ("ok", "failed", "interrupted")
 MAX_COUNT = 2**63 - 1  # bytes, MACs, parameters: what a float (the tables' MiB) can still hold
 DEFAULT_MAX_REPORT_BYTES = 64 * 2**20  # a report of 100 rows with 5000 samples each is about 5 MiB
@@ -123,6 +125,8 @@ def row_from_dict(data: object, where: str = "") -> Row:
         agreement=fields.number(row, "agreement", where, maximum=1.0, optional=True),
         peak_rss_bytes=fields.integer(row, "peak_rss_bytes", where, optional=True),
         load_s=fields.number(row, "load_s", where, optional=True),
+        first_ms=fields.number(row, "first_ms", where, optional=True),
+        provider=fields.text(row, "provider", where, default=""),
         macs=fields.integer(row, "macs", where, optional=True),
         params=fields.integer(row, "params", where, optional=True),
     )

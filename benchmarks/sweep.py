@@ -25,7 +25,8 @@ from benchmarks.options import (
     MAX_EPOCHS, MAX_IMAGES, MAX_SECONDS, choice_list, comma_list, positive_float, positive_int,
 )
 from benchmarks.pareto import pareto_front, per_image_ms
-from benchmarks.runner import Row, Target, logging_above_bars, progress
+from benchmarks.progress import logging_above_bars, progress
+from benchmarks.rows import Row, Target
 from benchmarks.sweep_choice import choice_record, recommend
 from benchmarks.table import md_cell
 from deploy.atomic import check_writable, write_text_atomic
@@ -325,7 +326,7 @@ def sweep(spec: SweepSpec) -> int:
     """Build, benchmark and choose (see the module docstring); 0 when a variant was chosen, 1 when none met the rule."""
     if not spec.model.is_file():
         raise EdgevisionError(f"checkpoint not found: {spec.model}")
-    from benchmarks.cli import BENCH_OUTPUTS, refuse_overwriting_inputs, write_reports
+    from benchmarks.report_files import BENCH_OUTPUTS, refuse_overwriting_inputs, write_reports
 
     # Before the checkpoint is read: a --model named as a variant (p50.pt) would be pruned over itself,
     # whichever of the fine-tuned and untuned names the checkpoint's architecture leads to.
@@ -342,7 +343,8 @@ def sweep(spec: SweepSpec) -> int:
     os.makedirs(spec.out, exist_ok=True)
     check_writable(spec.out / "report.json", "--out folder")
     from benchmarks.provenance import labelled_data, run_provenance
-    from benchmarks.report import machine_fingerprint, to_markdown
+    from benchmarks.fingerprint import machine_fingerprint
+    from benchmarks.report import to_markdown
     from benchmarks.roofline import with_peak
     from benchmarks.runner import run_benchmark
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmarks.pareto import pareto_front, per_image_ms
-from benchmarks.runner import Row
+from benchmarks.rows import Row
 
 
 def recommend(rows: list[Row], latency_budget: float | None, min_top1: float | None) -> Row | None:

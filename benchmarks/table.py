@@ -1,13 +1,19 @@
-"""A report as data, rendered twice: Markdown (the console and report.md) and HTML (`benchmarks.html`).
+"""A report as data, rendered to Markdown (the console and report.md), CSV (a table alone) and
+HTML (`benchmarks.html`).
 
 A report is a list of blocks: a heading (`Heading`), a paragraph (a plain `str`), a table of
 cells (`Table`) or key / value pairs (`Fields`). Cells and text are plain: each renderer escapes
-them for its own format, so a model file named `a | b<i>.onnx` stays one cell in both.
+them for its own format, so a model file named `a | b<i>.onnx` stays one cell in all three. What
+a row or a table is (on the Pareto front, failed; a table of text) travels with it as its `kind`,
+which HTML shows as a CSS class and Markdown and CSV leave out.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 
@@ -17,11 +23,22 @@ class Heading:
 
 
 @dataclass
+class Line:
+    """One body row of a table: its cells, and what kind of row it is ("front", "failed", ...)."""
+
+    cells: list[str]
+    kind: str = ""
+
+
+@dataclass
 class Table:
     header: list[str]
-    rows: list[list[str]] = field(default_factory=list)
-    classes: list[str] = field(default_factory=list)  # one CSS class per body row (HTML only), may be shorter
-    css: str = ""  # the table's CSS class (HTML only): "text" aligns every cell left
+    rows: list[Line] = field(default_factory=list)
+    kind: str = ""  # what kind of table ("rows": bench rows; "text": every cell is text, aligned left)
+
+    def add(self, cells: Iterable[str], kind: str = "") -> None:
+        """A body row of `cells`, one per header."""
+        self.rows.append(Line(list(cells), kind))
 
 
 @dataclass
@@ -41,31 +58,29 @@ def short(value: float) -> str:
 
 MD_SPECIAL = re.compile(r"([\\|`<>*\[\]_])")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-MD_ESCAPED = re.compile(r"\\([\\|`<>*\[\]_])")
 
 
 def md_cell(value: object) -> str:
     """`value` as Markdown text: `|`, backticks, `<` and the other characters Markdown acts on
     backslash-escaped, line breaks and other control characters shown as `\\xNN`, so that a
-    model file named `a | b.onnx` stays in its column. `md_unescape` reverses it."""
+    model file named `a | b.onnx` stays in its column."""
     text = MD_SPECIAL.sub(r"\\\1", str(value))
     return CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
-def md_unescape(text: str) -> str:
-    return MD_ESCAPED.sub(r"\1", text)
-
-
-def md_cells(line: str) -> list[str]:
-    """The cells of one table row written by `to_markdown`: every `|` inside a cell is escaped,
-    so the row splits at its bare ` | `."""
-    return [md_unescape(cell) for cell in line.strip()[1:-1].strip().split(" | ")]
-
-
 def markdown_table(table: Table) -> str:
     lines = ["| " + " | ".join(md_cell(h) for h in table.header) + " |", "|" + "---|" * len(table.header)]
-    lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in table.rows]
+    lines += ["| " + " | ".join(md_cell(c) for c in line.cells) + " |" for line in table.rows]
     return "\n".join(lines)
+
+
+def to_csv(table: Table) -> str:
+    """The table as CSV: its header, then one record per row (quoted where a cell needs it)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(table.header)
+    writer.writerows(line.cells for line in table.rows)
+    return out.getvalue()
 
 
 def to_markdown(blocks: list[Block]) -> str:

@@ -34,24 +34,38 @@ class LoadedInfo:
     dataset: str
     dataset_sha256: str  # the card's fingerprint of its training tree (deploy.image_folder.tree_fingerprint)
     split_seed: int  # the seed training split its data with (0 when the card does not say)
-    load_s: float  # deploy.load in a fresh process: file read, graph optimisation, first allocation
+    load_s: float  # deploy.load in a fresh process: file read, graph optimisation (a TensorRT engine build), allocation
+    first_s: float = 0.0  # the first call after loading, at the row's batch: lazy initialisation, cuDNN's choice
+    provider: str = ""  # where it ran, as the backend says (`info["provider"]`)
 
 
 @dataclass(frozen=True)
 class Scores:
-    """Top-1 and top-5 on labelled images, and each image's predicted label (for agreement)."""
+    """What one model got right on labelled images, as counts (what the child sends), and each
+    image's predicted label (for agreement); the ratios are computed from the counts, never the
+    other way round."""
 
-    top1: float
-    top5: float
-    labels: list[str]
+    top1_correct: int
+    top5_correct: int
+    labels: list[str]  # one per image scored, in order
+
+    @property
+    def total(self) -> int:
+        return len(self.labels)
+
+    @property
+    def top1(self) -> float:
+        return self.top1_correct / self.total
+
+    @property
+    def top5(self) -> float:
+        return self.top5_correct / self.total
 
     @classmethod
     def merge(cls, parts: list[Scores]) -> Scores:
-        """One Scores for consecutive chunks, in order (a chunk's image count is its labels')."""
-        labels = [label for part in parts for label in part.labels]
-        hits1 = sum(round(part.top1 * len(part.labels)) for part in parts)
-        hits5 = sum(round(part.top5 * len(part.labels)) for part in parts)
-        return cls(hits1 / len(labels), hits5 / len(labels), labels)
+        """One Scores for consecutive chunks, in order."""
+        return cls(sum(part.top1_correct for part in parts), sum(part.top5_correct for part in parts),
+                   [label for part in parts for label in part.labels])
 
 
 def score(classifier, items: list[tuple[Path | np.ndarray, int]], class_names: list[str]) -> Scores:
@@ -72,7 +86,7 @@ def score(classifier, items: list[tuple[Path | np.ndarray, int]], class_names: l
         hits1 += top[0] == class_names[index]
         hits5 += class_names[index] in top
         predicted.append(top[0])
-    return Scores(hits1 / len(items), hits5 / len(items), predicted)
+    return Scores(hits1, hits5, predicted)
 
 
 def _peak_rss_bytes() -> int:
@@ -114,9 +128,18 @@ def serve(conn, path: str, backend: str, options: dict, sample: np.ndarray, batc
         return
     card = classifier.card
     seed = card.dataset_info.get("split_seed", 0)
-    conn.send(("ready", LoadedInfo(classifier.backend.name, card.precision, card.dataset,
-                                 card.dataset_info.get("sha256", ""), seed if isinstance(seed, int) else 0, load_s)))
     batch = np.repeat(preprocess(sample, card.preprocessing)[None], batch_size, axis=0)
+    try:
+        start = time.perf_counter()
+        classifier.backend.run(batch)
+        first_s = time.perf_counter() - start
+    except Exception as exc:  # noqa: BLE001
+        conn.send(("error", _reason(exc)))
+        return
+    info = classifier.backend.info
+    conn.send(("ready", LoadedInfo(classifier.backend.name, info.get("precision") or card.precision, card.dataset,
+                                 card.dataset_info.get("sha256", ""), seed if isinstance(seed, int) else 0, load_s,
+                                 first_s, str(info.get("provider", "")))))
     while True:
         command, argument = conn.recv()
         try:

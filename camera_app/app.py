@@ -60,7 +60,8 @@ def stop_on_signals(control: RunControl) -> Iterator[None]:
 def load_classifier(config: AppConfig):
     import deploy
 
-    options = {"threads": config.threads} if config.threads else {}
+    options = {"provider": config.provider, **({"precision": config.precision} if config.precision else {}),
+               **({"threads": config.threads} if config.threads else {})}
     return deploy.load(config.model, backend=config.backend, labels=config.labels, **options)
 
 

@@ -19,7 +19,7 @@ from camera_app import selfcheck  # noqa: E402 (after the environment above)
 from camera_app.app import AppConfig, run_app  # noqa: E402
 from camera_app.config import CHOICES  # noqa: E402
 from deploy.backends import list_backends  # noqa: E402
-from deploy.cli_util import CommandParser, run_cli  # noqa: E402
+from deploy.cli_util import CommandParser, add_device_options, run_cli  # noqa: E402
 
 PROG = "edgevision camera"
 # One set of defaults: AppConfig's (the command line differs in `--display` only; see AppConfig).
@@ -53,6 +53,7 @@ def camera_parser() -> CommandParser:
     model.add_argument("--threads", type=int,
                        help="inference threads (default: one per physical core, at most 4; onnxruntime "
                             "times that against 1 thread and a spinning pool at load)")
+    add_device_options(model)
     model.add_argument("--top-k", type=int, default=DEFAULT["top_k"],
                        help="labels shown and logged per frame (1-1000, default %(default)s)")
     model.add_argument("--smooth", type=int, default=DEFAULT["smooth"], metavar="N",

@@ -128,6 +128,8 @@ class AppConfig:
     backend: str = "auto"
     labels: str | None = None
     threads: int | None = None
+    provider: str = "auto"  # where the model runs (deploy.cli_util.add_device_options)
+    precision: str | None = None  # a .pt's compute precision on the torch backend
     top_k: int = 3
     width: int | None = None
     height: int | None = None

@@ -77,10 +77,12 @@ def load(path: str | os.PathLike, backend: str = "auto", labels: str | os.PathLi
 
     backend: a registered name (`deploy.backends.list_backends()`) or `auto` (by suffix).
     labels: a file with one class name per line; replaces the card's names, and is required for a
-    model without a card. options: passed to the backend (`threads`, `spin_wait`, `provider`,
-    `device`); onnxruntime on the CPU times what `threads`/`spin_wait` leave open (`deploy.backends.tune`).
+    model without a card. options: passed to the backend (`threads`, `spin_wait`, `provider`: auto,
+    cpu, cuda or tensorrt, `precision`: the torch backend's fp32, fp16 or bf16); a provider or
+    precision the backend does not take is refused in one line (`deploy.backends.check_options`);
+    onnxruntime on the CPU times what `threads`/`spin_wait` leave open (`deploy.backends.tune`).
     """
-    from deploy.backends import backend_for_path, get_backend
+    from deploy.backends import backend_for_path, check_options, get_backend
     from deploy.classifier import Classifier
     from deploy.errors import EdgevisionError
     from deploy.labels import check_label_count, read_labels
@@ -89,6 +91,7 @@ def load(path: str | os.PathLike, backend: str = "auto", labels: str | os.PathLi
     path = check_model_path(path)
     check_threads(options.get("threads"), "threads")
     name = backend_for_path(path) if backend == "auto" else backend
+    check_options(name, options)
     runner = get_backend(name).load(path, options)
     card = runner.card
     names = None

@@ -1,17 +1,11 @@
-"""`python -m deploy predict|info|verify ...` (and `export`): the same code as `edgevision` runs for them."""
+"""`python -m deploy predict|info|verify ...`: the runtime's commands, the same code as `edgevision` runs
+for them. The exporter (torch) is not reachable from here: `python -m deploy.export` or `edgevision export`."""
 
 import sys
 
-
-def main() -> int:
-    if sys.argv[1:2] == ["export"]:
-        from deploy.export.cli import main as export_main
-
-        return export_main(sys.argv[1:])
-    from deploy.cli import main as runtime_main
-
-    return runtime_main(sys.argv[1:])
-
+from deploy.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    if sys.argv[1:2] == ["export"]:
+        sys.exit("python -m deploy: the exporter is `python -m deploy.export ...` (or `edgevision export ...`)")
+    sys.exit(main(sys.argv[1:]))

@@ -10,7 +10,7 @@ import json
 import sys
 
 from deploy.backends import list_backends
-from deploy.cli_util import CommandParser, run_cli
+from deploy.cli_util import CommandParser, add_device_options, device_options, run_cli
 
 
 def predict_parser() -> CommandParser:
@@ -28,6 +28,7 @@ def predict_parser() -> CommandParser:
     parser.add_argument("--threads", type=int,
                         help="inference threads (default: one per physical core, at most 4; onnxruntime "
                              "times that against 1 thread and a spinning pool at load)")
+    add_device_options(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object per image")
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files to classify")
     return parser
@@ -62,7 +63,7 @@ def verify_parser() -> CommandParser:
     model = parser.add_argument("--model", required=True, help="model file: .onnx, .pte or .engine")
     parser.old_positional(model, "model")
     parser.add_argument("--backend", default="auto", help="auto (by suffix) or one of: " + ", ".join(list_backends()))
-    parser.add_argument("--provider", help="execution provider/device of the backend, e.g. cpu or cuda")
+    add_device_options(parser)
     parser.add_argument("--threads", type=int, help="inference threads (default as predict)")
     parser.add_argument("--reference", metavar="FILE",
                         help="reference set (default: the one the card names beside the model, else MODEL.ref.npz)")
@@ -74,7 +75,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from deploy.verify import verify_file
 
     check_threads(args.threads)
-    options = {name: getattr(args, name) for name in ("provider", "threads") if getattr(args, name)}
+    options = {**device_options(args), **({"threads": args.threads} if args.threads else {})}
     result = verify_file(args.model, backend=args.backend, reference=args.reference, **options)
     print(f"{args.model}: {result.line()}")
     return 0 if result.passed else 1
@@ -87,7 +88,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from deploy.limits import check_threads
 
     check_threads(args.threads)
-    options = {"threads": args.threads} if args.threads else {}
+    options = {**device_options(args), **({"threads": args.threads} if args.threads else {})}
     classifier = deploy.load(args.model, backend=args.backend, labels=args.labels, **options)
     failed = 0
     for image in args.images:

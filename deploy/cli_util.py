@@ -89,6 +89,26 @@ def run_cli(command: Callable[[], int | None], prog: str, verbose: bool = False)
 
 VERBOSE_HELP = "show third-party libraries' native output and debug messages"
 
+PROVIDER_HELP = ("where the model runs: auto (onnxruntime: CUDA when it is there, else the CPU; other backends: "
+                 "the CPU), cpu, cuda (onnxruntime-gpu, the gpu extra; or a .pt on torch's CUDA) or tensorrt "
+                 "(onnxruntime-gpu's TensorRT provider: builds its engine while loading)")
+PRECISION_HELP = "compute precision of a .pt checkpoint on the torch backend: fp32 (default), fp16 or bf16"
+
+
+def add_device_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """`--provider` and `--precision`, one definition for every command that loads a model (predict,
+    verify, bench, camera); the values come from the backend registry, and `deploy.load` refuses
+    one the chosen backend does not take (`deploy.backends.check_options`)."""
+    from deploy.backends import list_precisions, list_providers
+
+    parser.add_argument("--provider", default="auto", choices=list_providers(), help=PROVIDER_HELP)
+    parser.add_argument("--precision", choices=list_precisions(), help=PRECISION_HELP)
+
+
+def device_options(args: argparse.Namespace) -> dict:
+    """The backend options `add_device_options` parsed, as `deploy.load` takes them (unset ones left out)."""
+    return {name: getattr(args, name) for name in ("provider", "precision") if getattr(args, name, None)}
+
 
 class _OldSpelling(argparse.Action):
     """An old spelling of the option `new`: parses as it does, says so on stderr once."""

@@ -18,12 +18,27 @@ import stat
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-import cv2
 import numpy as np
 
 from deploy.errors import EdgevisionError, first_line
 from deploy.fields import check_int, check_list, check_mapping, check_str
 from deploy.limits import MAX_IMAGE_PIXELS
+
+
+class MissingOpenCV:
+    """Stands for the `cv2` module where OpenCV is not installed (a GPU box with torch only): a model
+    loads and runs, and a stored reference set (`deploy.reference`, kept at the network's size)
+    replays without it; what needs OpenCV (reading, resizing, colour conversion) fails in one line."""
+
+    def __getattr__(self, name: str):
+        raise EdgevisionError("OpenCV (cv2) is not installed; reading, resizing and converting images need it: "
+                              "pip install opencv-python-headless, or edgevision[runtime]")
+
+
+try:
+    import cv2
+except ModuleNotFoundError:
+    cv2 = MissingOpenCV()
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

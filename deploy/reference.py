@@ -26,12 +26,11 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from deploy.atomic import atomic_path
 from deploy.errors import EdgevisionError, first_line
-from deploy.preprocess import Preprocessing, center_crop_box, to_uint8_color
+from deploy.preprocess import Preprocessing, center_crop_box, cv2, to_uint8_color
 
 SUFFIX = ".ref.npz"
 VERSION = 1

@@ -1,17 +1,21 @@
 """Latency statistics: warm-up, a time budget, percentiles, and interleaved rounds (no torch).
 
-The benchmarks, the quantization guard and the camera app all time with these.
+The benchmarks, the quantization guard, the runtime's thread tuning (`deploy.backends.tune`) and
+the camera app all time with these.
 
-This machine is noisy, so configurations are compared side by side in one run: each round runs
-every configuration a few times in turn (A B C A B C ...), and the report gives ratios.
+A shared or throttling machine drifts while it is timed, so configurations are compared side by
+side in one run: each round runs every configuration a few times in turn (A B C A B C ...), and
+the report gives ratios. Configurations are keyed by whatever the caller names them with (a
+string, a setting, a row index): any hashable.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 
 @dataclass(frozen=True)
@@ -40,24 +44,25 @@ class LatencyStats:
 
 
 Timer = Callable[[int], list[float]]  # runs its call n times, returns the n durations in seconds
+Key = TypeVar("Key", bound=Hashable)  # what the caller names a configuration by
 
 
 def measure_rounds(
-    timers: Mapping[str, Timer],
+    timers: Mapping[Key, Timer],
     warmup: int = 5,
     budget_s: float = 20.0,
     per_round: int = 5,
     min_rounds: int = 3,
-) -> tuple[dict[str, LatencyStats], dict[str, Exception]]:
+) -> tuple[dict[Key, LatencyStats], dict[Key, Exception]]:
     """Warm every timer up, then ask each in turn for `per_round` timed calls, round after round,
     until the time budget is spent, so slow drifts of the machine (another process, clocks)
     affect all of them alike. A timer that raises is dropped from the rounds and reported in the
     second dict; the others go on. A timer may time calls in another process (benchmarks do).
     """
     active = dict(timers)
-    failures: dict[str, Exception] = {}
+    failures: dict[Key, Exception] = {}
 
-    def ask(name: str, count: int) -> list[float]:
+    def ask(name: Key, count: int) -> list[float]:
         try:
             return active[name](count)
         except Exception as exc:  # noqa: BLE001 - one failing target must not end the others
@@ -67,7 +72,7 @@ def measure_rounds(
 
     for name in list(active):
         ask(name, warmup)
-    samples: dict[str, list[float]] = {name: [] for name in active}
+    samples: dict[Key, list[float]] = {name: [] for name in active}
     start = time.perf_counter()
     rounds = 0
     while active and (rounds < min_rounds or time.perf_counter() - start < budget_s):
@@ -78,12 +83,12 @@ def measure_rounds(
 
 
 def measure_interleaved(
-    calls: Mapping[str, Callable[[], object]],
+    calls: Mapping[Key, Callable[[], object]],
     warmup: int = 5,
     budget_s: float = 20.0,
     per_round: int = 5,
     min_rounds: int = 3,
-) -> dict[str, LatencyStats]:
+) -> dict[Key, LatencyStats]:
     """Time each callable in turn, round after round, until the time budget is spent (see
     `measure_rounds`); an exception in a call propagates."""
 

@@ -8,8 +8,12 @@ showed on these images where it was made (stored in the set):
 
     fp32  max |logit diff| <= max(1e-3 * scale, 2 * measured)
     fp16  max |logit diff| <= max(1e-2 * scale, 2 * measured)
+    bf16  max |logit diff| <= max(8e-2 * scale, 2 * measured)   (fp16's bound, 8x: 3 fewer mantissa bits)
     int8  max |logit diff| <= max(5e-2 * scale, 2 * measured), and top-1 agreement with PyTorch
           >= 90 % of the agreement it had where it was made (int8 may flip a near-tie)
+
+The precision is the reference set's, or the backend's compute precision where that is coarser
+(the torch backend running a checkpoint at `precision="fp16"` against an fp32 set).
 
 For fp32 and fp16 the logit bound implies the same top-1 on every image whose reference lead is
 more than twice the tolerance, so agreement is reported but not required separately.
@@ -29,7 +33,7 @@ from deploy.errors import EdgevisionError
 from deploy.preprocess import preprocess_batch
 from deploy.reference import ReferenceSet, find_reference, load_reference, sha256_file
 
-RELATIVE_TOLERANCE = {"fp32": 1e-3, "fp16": 1e-2, "int8": 5e-2}
+RELATIVE_TOLERANCE = {"fp32": 1e-3, "fp16": 1e-2, "int8": 5e-2, "bf16": 8e-2}
 MEASURED_FACTOR = 2.0  # how far beyond the difference measured where it was made a device may go
 INT8_AGREEMENT_SHARE = 0.9
 CHUNK = 32  # images preprocessed and run at a time
@@ -69,12 +73,20 @@ class VerifyResult:
         return text
 
 
-def tolerance(reference: ReferenceSet) -> Tolerance:
-    """The bounds `reference`'s precision allows (see the module docstring)."""
+def judged_precision(reference: ReferenceSet, runtime: str | None = None) -> str:
+    """The precision the replay is judged at: the reference set's, or `runtime` (the backend's
+    compute precision) where that allows more."""
+    if runtime in RELATIVE_TOLERANCE and RELATIVE_TOLERANCE[runtime] > RELATIVE_TOLERANCE[reference.precision]:
+        return runtime
+    return reference.precision
+
+
+def tolerance(reference: ReferenceSet, runtime: str | None = None) -> Tolerance:
+    """The bounds `reference`'s precision allows, or `runtime`'s where coarser (see the module docstring)."""
     logits = reference.logits
     scale = max(1.0, float(logits.max() - logits.min()))
     measured = reference.measured_max_abs_logit_diff
-    bound = max(RELATIVE_TOLERANCE[reference.precision] * scale, MEASURED_FACTOR * measured)
+    bound = max(RELATIVE_TOLERANCE[judged_precision(reference, runtime)] * scale, MEASURED_FACTOR * measured)
     agreement = INT8_AGREEMENT_SHARE * reference.measured_agreement if reference.precision == "int8" else None
     return Tolerance(bound, agreement)
 
@@ -101,13 +113,15 @@ def verify(classifier: Classifier, reference: ReferenceSet,
     diff = np.abs(logits - reference.logits.astype(np.float64))
     max_diff = float(diff.max()) if np.all(np.isfinite(diff)) else float("inf")
     agreement = float(np.mean(logits.argmax(1) == reference.top_k[:, 0]))
-    bounds = tolerance(reference)
+    runtime = classifier.backend.info.get("precision")
+    bounds = tolerance(reference, runtime)
     passed = max_diff <= bounds.max_abs_logit_diff and (
         bounds.min_top1_agreement is None or agreement >= bounds.min_top1_agreement)
     same = None
     if model_path is not None and reference.artifact_sha256:
         same = sha256_file(model_path) == reference.artifact_sha256
-    return VerifyResult(bool(passed), agreement, max_diff, bounds, len(reference), reference.precision, same)
+    return VerifyResult(bool(passed), agreement, max_diff, bounds, len(reference),
+                        judged_precision(reference, runtime), same)
 
 
 def reference_of(model_path: str | os.PathLike, classifier: Classifier,

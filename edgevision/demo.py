@@ -167,11 +167,13 @@ def camera_stage(state: DemoState) -> str:
 
 def bench_stage(state: DemoState) -> str:
     """Every artifact the demo made, side by side; the report to hand on is report.html."""
-    from benchmarks.cli import write_reports
+    from benchmarks.fingerprint import machine_fingerprint
     from benchmarks.provenance import labelled_data, run_provenance
-    from benchmarks.report import machine_fingerprint, to_markdown
+    from benchmarks.report import to_markdown
+    from benchmarks.report_files import write_reports
     from benchmarks.roofline import with_peak
-    from benchmarks.runner import Target, run_benchmark
+    from benchmarks.rows import Target
+    from benchmarks.runner import run_benchmark
 
     keys = ("onnx", "checkpoint", "executorch", "onnx_int8", "pte_int8", "pruned")
     targets = [Target(state.artifacts[key]) for key in keys if key in state.artifacts]

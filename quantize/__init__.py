@@ -5,8 +5,8 @@ Modules (imported on demand, so `import quantize` stays light):
   pruned network is `train.pruned`, so that loading a checkpoint never needs this package).
 - `quantize.reconstruct`, `quantize.distill`: least-squares re-fitting and distillation after pruning.
 - `quantize.calibration`: class-balanced calibration/evaluation arrays from a data spec.
-- `quantize.ptq_onnx`: onnxruntime static int8 (QDQ/QOperator), fp16, per-layer error analysis;
-  `ONNX_LADDER`.
+- `quantize.ptq_onnx`: onnxruntime static int8 (QDQ/QOperator, and TensorRT's Q/DQ form with its
+  `check_tensorrt_form`), fp16, per-layer error analysis; `ONNX_LADDER`, `ONNX_TRT_LADDER`.
 - `quantize.ptq_executorch`: PT2E + XNNPACK int8 `.pte`, and QAT; `PTE_LADDER`.
 - `quantize.guard`: the accuracy budget, every attempt recorded, misses refused.
 - `quantize.scoring`: logits and latency of an artifact through deploy's own backends.

@@ -126,11 +126,9 @@ def check_calibration_set(labels: np.ndarray, minimum: int = MIN_CALIBRATION_IMA
 
 
 def write_calibration(path: str | os.PathLike, images: np.ndarray, labels: np.ndarray | None = None) -> Path:
-    """Save calibration images (float32 NCHW, preprocessed) as `.npy` for TensorRT int8 and others.
-
-    `deploy.export.onnx2trt(..., calibration_images=np.load(path))` builds an int8 engine from it;
-    labels (when given) go to `<path>.labels.npy`.
-    """
+    """Save calibration images (float32 NCHW, preprocessed) as `.npy` for a quantizer outside
+    edgevision (e.g. NVIDIA Model Optimizer's `--calibration_data`); labels (when given) go to
+    `<path>.labels.npy`."""
     path = Path(path)
     if path.suffix != ".npy":
         raise EdgevisionError(f"calibration data file must end in .npy, got {path.name}")

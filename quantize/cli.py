@@ -80,21 +80,24 @@ def prune_parser() -> CommandParser:
 def quantize_parser() -> CommandParser:
     parser = CommandParser(
         prog="edgevision quantize",
-        description="int8/fp16 artifacts under an accuracy guard (onnxruntime static int8, ExecuTorch "
-        "XNNPACK int8, fp16 ONNX, or calibration data for TensorRT).",
+        description="int8/fp16 artifacts under an accuracy guard (onnxruntime static int8, TensorRT's Q/DQ "
+        "int8 ONNX, ExecuTorch XNNPACK int8, fp16 ONNX, or calibration data for TensorRT).",
         examples=[
             "edgevision quantize --model runs/demo/train/model.pt --data digits --to onnx-int8 "
             "--out runs/demo/train/model.int8.onnx",
+            "edgevision quantize --model runs/demo/train/model.pt --data digits --to onnx-int8-trt "
+            "--out runs/demo/train/model.int8.trt.onnx",
             "edgevision quantize --model runs/demo/train/model.pt --data digits --to pte-int8 --max-drop 0.5 "
             "--out runs/demo/train/model.int8.pte",
-            "edgevision quantize --model runs/demo/train/model.pt --data digits --to calib-data "
-            "--out runs/demo/train/calib.npy",
         ],
     )
     model = parser.add_argument("--model", required=True, help="input checkpoint (.pt, pruned or not)")
     parser.old_positional(model, "checkpoint")
     parser.add_argument("-o", "--out", required=True, help="artifact to write (.onnx, .pte or .npy)")
-    parser.add_argument("--to", choices=tuple(TARGETS), default="onnx-int8", help="what to produce")
+    parser.add_argument("--to", choices=tuple(TARGETS), default="onnx-int8",
+                        help="what to produce: onnx-int8 (onnxruntime CPU), onnx-int8-trt (TensorRT's Q/DQ form: "
+                        "signed symmetric int8, per-channel weights; build the engine on the device with "
+                        "`edgevision export --model M.onnx --format tensorrt`), pte-int8, onnx-fp16 or calib-data")
     parser.add_argument("--data", required=True, help="calibration from its train split, guard on --eval-split: digits, "
                         "mnist, fashion-mnist, cifar10, folder:PATH, idx:DIR or a class-folder PATH")
     data = parser.add_argument_group("data")
@@ -112,7 +115,8 @@ def quantize_parser() -> CommandParser:
                        help="when the ladder misses, keep this many most sensitive nodes in float")
     guard.add_argument("--no-fp16-fallback", dest="fp16_fallback", action="store_false",
                        help="do not fall back to fp16 ONNX when no int8 config meets the budget")
-    onnx = parser.add_argument_group("ONNX int8 (one fixed configuration instead of the ladder)")
+    onnx = parser.add_argument_group("ONNX int8 (one fixed configuration instead of the ladder; onnx-int8-trt "
+                                     "takes --method, --percentile and --exclude, its types and format are fixed)")
     onnx.add_argument("--format", choices=("qdq", "qoperator"),
                       help="QDQ (quantize/dequantize pairs around float ops) or QOperator (integer ops)")
     onnx.add_argument("--activation-type", choices=("u8", "s8"), help="activation integer type")
@@ -137,16 +141,19 @@ def quantize_parser() -> CommandParser:
 
 
 def _ladder(args):
-    """The ONNX ladder, or the one configuration the flags fix (validated before any work)."""
-    from quantize.ptq_onnx import ONNX_LADDER, OnnxQuantConfig
+    """None (the target's own ladder), or the one ONNX configuration the flags fix (validated before
+    any work; for onnx-int8-trt in TensorRT's form, which refuses types and formats it cannot take)."""
+    from quantize.ptq_onnx import OnnxQuantConfig
 
     fixed = [args.format, args.activation_type, args.weight_type, args.method]
     if not (any(fixed) or args.per_tensor or args.reduce_range or args.exclude):
-        return ONNX_LADDER
+        return None
+    tensorrt = args.to == "onnx-int8-trt"
     config = OnnxQuantConfig(
         name="custom",
+        form="tensorrt" if tensorrt else "onnxruntime",
         quant_format=args.format or "qdq",
-        activation_type=args.activation_type or "u8",
+        activation_type=args.activation_type or ("s8" if tensorrt else "u8"),
         weight_type=args.weight_type or "s8",
         per_channel=not args.per_tensor,
         reduce_range=args.reduce_range,

@@ -21,11 +21,11 @@ from torch import nn
 from deploy.atomic import artifact_lock
 from deploy.card import ModelCard
 from deploy.errors import EdgevisionError
-from deploy.export.verify import torch_logits
 from quantize.distill import Distilled, DistillLoss
 from quantize.prune import PruneReport, classifier_layers, prune_model
 from quantize.reconstruct import reconstruct
 from train.checkpoint import load_model, save_checkpoint
+from train.engine import torch_logits
 from train.pruned import STRUCTURE_KEY, pruned_structure
 
 log = logging.getLogger("edgevision.quantize")

@@ -43,7 +43,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("edgevision.quantize")
 
 # What `edgevision quantize --to` makes, and the suffix of the file it writes.
-TARGETS = {"onnx-int8": ".onnx", "pte-int8": ".pte", "onnx-fp16": ".onnx", "calib-data": ".npy"}
+TARGETS = {
+    "onnx-int8": ".onnx",
+    "onnx-int8-trt": ".onnx",
+    "pte-int8": ".pte",
+    "onnx-fp16": ".onnx",
+    "calib-data": ".npy",
+}
+# The int8 ONNX targets and their default ladders: onnxruntime's CPU form, and TensorRT's Q/DQ form
+# (an ONNX that `edgevision export --format tensorrt` builds an int8 engine from on the device).
+ONNX_LADDERS = {"onnx-int8": ptq_onnx.ONNX_LADDER, "onnx-int8-trt": ptq_onnx.ONNX_TRT_LADDER}
 
 
 @dataclass
@@ -224,7 +233,8 @@ def quantize_to_onnx(
                 closest = max(scored, key=lambda a: a.top1)
                 config = next(c for c in ladder if c.name == closest.name)
                 sample = calibration[: min(8, len(calibration))]
-                nodes = ptq_onnx.sensitive_nodes(pre, closest.path, sample, exclude_sensitive)
+                readers = ptq_onnx.TENSORRT_OP_TYPES if config.form == "tensorrt" else ()
+                nodes = ptq_onnx.sensitive_nodes(pre, closest.path, sample, exclude_sensitive, readers)
                 log.info("  most sensitive nodes: %s", ", ".join(f"{n} ({db:.1f} dB)" for n, db in nodes))
                 best = climb(guard, [int8(ptq_onnx.with_exclusions(config, [n for n, _ in nodes]))], tmp, ".onnx", score)
         if best is None and fp16_fallback:
@@ -266,8 +276,8 @@ def quantize_to_pte(
     `ptq_executorch.PTE_LADDER`; its QAT rungs only when `qat_epochs` > 0); writes `out` and its
     sidecar card."""
     from deploy.card import write_sidecar
-    from deploy.export.verify import torch_logits
     from quantize import ptq_executorch as pte
+    from train.engine import torch_logits
 
     if qat_epochs > 0 and (qat_images is None or qat_labels is None):
         raise EdgevisionError("QAT needs training images and labels (qat_images, qat_labels)")
@@ -404,7 +414,7 @@ def quantize_checkpoint(
     seed: int = 0,
     budget: float = DEFAULT_BUDGET,
     exhaustive: bool = False,
-    onnx_ladder: tuple[ptq_onnx.OnnxQuantConfig, ...] = ptq_onnx.ONNX_LADDER,
+    onnx_ladder: tuple[ptq_onnx.OnnxQuantConfig, ...] | None = None,
     exclude_sensitive: int = 3,
     fp16_fallback: bool = True,
     qat_epochs: int = 0,
@@ -414,11 +424,12 @@ def quantize_checkpoint(
     threads: int = 2,
     reference_images: int = 16,
 ) -> QuantResult:
-    """Quantize a checkpoint to `target` ("onnx-int8", "pte-int8" or "onnx-fp16") under the guard.
+    """Quantize a checkpoint to `target` ("onnx-int8", "onnx-int8-trt", "pte-int8" or "onnx-fp16") under the guard.
 
     Calibration: `calib_size` class-balanced training images of `data` (drawn with `seed`); the
     guard: `eval_size` images (default all) of `eval_split`, at most `budget` top-1 points below
-    fp32. `onnx_ladder`, `exclude_sensitive` and `fp16_fallback` shape the ONNX ladder; `qat_*`
+    fp32. `onnx_ladder` (default: the target's in `ONNX_LADDERS`), `exclude_sensitive` and
+    `fp16_fallback` shape the ONNX ladder; `qat_*`
     adds quantization-aware training (on `qat_size` training images) to the `.pte` ladder.
     Raises `BudgetMissed` (its `report` holds every attempt) when no configuration passes.
     `reference_images` of the guard's images go into the artifact's reference set (`deploy.reference`; 0: none).
@@ -443,11 +454,15 @@ def quantize_checkpoint(
         source = split_label(eval_split, data)
         held_out = held_out_images(data, eval_split, reference_images, eval_size, seed,
                                    split_seed=training_split_seed(card)) if reference_images else []
-        if target == "onnx-int8":
+        if target in ONNX_LADDERS:
+            # TensorRT's form is timed on the device (`edgevision bench` of its engine): onnxruntime's CPU
+            # kernels run signed activations no faster than fp32, so a CPU time here would only mislead
             return quantize_to_onnx(
-                model, card, out, calib, val, val_labels, budget=budget, ladder=onnx_ladder, exhaustive=exhaustive,
-                exclude_sensitive=exclude_sensitive, fp16_fallback=fp16_fallback, measure_latency=measure_latency,
-                threads=threads, source=source, held_out=held_out,
+                model, card, out, calib, val, val_labels, budget=budget,
+                ladder=ONNX_LADDERS[target] if onnx_ladder is None else onnx_ladder, exhaustive=exhaustive,
+                exclude_sensitive=exclude_sensitive, fp16_fallback=fp16_fallback,
+                measure_latency=measure_latency and target == "onnx-int8", threads=threads, source=source,
+                held_out=held_out,
             )
         if target == "pte-int8":
             qat_images = qat_labels = None

@@ -9,6 +9,8 @@ import sys
 from deploy.cli_util import CommandParser, run_cli
 from deploy.errors import EdgevisionError
 from train.catalog import ARCHITECTURES, POLICIES
+from train.data_root import HELP as DATA_ROOT_HELP
+from train.lessons import LESSON_RECIPES
 
 SUBCOMMANDS = ("train", "eval")
 
@@ -33,13 +35,17 @@ def build_train_parser() -> CommandParser:
         examples=[
             "edgevision train --data digits --model cnn --epochs 3 --out runs/digits",
             "edgevision train --init runs/digits/model.pt --data digits --epochs 1 --out runs/digits-more",
-            "edgevision train --data folder:runs/demo/digits_test --model multilayer-cnn --epochs 2 "
-            "--out runs/digits-folder",
+            "edgevision train --recipe mnist-cnn --data-root ../shared/data --out runs/mnist-cnn",
         ],
     )
+    lessons = parser.add_argument_group("lesson recipes (docs/recipes.md)")
+    lessons.add_argument("--recipe", choices=tuple(LESSON_RECIPES), metavar="NAME",
+                         help="a lesson's data, model and settings (options given here override it): "
+                         f"{', '.join(LESSON_RECIPES)}")
+    lessons.add_argument("--list-recipes", action="store_true", help="list the recipes and what each lesson reported")
     data = parser.add_argument_group("data")
     data.add_argument("--data", help=f"what to train on: {', '.join(SPEC_FORMS)} (PATH: a class-folder tree, as folder:PATH)")
-    data.add_argument("--data-root", help="where torchvision data sets are kept or downloaded to")
+    data.add_argument("--data-root", metavar="DIR", help=DATA_ROOT_HELP)
     data.add_argument("--augment", choices=POLICIES, help="augmentation policy (default: suits the data)")
     data.add_argument("--input-size", type=int, help="network input side in pixels (default: per model)")
     data.add_argument("--workers", type=int, help="data loading processes (default: 0 in memory, 1 for files)")
@@ -92,7 +98,7 @@ def build_eval_parser() -> CommandParser:
     parser.add_argument("--model", required=True, help="a model.pt written by edgevision train")
     parser.add_argument("--data", help="data to score: digits, mnist, fashion-mnist, cifar10, folder:PATH, idx:DIR "
                         "or a class-folder PATH (default: the one on the card)")
-    parser.add_argument("--data-root", help="where torchvision data sets are kept")
+    parser.add_argument("--data-root", metavar="DIR", help=DATA_ROOT_HELP)
     parser.add_argument("--split", choices=("test", "val", "all"), default="test",
                         help="which split of --data to score, drawn as training drew it (default test)")
     parser.add_argument("--out", help="folder for eval_metrics.json, eval_confusion.png and eval_wrong.png "
@@ -106,7 +112,29 @@ def build_eval_parser() -> CommandParser:
     return parser
 
 
+def parse_train_args(argv: list[str]) -> argparse.Namespace:
+    """The train options; with `--recipe NAME` the recipe's values become the defaults, so that
+    every option given on the command line overrides the recipe."""
+    parser = build_train_parser()
+    args = parser.parse_args(argv)
+    if args.recipe:
+        parser.set_defaults(**LESSON_RECIPES[args.recipe].defaults())
+        args = parser.parse_args(argv)
+    return args
+
+
 def train_command(args: argparse.Namespace) -> int:
+    if args.list_recipes:
+        from train.lessons import recipes_table
+
+        print(recipes_table())
+        return 0
+    if args.recipe and not args.data and not args.resume:
+        from train.data_root import data_root
+        from train.lessons import recipe_data
+
+        args.data = recipe_data(LESSON_RECIPES[args.recipe], data_root(args.data_root))
+
     from train.config import TrainConfig
     from train.fit import fit
 
@@ -117,7 +145,8 @@ def train_command(args: argparse.Namespace) -> int:
     options = vars(args).copy()
     resume = options.pop("resume")
     overwrite = options.pop("overwrite")
-    options.pop("verbose")
+    for name in ("verbose", "recipe", "list_recipes"):
+        options.pop(name)
     config = TrainConfig(**{k: v for k, v in options.items() if k not in ("model_options",)},
                          model_options=args.model_options)
     fit(config, resume=resume, overwrite=overwrite)
@@ -137,6 +166,7 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0] not in SUBCOMMANDS:
         print(f"usage: edgevision {{{','.join(SUBCOMMANDS)}}} [options]", file=sys.stderr)
         return 2
-    make_parser, command = {"train": (build_train_parser, train_command), "eval": (build_eval_parser, eval_command)}[argv[0]]
-    args = make_parser().parse_args(argv[1:])
+    parse, command = {"train": (parse_train_args, train_command),
+                      "eval": (lambda rest: build_eval_parser().parse_args(rest), eval_command)}[argv[0]]
+    args = parse(argv[1:])
     return run_cli(lambda: command(args), f"edgevision {argv[0]}", verbose=args.verbose)

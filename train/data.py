@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import math
 import os
+import tarfile
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -26,9 +27,9 @@ from torch.utils.data import Dataset
 
 from deploy.data_spec import NAMED_SETS, carve_val, digits_arrays, digits_splits, parse_data_spec, split_three
 from deploy.errors import EdgevisionError, first_line
-from deploy.image_folder import class_folders, image_files, tree_fingerprint
-
-DEFAULT_ROOT = Path(os.environ.get("EDGEVISION_DATA_ROOT", Path.home() / ".cache" / "edgevision" / "data"))
+from deploy.image_folder import IMAGE_SUFFIXES, class_folders, image_files, tree_fingerprint
+from train.data_root import LOCAL_FOLDERS
+from train.data_root import data_root as data_root_folder
 
 
 class TensorImages(Dataset):
@@ -273,8 +274,8 @@ def load_torchvision_splits(spec: str, root: Path, seed: int = 0) -> DataSplits:
             return cls(str(root), train=train, download=True)
         except Exception as exc:  # URLError, socket errors, checksum failures: all mean "no data"
             raise EdgevisionError(
-                f"{spec} is not in {root} and downloading it failed ({type(exc).__name__}); "
-                f"put a copy there or pass --data-root DIR"
+                f"{spec} is not in {root} (neither {root / LOCAL_FOLDERS[spec]} nor torchvision's files) and "
+                f"downloading it failed ({type(exc).__name__}); put a copy there or pass --data-root DIR"
             ) from None
 
     def to_tensors(ds) -> TensorImages:
@@ -289,6 +290,93 @@ def load_torchvision_splits(spec: str, root: Path, seed: int = 0) -> DataSplits:
     return DataSplits(
         train, val, test, list(full_train.classes), color, tuple(train.images.shape[-2:]), augment, spec
     )
+
+
+# --- the offline copies in the data folder (train.data_root) ----------------------------
+
+
+def _decode_bytes(data: bytes, where: str) -> np.ndarray:
+    """Encoded image bytes -> uint8 RGB (H, W, 3)."""
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:
+        image = None
+    if image is None:
+        raise EdgevisionError(f"cannot decode image {where}")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _same_size_images(items: list[tuple[str, bytes, int]], what: str) -> TensorImages:
+    """(name, encoded bytes, label) of images of one size -> one uint8 (N, 3, H, W) tensor in memory."""
+    if not items:
+        raise EdgevisionError(f"{what} holds no images")
+    images = [_decode_bytes(data, name) for name, data, _ in items]
+    sizes = {image.shape for image in images}
+    if len(sizes) > 1:
+        raise EdgevisionError(f"{what} mixes image sizes {sorted(sizes)[:3]}; a named set has one size")
+    stacked = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+    return TensorImages(stacked, torch.tensor([label for _, _, label in items], dtype=torch.long))
+
+
+def _folder_items(root: Path, class_names: list[str]) -> list[tuple[str, bytes, int]]:
+    return [(str(path), path.read_bytes(), label) for label, name in enumerate(class_names)
+            for path in (image_files(root / name) if (root / name).is_dir() else [])]
+
+
+def _archive_items(archive: Path, class_names: list[str]) -> list[tuple[str, bytes, int]]:
+    """The images of `train/<class>/*` in a tar archive, read from it directly: the archive is never
+    unpacked, so a read-only data folder serves and no half-written copy can be left behind."""
+    labels = {name: index for index, name in enumerate(class_names)}
+    items = []
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            for member in tar:
+                parts = Path(member.name).parts
+                if (not member.isfile() or len(parts) < 3 or parts[-3] != "train" or parts[-2] not in labels
+                        or Path(member.name).suffix.lower() not in IMAGE_SUFFIXES):
+                    continue
+                items.append((f"{archive}:{member.name}", tar.extractfile(member).read(), labels[parts[-2]]))
+    except (OSError, EOFError, tarfile.TarError, zlib.error) as exc:
+        raise EdgevisionError(f"cannot read {archive}: {first_line(exc)}") from None
+    return sorted(items, key=lambda item: (item[2], item[0]))
+
+
+def load_cifar10_copy(folder: Path, seed: int = 0) -> DataSplits:
+    """CIFAR-10 as image files: `folder/test/<class>/*` and `folder/train/<class>/*` (or the same
+    tree in `folder/train.tar.gz`), decoded into memory; 10 % of train is carved out as val."""
+    class_names = [p.name for p in class_folders(folder / "test")]
+    if len(class_names) < 2:
+        raise EdgevisionError(f"{folder / 'test'} needs a folder per class")
+    if (folder / "train").is_dir():
+        train_items = _folder_items(folder / "train", class_names)
+    elif (archive := next((folder / name for name in ("train.tar.gz", "train.tgz", "train.tar")
+                           if (folder / name).is_file()), None)):
+        train_items = _archive_items(archive, class_names)
+    else:
+        raise EdgevisionError(f"{folder} has test/ but neither train/ nor train.tar.gz")
+    train, val = _carve_val(_same_size_images(train_items, f"{folder} (train)"), 0.1, seed)
+    test = _same_size_images(_folder_items(folder / "test", class_names), f"{folder / 'test'}")
+    size = tuple(train.images.shape[-2:])
+    return DataSplits(train, val, test, class_names, "RGB", size, TORCHVISION_SETS["cifar10"][1], "cifar10")
+
+
+def load_named_splits(spec: str, root: Path, seed: int = 0) -> DataSplits:
+    """A named set from the data folder `root`: its offline copy (`root/mnist`, `root/cifar10`, see
+    `train.data_root`) when there, else torchvision's, downloaded into `root` when missing."""
+    local = root / LOCAL_FOLDERS[spec]
+    augment = TORCHVISION_SETS[spec][1]
+    if spec in ("mnist", "fashion-mnist") and _find_idx(local, "t10k-images-idx3-ubyte"):
+        names = None
+        if spec == "fashion-mnist":
+            import torchvision
+
+            names = list(torchvision.datasets.FashionMNIST.classes)
+        data = load_idx_splits(local, seed, names)
+        data.augment, data.spec = augment, spec
+        return data
+    if spec == "cifar10" and (local / "test").is_dir():
+        return load_cifar10_copy(local, seed)
+    return load_torchvision_splits(spec, root, seed)
 
 
 # --- class folders ----------------------------------------------------------------------
@@ -377,12 +465,13 @@ def dataset_info(data: DataSplits, seed: int) -> dict:
 
 
 def load_data(spec: str, data_root: str | os.PathLike | None = None, seed: int = 0) -> DataSplits:
-    """Resolve a `--data` spec (`deploy.data_spec.SPEC_FORMS`) into train/val/test splits."""
+    """Resolve a `--data` spec (`deploy.data_spec.SPEC_FORMS`) into train/val/test splits; named sets
+    come from the data folder `data_root` (`train.data_root.data_root`)."""
     parsed = parse_data_spec(spec)
     if parsed.name == "digits":
         return load_digits_splits(seed)
     if parsed.kind == "named":
-        return load_torchvision_splits(parsed.name, Path(data_root) if data_root else DEFAULT_ROOT, seed)
+        return load_named_splits(parsed.name, data_root_folder(data_root), seed)
     if parsed.kind == "idx":
         return load_idx_splits(parsed.path, seed)
     return load_folder_splits(parsed.path, seed)

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
@@ -148,6 +149,17 @@ def predict_logits(model: nn.Module, loader: Iterable, device: torch.device, amp
         all_logits.append(logits.float().cpu())
         all_labels.append(labels)
     return torch.cat(all_logits), torch.cat(all_labels)
+
+
+def torch_logits(model: nn.Module, batch: np.ndarray, chunk: int = 16) -> np.ndarray:
+    """Float32 logits of PyTorch eager on the CPU for a preprocessed NCHW batch, `chunk` images at a time
+    (the model is put in eval mode): the reference an exported or quantized model is compared with."""
+    model = model.eval().float().cpu()
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(batch), chunk):
+            out.append(model(torch.from_numpy(batch[i : i + chunk])).float().numpy())
+    return np.concatenate(out)
 
 
 def score(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> EvalResult:

@@ -91,18 +91,22 @@ def dense(num_classes: int, channels: int, input_size: tuple[int, int]) -> nn.Mo
 
 
 @register_model("mlp", head="head", family="lesson")
-def mlp(num_classes: int, channels: int, input_size: tuple[int, int], hidden: int = 512) -> nn.Module:
-    """Two hidden layers with ReLU and dropout."""
-    features = nn.Sequential(
-        nn.Flatten(),
-        nn.Linear(_pixels(channels, input_size), hidden),
-        nn.ReLU(inplace=True),
-        nn.Dropout(0.2),
-        nn.Linear(hidden, hidden // 2),
-        nn.ReLU(inplace=True),
-        nn.Dropout(0.2),
-    )
-    return LessonNet(features, nn.Linear(hidden // 2, num_classes))
+def mlp(
+    num_classes: int, channels: int, input_size: tuple[int, int], hidden: int = 512, hidden_layers: int = 2
+) -> nn.Module:
+    """Hidden layers with ReLU and dropout: `hidden` units, then half as many for a second layer.
+
+    `hidden_layers=1, hidden=100` is the 784-100-10 network of the multilayer lesson.
+    """
+    if hidden_layers not in (1, 2) or hidden < 2:
+        raise EdgevisionError(f"mlp takes hidden_layers 1 or 2 and hidden >= 2, got {hidden_layers} and {hidden}")
+    widths = [hidden, hidden // 2][:hidden_layers]
+    layers: list[nn.Module] = [nn.Flatten()]
+    cin = _pixels(channels, input_size)
+    for width in widths:
+        layers += [nn.Linear(cin, width), nn.ReLU(inplace=True), nn.Dropout(0.2)]
+        cin = width
+    return LessonNet(nn.Sequential(*layers), nn.Linear(cin, num_classes))
 
 
 def _conv_block(cin: int, cout: int, batch_norm: bool) -> list[nn.Module]:
@@ -145,6 +149,31 @@ def multilayer_cnn(num_classes: int, channels: int, input_size: tuple[int, int],
     return LessonNet(nn.Sequential(*layers), nn.Linear(cin, num_classes))
 
 
+@register_model("lenet", head="head", family="lesson")
+def lenet(num_classes: int, channels: int, input_size: tuple[int, int]) -> nn.Module:
+    """LeNet-style: conv 6@5x5, 2x2 max-pool, conv 16@5x5, max-pool, fc 120, fc 84, fc classes.
+
+    On 32x32 CIFAR-10 images this is the network of the CIFAR-10 lesson (16x5x5 = 400 features).
+    """
+    height, width = (((side - 4) // 2 - 4) // 2 for side in input_size)
+    if min(height, width) < 1:
+        raise EdgevisionError(f"lenet needs inputs of at least 16x16 pixels, got {input_size}")
+    features = nn.Sequential(
+        nn.Conv2d(channels, 6, 5),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16 * height * width, 120),
+        nn.ReLU(inplace=True),
+        nn.Linear(120, 84),
+        nn.ReLU(inplace=True),
+    )
+    return LessonNet(features, nn.Linear(84, num_classes))
+
+
 # --- torchvision networks with a new head -----------------------------------------------
 
 TORCHVISION_WEIGHTS = {
@@ -153,6 +182,7 @@ TORCHVISION_WEIGHTS = {
     "mobilenet_v3_large": "MobileNet_V3_Large_Weights",
     "resnet18": "ResNet18_Weights",
     "efficientnet_b0": "EfficientNet_B0_Weights",
+    "vgg16": "VGG16_Weights",
 }
 TORCHVISION_HEADS = {
     "mobilenet_v2": "classifier.1",
@@ -160,6 +190,7 @@ TORCHVISION_HEADS = {
     "mobilenet_v3_large": "classifier.3",
     "resnet18": "fc",
     "efficientnet_b0": "classifier.1",
+    "vgg16": "classifier.6",  # the last of VGG's three fully connected layers
 }
 
 
@@ -264,12 +295,15 @@ def build_model(
 ) -> nn.Module:
     """A network by registry name; `weights` is None, "DEFAULT" (torchvision's) or a file path."""
     entry = get_model_entry(name)
+    # The weights first: without them (offline, a wrong path) the run stops before a big network is built.
+    state = None
+    if weights:
+        state = torchvision_state_dict(name) if weights == "DEFAULT" else read_state_dict(Path(weights))
     try:
         model = entry.builder(num_classes, channels, tuple(input_size), **options)
     except TypeError as exc:
         raise EdgevisionError(f"bad model options for {name} {options}: {exc}") from None
-    if weights:
-        state = torchvision_state_dict(name) if weights == "DEFAULT" else read_state_dict(Path(weights))
+    if state is not None:
         load_pretrained(model, state, entry.head, weights)
     return model
 

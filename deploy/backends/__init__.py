@@ -48,26 +48,60 @@ class BackendEntry:
     suffixes: tuple[str, ...]
     extra: str  # the pip extra that installs its library
     requires: tuple[str, ...]  # top-level modules it imports (a missing one names the extra)
+    providers: tuple[str, ...] = ("cpu",)  # what its `provider` option may ask for ("auto" always may)
+    precisions: tuple[str, ...] = ()  # what its `precision` option may ask for (compute precision of the file)
 
 
 _REGISTRY: dict[str, BackendEntry] = {}
 
 
 def register_backend(
-    name: str, target: str, suffixes: tuple[str, ...] = (), extra: str = "", requires: tuple[str, ...] = ()
+    name: str, target: str, suffixes: tuple[str, ...] = (), extra: str = "", requires: tuple[str, ...] = (),
+    providers: tuple[str, ...] = ("cpu",), precisions: tuple[str, ...] = (),
 ) -> BackendEntry:
-    """Register `name` -> `"module:Class"`; a name already taken is refused."""
+    """Register `name` -> `"module:Class"`; a name already taken is refused. `providers`: where it
+    can run (the `provider` option), `precisions`: the compute precisions its `precision` option
+    takes (none: the file's own precision decides)."""
     if name in _REGISTRY:
         raise ValueError(f"backend {name!r} is already registered ({_REGISTRY[name].target})")
     if ":" not in target:
         raise ValueError(f"backend target must be 'module:Class', got {target!r}")
-    entry = BackendEntry(name, target, tuple(s.lower() for s in suffixes), extra, tuple(requires))
+    entry = BackendEntry(name, target, tuple(s.lower() for s in suffixes), extra, tuple(requires),
+                         tuple(providers), tuple(precisions))
     _REGISTRY[name] = entry
     return entry
 
 
 def list_backends() -> list[str]:
     return sorted(_REGISTRY)
+
+
+def list_providers() -> list[str]:
+    """Every value the `provider` option takes: auto, then what some backend runs on."""
+    return ["auto", *sorted({p for entry in _REGISTRY.values() for p in entry.providers})]
+
+
+def list_precisions() -> list[str]:
+    """Every compute precision some backend's `precision` option takes."""
+    return sorted({p for entry in _REGISTRY.values() for p in entry.precisions})
+
+
+def check_options(name: str, options: dict) -> None:
+    """Refuse a `provider` or `precision` the backend `name` does not take, in one line naming those that do."""
+    entry = backend_entry(name)
+    provider = options.get("provider")
+    if provider not in (None, "", "auto") and provider not in entry.providers:
+        takers = [e.name for e in _REGISTRY.values() if provider in e.providers]
+        where = f"; {provider} is for {', '.join(takers)}" if takers else f"; providers: {', '.join(list_providers())}"
+        raise EdgevisionError(f"backend {name!r} runs on {', '.join(entry.providers)}, not --provider {provider}{where}")
+    precision = options.get("precision")
+    if precision not in (None, "") and precision not in entry.precisions:
+        takers = [e.name for e in _REGISTRY.values() if precision in e.precisions]
+        if not entry.precisions:
+            raise EdgevisionError(f"backend {name!r} runs a file in the precision it was exported in; --precision "
+                                  f"{precision} is for {', '.join(takers) or 'no backend'} (export or quantize to "
+                                  "change a file's precision)")
+        raise EdgevisionError(f"backend {name!r} takes --precision {', '.join(entry.precisions)}, not {precision}")
 
 
 def backend_entry(name: str) -> BackendEntry:
@@ -132,18 +166,24 @@ def check_classifier_shapes(path: str | os.PathLike, input_shape: list, output_s
         )
 
 
-register_backend("onnxruntime", "deploy.backends.onnxruntime:OnnxRuntimeBackend", (".onnx",), "runtime", ("onnxruntime",))
+register_backend("onnxruntime", "deploy.backends.onnxruntime:OnnxRuntimeBackend", (".onnx",), "runtime", ("onnxruntime",),
+                 providers=("cpu", "cuda", "tensorrt"))
 register_backend("executorch", "deploy.backends.executorch:ExecuTorchBackend", (".pte",), "export", ("executorch", "torch"))
 register_backend("openvino", "deploy.backends.openvino:OpenVinoBackend", (".xml",), "openvino", ("openvino",))
-register_backend("tensorrt", "deploy.backends.tensorrt:TensorRTBackend", (".engine", ".plan"), "tensorrt", ("tensorrt",))
-register_backend("torch", "deploy.backends.torch:TorchBackend", (".pt", ".pth"), "train", ("torch", "torchvision", "train"))
+register_backend("tensorrt", "deploy.backends.tensorrt:TensorRTBackend", (".engine", ".plan"), "tensorrt", ("tensorrt",),
+                 providers=("cuda",))
+register_backend("torch", "deploy.backends.torch:TorchBackend", (".pt", ".pth"), "train", ("torch", "torchvision", "train"),
+                 providers=("cpu", "cuda"), precisions=("fp32", "fp16", "bf16"))
 
 __all__ = [
     "Backend",
     "BackendEntry",
     "backend_for_path",
     "check_classifier_shapes",
+    "check_options",
     "get_backend",
     "list_backends",
+    "list_precisions",
+    "list_providers",
     "register_backend",
 ]

@@ -4,8 +4,12 @@ Options: `threads` (intra-op threads, 0 for onnxruntime's own choice) and `spin_
 threads spin, as onnxruntime does on its own): on the CPU, what the caller leaves open is chosen at
 load by timing the candidates on this device (`deploy.backends.tune`: 1 or
 `deploy.backends.cpu.default_threads()` threads, spinning or not; about 0.3 s); `provider`
-(`auto`: CUDA when available, else CPU; or `cpu`, `cuda`, `tensorrt`). The card is read from the model's metadata (`deploy.card.CARD_KEY`). External data
-that points outside the model's folder is refused before onnxruntime opens the file.
+(`auto`: CUDA when available, else CPU; or `cpu`, `cuda`, `tensorrt`: the CUDA and TensorRT
+providers need onnxruntime-gpu, the `gpu` extra, installed instead of `runtime`'s onnxruntime;
+TensorRT's provider builds its engine while the session opens, so loading takes seconds to
+minutes, and the first run of a new batch size may build again: bench reports both apart from
+the steady latency). The card is read from the model's metadata (`deploy.card.CARD_KEY`).
+External data that points outside the model's folder is refused before onnxruntime opens the file.
 """
 
 from __future__ import annotations
@@ -33,19 +37,51 @@ def _dim(value) -> int | None:
     return value if isinstance(value, int) and value > 0 else None
 
 
+GPU_INSTALL = ("install onnxruntime-gpu in place of onnxruntime (pip install edgevision[gpu] in an environment "
+               "without [runtime]; docs/deploy.md)")
+
+
 def choose_providers(ort, provider: str) -> list[str]:
+    """The execution providers to open a session with, best first, CPU last; `provider` asked for
+    and not in this onnxruntime build is refused in one line naming the build and its providers."""
     available = ort.get_available_providers()
     if provider == "auto":
         wanted = ["CUDAExecutionProvider"] if "CUDAExecutionProvider" in available else []
     elif provider in PROVIDERS:
         wanted = [PROVIDERS[provider]]
-        if wanted[0] not in available:
+        if provider == "tensorrt":  # nodes TensorRT cannot take run on CUDA, not on the CPU
+            wanted.append(PROVIDERS["cuda"])
+        missing = [name for name in wanted if name not in available]
+        if missing:
+            hint = f"; {GPU_INSTALL}" if "CUDAExecutionProvider" not in available else ""
             raise EdgevisionError(
-                f"onnxruntime provider {provider!r} is not available here (available: {', '.join(available)})"
-            )
+                f"--provider {provider} needs onnxruntime's {' and '.join(missing)}, which this onnxruntime "
+                f"{getattr(ort, '__version__', '')} lacks (it has {', '.join(available)}){hint}")
     else:
         raise EdgevisionError(f"unknown provider {provider!r}; choose from auto, {', '.join(PROVIDERS)}")
     return [*wanted, "CPUExecutionProvider"] if "CPUExecutionProvider" not in wanted else wanted
+
+
+def preload_gpu_libraries(ort, providers: list[str]) -> None:
+    """Let onnxruntime-gpu find CUDA and cuDNN from the nvidia-* wheels (PyTorch's) before a GPU
+    session opens (`onnxruntime.preload_dlls`, onnxruntime-gpu >= 1.21); nothing on the CPU."""
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is not None and providers[0] != "CPUExecutionProvider":
+        try:
+            preload()
+        except Exception:  # noqa: BLE001 - libraries on the system path may still do; the session says
+            pass
+
+
+def check_session_providers(path: Path, session, providers: list[str], asked: str) -> None:
+    """onnxruntime opens a session on the CPU, with a warning only, when a GPU provider it lists
+    cannot start (no GPU, a CUDA or cuDNN library missing): a provider asked for by name must be the
+    one the session runs on."""
+    running = session.get_providers()
+    if asked in PROVIDERS and providers[0] not in running:
+        raise EdgevisionError(
+            f"{path}: onnxruntime could not start {providers[0]} (no NVIDIA GPU, or a CUDA/cuDNN library it "
+            f"needs is missing; -v shows onnxruntime's reason); the session would run on {', '.join(running)}")
 
 
 def open_session(ort, path: Path, setting: tune.Setting, providers: list[str]):
@@ -121,11 +157,14 @@ class OnnxRuntimeBackend:
         if not path.is_file():
             raise EdgevisionError(f"model file not found: {path}")
         check_external_data(path)
-        providers = choose_providers(ort, options.get("provider", "auto"))
+        asked = options.get("provider") or "auto"
+        providers = choose_providers(ort, asked)
+        preload_gpu_libraries(ort, providers)
         threads = None if options.get("threads") is None else int(options["threads"])
         spin = None if options.get("spin_wait") is None else bool(options["spin_wait"])
         rule = tune.rule(threads, spin)
         session = open_session(ort, path, rule, providers)
+        check_session_providers(path, session, providers, asked)
         inputs, outputs = session.get_inputs(), session.get_outputs()
         if len(inputs) != 1:
             raise EdgevisionError(f"{path}: not an image classifier: it has {len(inputs)} inputs, expected 1")

@@ -87,8 +87,5 @@ def tune(calls: Mapping[Setting, Callable[[], object]], fallback: Setting,
     if per_call > SLOW_S:
         return fallback, {}
     per_round = max(1, min(5, int(budget_s / (3 * len(calls) * per_call))))
-    by_label = {setting.label: setting for setting in calls}
-    stats = measure_interleaved({setting.label: call for setting, call in calls.items()}, warmup=1,
-                                budget_s=budget_s, per_round=per_round, min_rounds=3)
-    timed = {by_label[label]: stats[label] for label in by_label}
+    timed = measure_interleaved(calls, warmup=1, budget_s=budget_s, per_round=per_round, min_rounds=3)
     return pick(timed), timed

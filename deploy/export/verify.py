@@ -25,6 +25,7 @@ from deploy.errors import EdgevisionError
 from deploy.data_spec import parse_data_spec
 from deploy.image_folder import class_root
 from deploy.preprocess import preprocess, read_image
+from train.engine import torch_logits
 
 # top-1 agreement and max |logit difference| an artifact must reach, per precision
 TOLERANCES = {"fp32": (1.0, 1e-3), "fp16": (0.98, None), "int8": (0.90, None)}
@@ -84,16 +85,6 @@ def parity_inputs(card: ModelCard, data: str | None, count: int) -> tuple[np.nda
     for a small set, such as TensorRT's calibration images)."""
     batches, source = parity_batches(card, data, count)
     return np.concatenate(list(batches)), source
-
-
-def torch_logits(model: torch.nn.Module, batch: np.ndarray, chunk: int = 16) -> np.ndarray:
-    """Float32 logits of PyTorch eager on the CPU, `chunk` images at a time (the model is put in eval mode)."""
-    model = model.eval().float().cpu()
-    out = []
-    with torch.inference_mode():
-        for i in range(0, len(batch), chunk):
-            out.append(model(torch.from_numpy(batch[i : i + chunk])).float().numpy())
-    return np.concatenate(out)
 
 
 @dataclass

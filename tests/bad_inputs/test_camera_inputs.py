@@ -20,7 +20,7 @@ from tests.bad_inputs.camera_helpers import REPO, HostileMjpeg, camera, error_li
 
 pytest.importorskip("onnx", reason="the tiny test model is built with onnx (the export extra)")
 
-from tests.camera.conftest import wait_for, write_video  # noqa: E402
+from tests.helpers import wait_for, write_video  # noqa: E402
 from tests.camera.mjpeg_server import MjpegCamera  # noqa: E402
 
 FRAME_BYTES = 160 * 120 * 3

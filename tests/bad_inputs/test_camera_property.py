@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import camera_app
 from deploy.errors import EdgevisionError
 from tests.bad_inputs.camera_helpers import GOOD_JPEG, HostileMjpeg
-from tests.camera.conftest import write_video
+from tests.helpers import write_video
 
 QUICK = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

@@ -15,7 +15,7 @@ from tests.bad_inputs.camera_helpers import camera, error_lines
 
 pytest.importorskip("onnx", reason="the tiny test model is built with onnx (the export extra)")
 
-from tests.camera.conftest import write_video  # noqa: E402
+from tests.helpers import write_video  # noqa: E402
 from tests.camera.mjpeg_server import MjpegCamera  # noqa: E402
 
 PASSWORD = "S3cretPw"

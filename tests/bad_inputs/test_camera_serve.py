@@ -21,7 +21,7 @@ from camera_app import serve_http
 from camera_app.app import AppConfig
 from camera_app.serve import FrameServer
 from deploy.errors import EdgevisionError
-from tests.camera.conftest import tiny_model, wait_for, write_video  # noqa: F401 (tiny_model: a fixture)
+from tests.helpers import wait_for, write_video
 from tests.camera.mjpeg_server import free_port
 
 REPO = Path(__file__).resolve().parents[2]

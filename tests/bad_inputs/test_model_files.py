@@ -102,7 +102,7 @@ def test_a_real_pte_header_passes_and_each_field_is_checked(real_pte):
 def test_an_onnx_external_data_path_with_a_nul_byte_is_refused(tmp_path, capsys, location):
     pytest.importorskip("onnx")
     from edgevision import main
-    from tests.unit.test_deploy_onnx_scan import external_model
+    from tests.helpers import external_model
 
     model = external_model(tmp_path, location)
     assert main(["info", "--model", str(model)]) == 2

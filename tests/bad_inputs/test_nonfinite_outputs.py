@@ -128,7 +128,7 @@ def test_predict_command_says_so_in_one_line_per_image(models, tmp_path, kind, a
 @pytest.mark.filterwarnings("ignore:.*unverified")
 @pytest.mark.parametrize("kind", ["overflow", "nan"])
 def test_camera_counts_invalid_frames_and_writes_finite_json(models, tmp_path, kind):
-    from tests.camera.conftest import write_video
+    from tests.helpers import write_video
 
     video = write_video(tmp_path / "clip.avi", 12, "MJPG")
     summary = camera_app.run(models[kind], video, log=str(tmp_path / "log.jsonl"), report=str(tmp_path / "report.json"),

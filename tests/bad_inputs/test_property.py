@@ -1,9 +1,9 @@
 """Bad input, answered for any bytes: what parses untrusted input either returns a valid result or
-raises `EdgevisionError` (one line for the user), never anything else, in bounded time.
+raises `EdgevisionError` (one line for the user), never anything else.
 
 Property-based (Hypothesis): the model card (JSON text and parsed values), the ONNX external-data
 scan, the `.pte` header check, IDX files and image decoding. Each property runs a bounded number
-of examples with a deadline, so the normal suite runs them.
+of examples, so the normal suite runs them; no per-example deadline (a loaded machine is slow, not wrong).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from deploy.onnx_scan import check_external_data, external_data_locations  # noq
 from deploy.preprocess import Preprocessing, read_image  # noqa: E402
 from deploy.pte_scan import check_pte_head  # noqa: E402
 
-QUICK = settings(max_examples=80, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
+QUICK = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 GOOD = ModelCard("cnn", ["a", "b"], Preprocessing((16, 16), 18), model_options={"width": 4}).to_dict()
 

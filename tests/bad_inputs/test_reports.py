@@ -19,7 +19,7 @@ from benchmarks.html import blocks_html, fields_html  # noqa: E402
 from benchmarks.merge import group_by_device, merged_blocks, merged_markdown  # noqa: E402
 from benchmarks.provenance import provenance_pairs  # noqa: E402
 from benchmarks.report import to_csv, to_markdown  # noqa: E402
-from benchmarks.runner import Row  # noqa: E402
+from benchmarks.rows import Row  # noqa: E402
 from benchmarks.schema import parse_report, to_json  # noqa: E402
 from deploy.errors import EdgevisionError  # noqa: E402
 from deploy.timing import LatencyStats  # noqa: E402
@@ -210,7 +210,7 @@ def test_a_path_with_at_that_exists_is_benchmarked_as_named(hostile_bench):
 
 
 def test_model_at_backend_splits_at_the_last_at_only_for_a_known_backend(hostile_bench, tmp_path):
-    from benchmarks.runner import Target
+    from benchmarks.rows import Target
 
     model = hostile_bench / "runs@2" / HOSTILE
     assert Target.parse(f"{model}@onnxruntime") == Target(model, "onnxruntime")
@@ -224,7 +224,7 @@ def test_model_at_backend_splits_at_the_last_at_only_for_a_known_backend(hostile
 
 def table_rows(markdown: str, header_start: str) -> tuple[list[str], list[list[str]]]:
     """The header cells and body rows' cells of the table whose header starts with `header_start`."""
-    from benchmarks.table import md_cells
+    from tests.helpers import md_cells
 
     lines = markdown.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(header_start))

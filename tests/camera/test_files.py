@@ -15,7 +15,7 @@ import camera_app
 import deploy
 from camera_app.app import AppConfig, run_app
 from camera_app.video import write_video_from_images
-from tests.camera.conftest import SlowClassifier, write_video
+from tests.helpers import SlowClassifier, write_video
 from tests.camera.mjpeg_server import read_stamp
 
 REPO = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ import pytest
 
 import camera_app
 from camera_app.stats import PipelineNumbers, RateMeter, RecentWindow, StreamingStats
-from tests.camera.conftest import write_video
+from tests.helpers import write_video
 
 STAGES = ("capture_wait", "preprocess", "inference", "postprocess", "overlay", "output")
 

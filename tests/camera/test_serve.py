@@ -13,7 +13,7 @@ import pytest
 from camera_app import serve
 from camera_app.app import AppConfig
 from camera_app.serve import FrameServer, mjpeg_part, parse_bind
-from tests.camera.conftest import serving, wait_for, write_video
+from tests.helpers import serving, wait_for, write_video
 from tests.camera.mjpeg_server import free_port
 
 
@@ -191,9 +191,10 @@ def test_a_file_read_flat_out_is_streamed_at_serve_fps(tiny_model, tmp_path):
     finally:
         app.stop.set()
         summary = app.join(10)
-    assert summary["frames"]["classified"] > 3 * count  # the model ran faster than the stream
+    # the stream carries at most serve_fps (an upper bound: a loaded machine only sends fewer), while
+    # the model ran on every frame it could read, more than the stream showed
     assert 1 <= count <= 4.0 * seconds + 2, (count, seconds)
-    assert stats["classified"] > count
+    assert stats["classified"] > count and summary["frames"]["classified"] >= stats["classified"]
 
 
 def _count_stream(url: str, seconds: float) -> tuple[int, float]:

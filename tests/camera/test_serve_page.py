@@ -21,7 +21,7 @@ from camera_app.app import AppConfig
 from camera_app.overlay import BAR_COLORS
 from camera_app.serve import FrameServer
 from camera_app.serve_http import FILES
-from tests.camera.conftest import Records, serving, write_video
+from tests.helpers import Records, serving, write_video
 from tests.camera.mjpeg_server import free_port
 
 # Each one, were it markup, would request /pwned* from the server (img-src 'self' allows the request

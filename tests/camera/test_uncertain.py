@@ -13,7 +13,7 @@ import pytest
 
 from camera_app.uncertain import JSONL, SaveOptions, UncertainSaver, safe_folder_name
 from deploy.errors import EdgevisionError
-from tests.camera.conftest import Records
+from tests.helpers import Records
 from tests.camera.mjpeg_server import read_stamp, stamped_frame
 
 UNSURE = np.array([0.4, 0.35, 0.25])

@@ -170,7 +170,8 @@ def test_quantize_calibrates_and_guards_on_the_same_images_whichever_spelling(ch
 
 
 def test_bench_top1_is_eval_top1_on_the_same_split(checkpoint, onnx_model, tree, tmp_path):
-    from benchmarks.runner import Target, run_benchmark
+    from benchmarks.rows import Target
+    from benchmarks.runner import run_benchmark
     from train.evaluate import evaluate_checkpoint
 
     evaluated = evaluate_checkpoint(checkpoint, "digits", "val", tmp_path)
@@ -186,13 +187,15 @@ def test_runtime_reads_folder_specs_without_torch_and_refuses_digits_in_one_line
     runtime_python = os.environ.get("EDGEVISION_RUNTIME_PYTHON")
     if not runtime_python:
         pytest.skip("EDGEVISION_RUNTIME_PYTHON is not set (`make test` sets it to .venv-runtime, made by `make runtime`)")
-    from benchmarks.runner import Target, run_benchmark
+    from benchmarks.rows import Target
+    from benchmarks.runner import run_benchmark
 
     (expected,) = run_benchmark([Target(onnx_model)], (1,), 0.2, str(tree), "val")
     script = textwrap.dedent(f"""
         import json, sys
         from pathlib import Path
-        from benchmarks.runner import Target, run_benchmark
+        from benchmarks.rows import Target
+        from benchmarks.runner import run_benchmark
         from deploy.errors import EdgevisionError
         (row,) = run_benchmark([Target(Path({str(onnx_model)!r}))], (1,), 0.2, {f"folder:{tree}"!r}, "val")
         try:
@@ -215,7 +218,8 @@ def test_runtime_reads_folder_specs_without_torch_and_refuses_digits_in_one_line
 
 def test_bench_warns_about_a_model_trained_on_another_split(checkpoint, tmp_path, caplog):
     """bench draws digits' split with seed 0: a model whose training drew it with seed 3 is named on the log."""
-    from benchmarks.runner import Target, run_benchmark
+    from benchmarks.rows import Target
+    from benchmarks.runner import run_benchmark
     from deploy.export.pipeline import export_checkpoint
     from train.checkpoint import load_model, save_checkpoint
 

@@ -5,6 +5,9 @@ the docs name, made small and offline.
 - `../shared/data/cats_vs_dogs` and `pets/`: two classes (`cats`, `dogs`), `train/` and `val/`, of
   small generated photos the classes of which differ in colour (a stand-in for the real data set, so
   that a doc's command runs in seconds and any model learns them);
+- `../shared/data/mnist` (200 gzip IDX test images, as the offline copy has only t10k) and
+  `../shared/data/cifar10` (`train.tar.gz` and `test/`, 10 classes of a few 32x32 JPEGs): small
+  stand-ins laid out as the real copies, so the lesson recipes run in seconds;
 - `../shared/weights/mobilenet_v2_imagenet.pth`: a MobileNetV2 state_dict (random, seeded: the
   stand-in for the ImageNet weights, read the same way);
 - `runs/cvd_frozen/model.pt` (and copies named as the docs name them: `runs/cats`, `runs/pets`,
@@ -61,6 +64,52 @@ def write_tree(root: Path, seed: int = 0) -> Path:
     return root
 
 
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """A gzip IDX file of unsigned bytes (the MNIST format)."""
+    import gzip
+
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    path.write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes()))
+
+
+def write_mnist(folder: Path, count: int = 200) -> Path:
+    """t10k images and labels only, as ../shared/data/mnist; a bright bar whose row is the class."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    labels = np.arange(count) % 10
+    images = rng.integers(0, 40, (count, 28, 28))
+    for index, label in enumerate(labels):
+        images[index, 2 + 2 * label : 4 + 2 * label, 4:24] = 250
+    write_idx(folder / "t10k-images-idx3-ubyte.gz", images)
+    write_idx(folder / "t10k-labels-idx1-ubyte.gz", labels)
+    return folder
+
+
+def write_cifar10(folder: Path, per_class: int = 10, test_per_class: int = 4, classes: int = 10) -> Path:
+    """`train.tar.gz` holding train/<class>/*.jpg and test/<class>/*.jpg, as ../shared/data/cifar10."""
+    import io
+    import tarfile
+
+    import cv2
+
+    rng = np.random.default_rng(1)
+    names = [f"c{index}" for index in range(classes)]
+    folder.mkdir(parents=True)
+    with tarfile.open(folder / "train.tar.gz", "w:gz") as tar:
+        for name in names:
+            for index in range(per_class):
+                data = cv2.imencode(".jpg", rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))[1].tobytes()
+                info = tarfile.TarInfo(f"train/{name}/{index:04d}.jpg")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    for name in names:
+        (folder / "test" / name).mkdir(parents=True)
+        for index in range(test_per_class):
+            cv2.imwrite(str(folder / "test" / name / f"{index:04d}.jpg"),
+                        rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    return folder
+
+
 def write_weights(path: Path) -> Path:
     import torch
     import torchvision
@@ -85,6 +134,8 @@ def prepare(repo: Path, base: Path) -> Path:
     clone = clone_like(repo, base / "clone")
     shared = base / "shared"
     cvd = write_tree(shared / "data" / "cats_vs_dogs")
+    write_mnist(shared / "data" / "mnist")
+    write_cifar10(shared / "data" / "cifar10")
     weights = write_weights(shared / "weights" / "mobilenet_v2_imagenet.pth")
     shutil.copytree(cvd, clone / "pets")
 

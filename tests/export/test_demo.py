@@ -16,12 +16,10 @@ pytest.importorskip("torch_pruning")
 pytest.importorskip("executorch")
 
 from edgevision.demo import STAGES  # noqa: E402
+from tests.helpers import NATIVE  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
-# What the libraries print when nothing holds it back: file:line tags of C++ logs, glog-style lines
-# (torch's logger), Python warnings, ExecuTorch's cpuinfo complaints.
-NATIVE = re.compile(r"\[\w+\.(cpp|cc|c|h):\d+\]|^[WIEF]\d{4} \d\d:\d\d:\d\d|\w+Warning: |KernelPreference|dont match")
 # Every line the demo itself prints: a stage's start and result, the bench table and its notes, the end.
 OURS = re.compile(
     rf"^(\[({'|'.join(name for name, _ in STAGES)})\] |\||speed-up: |% peak: |Rows were timed|demo done: |"

@@ -14,21 +14,7 @@ from deploy.errors import EdgevisionError  # noqa: E402
 from deploy.export.pipeline import export_model  # noqa: E402
 from deploy.export.torch2onnx import torch2onnx  # noqa: E402
 from deploy.export.verify import compare, val_images  # noqa: E402
-from deploy.preprocess import Preprocessing  # noqa: E402
-
-
-def tiny_cnn(classes=3, channels=3):
-    torch.manual_seed(0)
-    return torch.nn.Sequential(
-        torch.nn.Conv2d(channels, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
-        torch.nn.Conv2d(8, 8, 3, stride=2, padding=1), torch.nn.ReLU(),
-        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, classes),
-    ).eval()
-
-
-def card(classes=3, color="RGB"):
-    spec = Preprocessing((32, 32), 36) if color == "RGB" else Preprocessing((28, 28), None, (0.5,), (0.25,), "GRAY")
-    return ModelCard("tiny_cnn", [f"c{i}" for i in range(classes)], spec, metrics={"top1": 0.5})
+from tests.helpers import card, tiny_cnn  # noqa: E402
 
 
 def test_roundtrip_matches_torch_with_dynamic_batch(tmp_path):

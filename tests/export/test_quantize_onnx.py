@@ -16,19 +16,13 @@ from deploy.preprocess import Preprocessing  # noqa: E402
 from quantize.calibration import balanced_indices, check_calibration_set, load_split  # noqa: E402
 from quantize.cli import main  # noqa: E402
 from quantize.guard import Guard  # noqa: E402
-from deploy.export.verify import torch_logits  # noqa: E402
 from quantize.prune import channel_counts  # noqa: E402
 from quantize.ptq_onnx import ONNX_LADDER  # noqa: E402
 from train.checkpoint import load_model  # noqa: E402
+from train.engine import torch_logits  # noqa: E402
 from train.pruned import STRUCTURE_KEY  # noqa: E402
 
-from tests.digits_cnn import SPEC, train_digits_cnn  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def digits_checkpoint(tmp_path_factory):
-    """A real `cnn` trained for a few seconds on digits, saved by train.checkpoint."""
-    return train_digits_cnn(tmp_path_factory.mktemp("ckpt") / "digits.pt")
+from tests.digits_cnn import SPEC  # noqa: E402
 
 
 def test_balanced_indices_take_an_equal_share():

@@ -18,13 +18,13 @@ from quantize.ptq_executorch import edge_layers, lower_to_pte, ptq_pt2e, qat_pt2
 from quantize.scoring import artifact_logits  # noqa: E402
 from torch import ops  # noqa: E402
 
-from tests.export.test_quantize_onnx import SPEC, digits_checkpoint  # noqa: E402, F401 (fixture)
+from tests.digits_cnn import SPEC  # noqa: E402
 
 CONV, LINEAR = ops.aten.conv2d.default, ops.aten.linear.default
 
 
 @pytest.mark.slow
-def test_pte_int8_keeps_accuracy(digits_checkpoint, tmp_path, capsys):  # noqa: F811
+def test_pte_int8_keeps_accuracy(digits_checkpoint, tmp_path, capsys):
     out = tmp_path / "digits.int8.pte"
     rc = main(["quantize", "--model", str(digits_checkpoint), "--data", "digits", "--to", "pte-int8", "-o", str(out),
                "--calib-size", "32", "--no-latency"])
@@ -40,7 +40,7 @@ def test_pte_int8_keeps_accuracy(digits_checkpoint, tmp_path, capsys):  # noqa: 
 
 
 @pytest.mark.slow
-def test_qat_converts_and_lowers(digits_checkpoint, tmp_path):  # noqa: F811
+def test_qat_converts_and_lowers(digits_checkpoint, tmp_path):
     model, card = load_model(digits_checkpoint)
     images, labels, _ = load_split("digits", "train", card.preprocessing, 128)
     quantized = qat_pt2e(model, images, labels, epochs=1, batch_size=16)

@@ -15,7 +15,7 @@ pytest.importorskip("executorch")
 from deploy.card import ModelCard  # noqa: E402
 from deploy.export.torch2pte import torch2pte  # noqa: E402
 from deploy.preprocess import Preprocessing  # noqa: E402
-from tests.export.test_demo import NATIVE  # noqa: E402
+from tests.helpers import NATIVE  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 PREDICT = (

@@ -13,7 +13,7 @@ from deploy.card import read_sidecar  # noqa: E402
 from deploy.cli import main as deploy_main  # noqa: E402
 from deploy.export.pipeline import export_model  # noqa: E402
 from deploy.reference import load_reference, reference_path, sha256_file  # noqa: E402
-from tests.export.test_onnx_roundtrip import card, tiny_cnn  # noqa: E402
+from tests.helpers import card, tiny_cnn  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*unverified:UserWarning")
 
@@ -101,5 +101,3 @@ def test_quantized_artifacts_verify(digits_checkpoint, tmp_path, capsys, target,
         status, text = verify_status(out, capsys)
         assert status == 1 and "int8) -> FAILED" in text, text
 
-
-from tests.export.test_quantize_onnx import digits_checkpoint  # noqa: E402, F401 (fixture)

@@ -18,7 +18,7 @@ import pytest
 
 from benchmarks.cli import main as bench_main
 from benchmarks.pareto import pareto_front
-from benchmarks.runner import Row
+from benchmarks.rows import Row
 from deploy.timing import LatencyStats
 from tests.runtime.onnx_models import make_onnx, tiny_card
 
@@ -147,7 +147,7 @@ class Tables(HTMLParser):
 
 def markdown_table(text: str) -> list[list[str]]:
     """Header and body cells of the first pipe table in `text` (its separator line left out)."""
-    from benchmarks.table import md_cells
+    from tests.helpers import md_cells
 
     lines = [line for line in text.splitlines() if line.startswith("|")]
     return [md_cells(line) for line in lines if not line.startswith("|---")]
@@ -198,7 +198,7 @@ def test_provenance_in_console_markdown_json_and_html(report_dir):
     page.feed((report_dir / "report.html").read_text())
     shown = {row[0]: row[1] for table in page.tables for row in table if len(row) == 2}
     assert shown["date (UTC)"] == provenance["date"] and shown["command"] == provenance["command"]
-    from benchmarks.table import md_unescape
+    from tests.helpers import md_unescape
 
     for text in (report_dir.parent / "console.txt").read_text(), (report_dir / "report.md").read_text():
         plain = md_unescape(text)

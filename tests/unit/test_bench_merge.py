@@ -9,7 +9,7 @@ import pytest
 
 from benchmarks.cli import main as cli_main
 from benchmarks.schema import read_report
-from benchmarks.table import md_cells
+from tests.helpers import md_cells
 from tests.runtime.onnx_models import make_onnx, tiny_card
 
 

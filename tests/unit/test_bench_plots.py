@@ -11,7 +11,7 @@ import pytest
 matplotlib = pytest.importorskip("matplotlib")
 
 from benchmarks.plots import distribution_figure, horizontal, latency_top1_figure  # noqa: E402
-from benchmarks.runner import Row  # noqa: E402
+from benchmarks.rows import Row  # noqa: E402
 from deploy.timing import LatencyStats  # noqa: E402
 
 

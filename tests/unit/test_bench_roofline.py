@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from benchmarks.report import machine_fingerprint
+from benchmarks.fingerprint import machine_fingerprint
 from benchmarks.roofline import achieved_gmacs, machine_key, machine_peak, peak_for, reached_gmacs
-from benchmarks.runner import Row
+from benchmarks.rows import Row
 from deploy.timing import LatencyStats
 
 pytest.importorskip("onnx")

@@ -129,7 +129,39 @@ def test_ctrl_c_writes_the_rows_finished_so_far(tmp_path):
     assert code == 130, process.stderr.read()
     rows = read_report(out / "report.json").rows
     assert [r.status for r in rows] == ["interrupted", "failed"]
-    assert rows[0].latency is None or rows[0].latency.samples >= len(rows[0].samples_ms) > 0
+    # the signal may land before the first timed call or after some: a row has statistics exactly when
+    # it has samples (test_ctrl_c_while_timing_keeps_the_samples pins the second case down)
+    assert (rows[0].latency is None) == (rows[0].samples_ms == [])
+
+
+def test_ctrl_c_while_timing_keeps_the_samples(tmp_path, monkeypatch):
+    """Ctrl-C (Python's KeyboardInterrupt) arriving during the timed rounds, after two timed requests: the
+    row is interrupted and keeps the statistics of every call it timed."""
+    from benchmarks import runner
+
+    timed: list[float] = []
+
+    class InterruptedOnFourthRequest(runner.TargetProcess):
+        """The real target process; the main thread gets Ctrl-C when the fourth timing request is due
+        (the first is measure_rounds' warm-up, the next two are timed)."""
+
+        requests = 0
+
+        def time(self, count: int) -> list[float]:
+            InterruptedOnFourthRequest.requests += 1
+            if InterruptedOnFourthRequest.requests == 4:
+                raise KeyboardInterrupt
+            durations = super().time(count)
+            if InterruptedOnFourthRequest.requests > 1:
+                timed.extend(durations)
+            return durations
+
+    monkeypatch.setattr(runner, "TargetProcess", InterruptedOnFourthRequest)
+    model = make_onnx(tmp_path / "m.onnx", classes=2, card=two_class_card())
+    rows = runner.run_benchmark([runner.Target(model)], threads=[1], budget_s=60.0)
+    assert [r.status for r in rows] == ["interrupted"]
+    assert len(timed) >= 2 and rows[0].latency.samples == len(timed) == len(rows[0].samples_ms)
+    assert rows[0].samples_ms == runner.kept_values(timed)
 
 
 def test_kept_values_thin_evenly_to_the_cap():
@@ -138,3 +170,42 @@ def test_kept_values_thin_evenly_to_the_cap():
     assert kept_values([0.001, 0.002]) == [1.0, 2.0]
     thinned = kept_values([i / 1e6 for i in range(3 * MAX_VALUES + 1)])
     assert len(thinned) <= MAX_VALUES and thinned[:2] == [0.0, 0.004] and thinned[-1] >= 14.99
+
+
+def test_rows_keep_load_and_first_call_apart_from_the_latency(tmp_path):
+    from benchmarks.report import bench_table
+    from benchmarks.rows import Target
+    from benchmarks.runner import run_benchmark
+    from benchmarks.schema import parse_report, to_json
+
+    model = make_onnx(tmp_path / "m.onnx", classes=2, card=two_class_card())
+    (row,) = run_benchmark([Target(model)], threads=[1], budget_s=0.2, options={"provider": "cpu"})
+    assert row.status == "ok" and row.provider == "CPUExecutionProvider"
+    assert row.load_s > 0 and row.first_ms > 0 and row.latency.samples > 0
+    read = parse_report(to_json([row], {"cpu": "x"}).encode()).rows[0]
+    assert (read.first_ms, read.provider) == (pytest.approx(row.first_ms), "CPUExecutionProvider")
+    table = bench_table([read])
+    assert table.header[table.header.index("load s") + 1] == "first ms"
+    assert table.rows[0].cells[table.header.index("first ms")] != "-"
+    failed = run_benchmark([Target(model)], threads=[1], budget_s=0.2, options={"provider": "cuda"})[0]
+    if failed.status == "failed":  # the CPU build of onnxruntime: the row says what is missing
+        assert "CUDAExecutionProvider" in failed.error and failed.first_ms is None
+
+
+def test_a_report_written_before_first_ms_and_provider_still_reads(tmp_path):
+    from benchmarks.report import bench_table
+
+    row = {"model": "m.onnx", "path": "m.onnx", "backend": "onnxruntime", "precision": "fp32", "threads": 1,
+           "batch": 1, "status": "ok", "error": "", "top1": None, "top5": None, "images": 0, "agreement": None,
+           "size_bytes": 10, "peak_rss_bytes": None, "load_s": 0.1, "macs": None, "params": None,
+           "latency_ms": {"p50": 1.0, "p90": 1.0, "p95": 1.0, "p99": 1.0, "mean": 1.0, "std": 0.0, "min": 1.0,
+                          "max": 1.0, "samples": 3, "values": [1.0, 1.0, 1.0]}}
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"schema": SCHEMA, "machine": {}, "rows": [row]}))
+    (read,) = read_report(old).rows
+    assert read.first_ms is None and read.provider == "" and read.load_s == 0.1
+    table = bench_table([read])
+    assert table.rows[0].cells[table.header.index("first ms")] == "-"
+    old.write_text(json.dumps({"schema": SCHEMA, "machine": {}, "rows": [{**row, "first_ms": -1}]}))
+    with pytest.raises(EdgevisionError, match="first_ms must be a finite number"):
+        read_report(old)

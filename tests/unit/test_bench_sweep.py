@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.runner import Row
+from benchmarks.rows import Row
 from benchmarks.sweep import MANIFEST, Manifest, SweepSpec, Variant, build_parser, plan
 from benchmarks.sweep_choice import choice_record, recommend
 from deploy.errors import EdgevisionError

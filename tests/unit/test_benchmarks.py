@@ -12,7 +12,8 @@ import pytest
 import deploy
 from benchmarks.cli import main as bench_main
 from benchmarks.report import to_csv, to_markdown
-from benchmarks.runner import Target, run_benchmark
+from benchmarks.rows import Target
+from benchmarks.runner import run_benchmark
 from benchmarks.worker import Scores, score
 from deploy.image_folder import list_labelled_images, tree_fingerprint
 from deploy.timing import LatencyStats, measure_interleaved
@@ -102,11 +103,28 @@ def test_target_parse(tmp_path):
     assert pte.backend == "auto" and pte.name == "m.pte"
 
 
-def test_spin_wait_reaches_the_onnxruntime_session(two_models):
-    """bench loads every row with spin_wait=False (idle pools leave the cores to the other rows)."""
+def test_bench_loads_every_row_with_sleeping_thread_pools(two_models, monkeypatch):
+    """run_benchmark starts each row's process with spin_wait=False (idle pools leave the cores to the
+    other rows), and that option reaches the onnxruntime session the process loads."""
+    from benchmarks import runner
+
+    started: list[dict] = []
+
+    class Recording(runner.TargetProcess):
+        """The real target process, with the options run_benchmark gave it noted."""
+
+        def __init__(self, path, backend, options, *args, **kwargs) -> None:
+            started.append(dict(options))
+            super().__init__(path, backend, options, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "TargetProcess", Recording)
+    rows = run_benchmark([Target(p) for p in two_models], threads=[2], budget_s=0.0)
+    assert [r.status for r in rows] == ["ok", "ok"]
+    assert started == [{"threads": 2, "spin_wait": False}] * 2
     key = "session.intra_op.allow_spinning"
-    sleeping = deploy.load(two_models[0], threads=2, spin_wait=False).backend.session.get_session_options()
-    assert sleeping.get_session_config_entry(key) == "0"
+    for options in started:  # what the target's process does with them: deploy.load(path, **options)
+        session = deploy.load(two_models[0], **options).backend.session.get_session_options()
+        assert session.get_session_config_entry(key) == "0"
     spinning = deploy.load(two_models[0], threads=2, spin_wait=True).backend.session.get_session_options()
     assert spinning.get_session_config_entry(key) == "1"
 
@@ -169,10 +187,20 @@ def test_a_target_whose_process_dies_is_reported_not_fatal(two_models):
 
 
 def test_scores_of_chunks_merge_to_the_whole():
-    first = Scores(top1=2 / 3, top5=1.0, labels=["a", "b", "b"])
-    second = Scores(top1=0.0, top5=0.5, labels=["a", "a"])
+    """Counts add up exactly; the ratios are the merged counts' (2 of 5, not 2/3 and 0/2 averaged)."""
+    first = Scores(top1_correct=2, top5_correct=3, labels=["a", "b", "b"])
+    second = Scores(top1_correct=0, top5_correct=1, labels=["a", "a"])
     merged = Scores.merge([first, second])
-    assert merged == Scores(top1=2 / 5, top5=4 / 5, labels=["a", "b", "b", "a", "a"])
+    assert merged == Scores(top1_correct=2, top5_correct=4, labels=["a", "b", "b", "a", "a"])
+    assert (merged.total, merged.top1, merged.top5) == (5, 2 / 5, 4 / 5)
+
+
+def test_scores_of_many_chunks_stay_exact():
+    """Counts of thousands of one-image chunks merge to the exact whole: no ratio is rebuilt into a count."""
+    parts = [Scores(int(index % 3 == 0), 1, [str(index)]) for index in range(3001)]
+    merged = Scores.merge(parts)
+    assert (merged.top1_correct, merged.top5_correct, merged.total) == (1001, 3001, 3001)
+    assert merged.top1 == 1001 / 3001
 
 
 def test_a_limit_below_the_number_of_classes_is_kept(tmp_path):
@@ -185,3 +213,27 @@ def test_a_limit_below_the_number_of_classes_is_kept(tmp_path):
     assert [index for _, index in items] == [0, 1, 2] and classes == list("abcde")
     assert len(list_labelled_images(tmp_path, limit=4)[0]) == 4
     assert len(list_labelled_images(tmp_path, limit=10)[0]) == 10
+
+
+def test_artifact_size_counts_the_files_the_weights_live_in(tmp_path, two_models):
+    """An ONNX file's external data (<name>.data) and an OpenVINO IR's .bin are part of the model's size."""
+    import onnx
+
+    from benchmarks.rows import artifact_size_bytes
+
+    alone = two_models[0]
+    assert artifact_size_bytes(alone) == alone.stat().st_size
+    external = tmp_path / "external" / "m.onnx"
+    external.parent.mkdir()
+    onnx.save_model(onnx.load(str(alone)), str(external), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="m.onnx.data", size_threshold=0)
+    data = external.with_name("m.onnx.data")
+    assert data.stat().st_size > 0 and external.stat().st_size < alone.stat().st_size  # the weights moved out
+    assert artifact_size_bytes(external) == external.stat().st_size + data.stat().st_size
+    [row] = run_benchmark([Target(external)], threads=[1], budget_s=0.0)
+    assert row.status == "ok" and row.size_bytes == artifact_size_bytes(external)
+    ov = pytest.importorskip("openvino")
+    xml = tmp_path / "ir" / "m.xml"
+    ov.save_model(ov.convert_model(str(alone)), str(xml))
+    assert artifact_size_bytes(xml) == xml.stat().st_size + xml.with_suffix(".bin").stat().st_size
+    assert xml.with_suffix(".bin").stat().st_size > 0

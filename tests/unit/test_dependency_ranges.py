@@ -46,7 +46,7 @@ def test_lock_pins_every_requirement_and_keeps_the_exact_pins():
     lock = pins(REPO / "constraints" / "lock.txt")
     for requirement in requirements(None):
         name = re.match(r"[\w.-]+", requirement).group().lower()
-        if name == "tensorrt":  # CUDA machines only; not in the CPU lock
+        if name in ("tensorrt", "onnxruntime-gpu"):  # CUDA machines only; not in the CPU lock
             continue
         assert name in lock, requirement
         if "==" in requirement:
@@ -62,3 +62,33 @@ def test_the_jetson_extra_leaves_opencv_onnxruntime_and_tensorrt_to_jetpack():
     assert not any(item.startswith("edgevision[") for item in listed)  # no other extra pulled in
     names = [re.match(r"[\w.-]+", item).group().lower() for item in listed]
     assert "numpy" in names and not [name for name in names if name.startswith(("opencv", "onnxruntime", "tensorrt"))]
+
+
+# Extras that install the same module from different wheels: one environment takes one of each group.
+SAME_MODULE = {"cv2": ("opencv-python", "opencv-python-headless"), "onnxruntime": ("onnxruntime", "onnxruntime-gpu")}
+
+
+def extras_of(extra: str) -> set[str]:
+    """`extra` and every extra it names (`all` -> runtime, train, ...)."""
+    listed = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    found = {extra}
+    for item in listed[extra]:
+        if item.startswith("edgevision["):
+            for inner in item[len("edgevision["):].rstrip("]").split(","):
+                found |= extras_of(inner.strip())
+    return found
+
+
+def test_all_installs_one_wheel_per_module():
+    wheels = {re.match(r"[\w.-]+", item).group().lower() for item in requirements(extras_of("all"))}
+    for module, owners in SAME_MODULE.items():
+        assert len(wheels & set(owners)) <= 1, (module, sorted(wheels & set(owners)))
+    assert not {"gpu", "gui"} & extras_of("all")  # each replaces runtime, in its own environment
+
+
+def test_gpu_replaces_runtime_with_onnxruntime_gpu():
+    def names(extra):
+        return {re.match(r"[\w.-]+", item).group().lower() for item in requirements((extra,))}
+
+    assert names("gpu") - names("runtime") == {"onnxruntime-gpu"}
+    assert names("runtime") - names("gpu") == {"onnxruntime"}

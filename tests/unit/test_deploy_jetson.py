@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.fingerprint import board_and_gpu
 from benchmarks.merge import device_key, device_label
-from benchmarks.report import board_and_gpu, jetson_note
+from benchmarks.report import jetson_note
 from deploy.jetson import PowerMode, clocks_pinned, l4t_release, power_mode, power_modes
 
 TEGRA_RELEASE = ("# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64, "

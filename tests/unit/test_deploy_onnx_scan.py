@@ -9,32 +9,9 @@ import deploy
 from deploy.errors import EdgevisionError
 from deploy.onnx_scan import check_external_data, external_data_locations
 
-onnx = pytest.importorskip("onnx")
-from onnx import TensorProto, helper  # noqa: E402
+pytest.importorskip("onnx")
 
-
-def external_model(folder, location, in_subgraph=False):
-    """y = x + w, with w's four floats stored in the external file `location`."""
-    w = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[4], data_location=TensorProto.EXTERNAL)
-    for key, value in (("location", location), ("offset", "0"), ("length", "16")):
-        w.external_data.add(key=key, value=value)
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])
-    if in_subgraph:  # hide the tensor in a Constant inside an If branch
-        const = helper.make_node("Constant", [], ["w"], value=w)
-        branch = helper.make_graph([const], "branch", [], [helper.make_tensor_value_info("w", TensorProto.FLOAT, [4])])
-        cond = helper.make_tensor("cond", TensorProto.BOOL, [], [True])
-        nodes = [
-            helper.make_node("If", ["cond"], ["w2"], then_branch=branch, else_branch=branch),
-            helper.make_node("Add", ["x", "w2"], ["y"]),
-        ]
-        graph = helper.make_graph(nodes, "g", [x], [y], [cond])
-    else:
-        graph = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "g", [x], [y], [w])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    path = folder / "model.onnx"
-    path.write_bytes(model.SerializeToString())
-    return path
+from tests.helpers import external_model  # noqa: E402
 
 
 def test_inside_folder_is_accepted(tmp_path):

@@ -30,7 +30,8 @@ def test_list_and_suffixes():
         backends.get_backend("nope")
 
 
-def test_missing_library_names_the_extra():
+def test_missing_library_names_the_extra(monkeypatch):
+    monkeypatch.setattr(backends, "_REGISTRY", dict(backends._REGISTRY))  # the registration ends with the test
     name = f"test-{uuid.uuid4().hex[:8]}"
     backends.register_backend(name, "edgevision_no_such_module:Backend", (), "runtime", ("edgevision_no_such_module",))
     with pytest.raises(EdgevisionError, match=r"pip install edgevision\[runtime\]"):

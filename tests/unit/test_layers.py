@@ -3,6 +3,7 @@ a copy of the tree with one upward import added must fail the same contracts."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -41,6 +42,14 @@ def test_the_tree_keeps_every_contract():
         ("deploy/preprocess.py", "import torch", "imports no torch"),
         ("camera_app/__init__.py", "import onnx", "imports no torch"),
         ("deploy/classifier.py", "from deploy.export import pipeline", "exporter above the runtime core"),
+        ("deploy/__main__.py", "from deploy.export.cli import main", "exporter above the runtime core"),
+        # the exporter reads checkpoints, so training importing it is a cycle
+        ("train/checkpoint.py", "from deploy.export.pipeline import export_checkpoint",
+         "Training never imports the exporter"),
+        # the exporter pulls in torch; camera_app is the runtime
+        ("camera_app/overlay.py", "import deploy.export.pipeline", "The camera app never imports the exporter"),
+        # `edgevision report` reads JSON: the runner (tqdm, worker processes) is the measuring side's
+        ("benchmarks/schema.py", "from benchmarks.runner import run_benchmark", "Reading and rendering bench reports"),
     ],
 )
 def test_an_upward_import_breaks_a_contract(tmp_path, module, line, broken):
@@ -50,3 +59,21 @@ def test_an_upward_import_breaks_a_contract(tmp_path, module, line, broken):
     result = lint(tree)
     assert result.returncode != 0, result.stdout[-3000:]
     assert broken in result.stdout.split("Broken contracts")[-1]
+
+
+def test_python_m_deploy_leaves_the_exporter_unimported():
+    """`python -m deploy` runs the runtime's commands only; `export` there says where the exporter is."""
+    code = (
+        "import runpy, sys\n"
+        "sys.argv = ['deploy', 'export', '--help']\n"
+        "try:\n"
+        "    runpy.run_module('deploy', run_name='__main__')\n"
+        "except SystemExit as exc:\n"
+        "    print(exc.code)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('deploy.export') or m == 'torch'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    *_, message, imported = done.stdout.strip().splitlines()
+    assert "python -m deploy.export" in message and imported == "[]"

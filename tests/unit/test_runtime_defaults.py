@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -109,3 +110,35 @@ def test_pick_prefers_the_cheaper_setting_and_spins_only_when_its_tail_beats_sle
     tail = stats(*[1.5] * 7, 8.0, 8.0, 8.0)
     assert tune.pick({two: stats(2.0, 2.1, 2.0), spin: tail}) == two
     assert tune.pick({spin: tail}) == spin  # nothing else to choose
+
+
+def test_a_model_slower_than_slow_s_keeps_the_rule_untimed():
+    """Each setting is called twice (to know the model's speed, warming it up); past `SLOW_S` a call,
+    nothing more is run and the rule's setting is kept."""
+    calls_made = {tune.Setting(1, False): 0, tune.Setting(2, False): 0}
+
+    def call(setting):
+        def run() -> None:
+            calls_made[setting] += 1
+            time.sleep(tune.SLOW_S + 0.01)  # a sleep is never shorter than asked: slower than SLOW_S
+        return run
+
+    fallback = tune.rule(None, None)
+    chosen, timed = tune.tune({setting: call(setting) for setting in calls_made}, fallback)
+    assert chosen == fallback and timed == {}
+    assert calls_made == {tune.Setting(1, False): 2, tune.Setting(2, False): 2}
+
+
+def test_a_fast_model_is_timed_in_rounds_and_a_candidate_chosen(monkeypatch):
+    monkeypatch.setattr(tune, "SLOW_S", float("inf"))  # whatever the machine's load, this model counts as fast
+    calls_made = {tune.Setting(1, False): 0, tune.Setting(2, False): 0}
+
+    def call(setting):
+        def run() -> None:
+            calls_made[setting] += 1
+        return run
+
+    chosen, timed = tune.tune({setting: call(setting) for setting in calls_made}, tune.rule(None, None), budget_s=0.0)
+    assert chosen in calls_made and set(timed) == set(calls_made)
+    # two calls each to know its speed, then a warm-up and at least three timed rounds
+    assert all(count >= 2 + 1 + 3 and timed[setting].samples >= 3 for setting, count in calls_made.items())

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -79,24 +78,42 @@ def test_freezing_a_random_backbone_warns_once(tmp_path: Path, capsys: pytest.Ca
     assert "--freeze backbone" not in capsys.readouterr().err, "a pretrained backbone is worth freezing"
 
 
+# `python -m train` whose process SIGKILLs itself right after the first epoch's last.pt is written: the
+# kill lands at the same point on a fast or a loaded machine (no race between the run and a poller).
+KILLED_AFTER_EPOCH_1 = """
+import os, signal, sys
+import train.fit as fit
+from train.cli import main
+
+save = fit.save_checkpoint
+
+def save_then_die(path, *args, **kwargs):
+    save(path, *args, **kwargs)
+    if path.name == "last.pt" and kwargs.get("epoch") == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+fit.save_checkpoint = save_then_die
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 @pytest.mark.slow
 def test_resume_after_the_process_is_killed(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "train", "train", "--data", "digits", "--model", "mlp", "--epochs", "3",
-               "--out", str(out), "--threads", "1", "--quiet", "--batch-size", "16"]
+    args = ["train", "--data", "digits", "--model", "mlp", "--epochs", "3", "--out", str(out), "--threads", "1",
+            "--quiet", "--batch-size", "16"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen(command, cwd=REPO, env=env)
-    deadline = time.time() + 60
-    while not (out / "last.pt").exists() and time.time() < deadline and process.poll() is None:
-        time.sleep(0.05)
-    process.kill()
-    process.wait()
-    epochs_done = load_checkpoint(out / "last.pt")["epoch"]
-    assert epochs_done < 3, "the run finished before it could be killed; make it slower"
+    killed = subprocess.run([sys.executable, "-c", KILLED_AFTER_EPOCH_1, *args], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -9, killed.stderr
+    killed_at = load_checkpoint(out / "last.pt")
+    assert killed_at["epoch"] == 1 and not (out / "metrics.json").exists()
+    command = [sys.executable, "-m", "train", *args]
     resumed = subprocess.run([*command, "--resume"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert [h["epoch"] for h in metrics["history"]] == [1, 2, 3]
+    assert metrics["history"][0] == killed_at["history"][0]  # epoch 1 was kept, not trained again
     model, card = load_model(out / "model.pt")
     assert card.architecture == "mlp" and card.metrics["split"] == "test"
 

@@ -85,7 +85,9 @@ def build_train_parser() -> CommandParser:
 
 def build_eval_parser() -> CommandParser:
     parser = CommandParser(
-        prog="edgevision eval", description="Evaluate a checkpoint with the preprocessing on its card.",
+        prog="edgevision eval",
+        description="Evaluate a checkpoint with the preprocessing on its card: eval_metrics.json (with the "
+        "confusion matrix), eval_confusion.png and eval_wrong.png (the most confidently wrong images).",
         examples=[
             "edgevision eval --model runs/demo/train/model.pt",
             "edgevision eval --model runs/demo/train/model.pruned.pt --data digits --split val --out runs/eval",
@@ -97,7 +99,10 @@ def build_eval_parser() -> CommandParser:
     parser.add_argument("--data-root", metavar="DIR", help=DATA_ROOT_HELP)
     parser.add_argument("--split", choices=("test", "val", "all"), default="test",
                         help="which split of --data to score, drawn as training drew it (default test)")
-    parser.add_argument("--out", help="folder for eval_metrics.json (default: beside the checkpoint)")
+    parser.add_argument("--out", help="folder for eval_metrics.json, eval_confusion.png and eval_wrong.png "
+                        "(default: beside the checkpoint)")
+    parser.add_argument("--wrong", type=int, default=16, metavar="N",
+                        help="draw the N most confidently wrong images into eval_wrong.png (default 16; 0: none)")
     parser.add_argument("--batch-size", type=int, default=128, help="images per forward pass (default 128)")
     parser.add_argument("--seed", type=int, help="split seed (default: the one the model was trained with, from its card)")
     parser.add_argument("--allow-other-split", action="store_true",
@@ -150,7 +155,7 @@ def eval_command(args: argparse.Namespace) -> int:
     from train.evaluate import evaluate_checkpoint
 
     evaluate_checkpoint(args.model, args.data, args.split, args.out, args.data_root, args.batch_size, args.seed,
-                        args.allow_other_split)
+                        args.allow_other_split, args.wrong)
     return 0
 
 

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from deploy.cli_util import CommandParser, run_cli
+from deploy.cli_util import CommandParser, Subcommand, run_subcommand
 from deploy.errors import EdgevisionError
 from train.catalog import ARCHITECTURES, POLICIES
 from train.data_root import HELP as DATA_ROOT_HELP
 from train.lessons import LESSON_RECIPES
 
-SUBCOMMANDS = ("train", "eval")
 
 
 def _json_dict(text: str) -> dict:
@@ -161,12 +159,12 @@ def eval_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str]) -> int:
-    """argv[0] is the subcommand (train or eval), the rest its options."""
-    if not argv or argv[0] not in SUBCOMMANDS:
-        print(f"usage: edgevision {{{','.join(SUBCOMMANDS)}}} [options]", file=sys.stderr)
-        return 2
-    parse, command = {"train": (parse_train_args, train_command),
-                      "eval": (lambda rest: build_eval_parser().parse_args(rest), eval_command)}[argv[0]]
-    args = parse(argv[1:])
-    return run_cli(lambda: command(args), f"edgevision {argv[0]}", verbose=args.verbose)
+COMMANDS = {
+    "train": Subcommand(build_train_parser, train_command, parse=lambda parser, options: parse_train_args(options)),
+    "eval": Subcommand(build_eval_parser, eval_command),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`[train|eval, *options]`, as `edgevision` passes it (`deploy.cli_util.run_subcommand`)."""
+    return run_subcommand(argv, COMMANDS)

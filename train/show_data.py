@@ -8,14 +8,14 @@ each image.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
+from dataclasses import dataclass
 
 import numpy as np
 
-from deploy.cli_util import CommandParser, run_cli
+from deploy.cli_util import CommandParser, Subcommand, run_subcommand
 from deploy.data_spec import SPEC_FORMS
 from deploy.errors import EdgevisionError
 
@@ -121,16 +121,30 @@ def show_data(
     return grid
 
 
-def show_data_command(args: argparse.Namespace) -> int:
-    show_data(args.data, args.out, args.split, args.per_class, args.seed, args.split_seed, args.data_root,
-              labels=not args.no_labels, max_classes=args.max_classes)
+@dataclass(frozen=True)
+class ShowDataSpec:
+    """`edgevision show-data`'s options (see `build_parser`), filled by `deploy.cli_util.run_subcommand`."""
+
+    data: str
+    out: str = "grid.png"
+    split: str = "train"
+    per_class: int = 8
+    seed: int = 0
+    split_seed: int = 0
+    data_root: str | None = None
+    no_labels: bool = False
+    max_classes: int = 20
+
+
+def show_data_command(spec: ShowDataSpec) -> int:
+    show_data(spec.data, spec.out, spec.split, spec.per_class, spec.seed, spec.split_seed, spec.data_root,
+              labels=not spec.no_labels, max_classes=spec.max_classes)
     return 0
 
 
-def main(argv: list[str]) -> int:
-    """argv[0] is "show-data" (`edgevision show-data ...`)."""
-    args = build_parser().parse_args(argv[1:])
-    return run_cli(lambda: show_data_command(args), "edgevision show-data", verbose=args.verbose)
+def main(argv: list[str] | None = None) -> int:
+    """`["show-data", *options]`, as `edgevision` passes it (`deploy.cli_util.run_subcommand`)."""
+    return run_subcommand(argv, {"show-data": Subcommand(build_parser, show_data_command, spec=ShowDataSpec)})
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from benchmarks.report_files import (
 from benchmarks.roofline import with_peak
 from benchmarks.rows import Target, artifact_files
 from deploy.atomic import check_writable
-from deploy.cli_util import CommandParser, add_device_options, device_options, run_cli
+from deploy.cli_util import CommandParser, Subcommand, add_device_options, device_options, run_subcommand
 from deploy.data_spec import parse_data_spec
 from deploy.limits import max_threads
 
@@ -79,7 +79,7 @@ def bench(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     if args.data:  # a bad spec is a one-line error before any model is loaded
         parse_data_spec(args.data)
     rows = run_benchmark(targets, args.threads, args.seconds, args.data, args.split, args.limit, args.batch,
-                         device_options(args))
+                         device_options(args.provider, args.precision))
     fingerprint = with_peak(machine_fingerprint(), rows)
     base = baseline_row(rows, args.baseline)
     if args.baseline and base is not None and base.model != args.baseline:
@@ -130,12 +130,14 @@ def report(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str]) -> int:
-    """argv[0] is the subcommand name, "bench" or "report" (`python -m benchmarks bench ...`)."""
-    if argv and argv[0] == "report":
-        args = build_report_parser().parse_args(argv[1:])
-        return run_cli(lambda: report(args), "edgevision report", verbose=args.verbose)
-    if not argv or argv[0] != "bench":
-        build_parser().error("the subcommands are: bench, report")
-    args = build_parser().parse_args(argv[1:])
-    return run_cli(lambda: bench(args, argv), "edgevision bench", verbose=args.verbose)
+COMMANDS = {
+    # bench records the command line it ran in its report's provenance
+    "bench": Subcommand(build_parser, lambda args, parser, options: bench(args, ["bench", *options]),
+                        wants_options=True),
+    "report": Subcommand(build_report_parser, report),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`[bench|report, *options]`, as `edgevision` passes it (`deploy.cli_util.run_subcommand`)."""
+    return run_subcommand(argv, COMMANDS)

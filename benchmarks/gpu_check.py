@@ -422,14 +422,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def check(args: argparse.Namespace, argv: list[str]) -> int:
+@dataclass(frozen=True)
+class CheckSpec:
+    """What one gpu-check runs (the command's options): `make demo`'s `artifacts`, the `out` folder,
+    the `data` spec for the fp16/int8 ONNX, ONNX files given instead of made, seconds per row, a
+    name filter (`only`), a dry run; `argv`, the command line, goes into the report."""
+
+    artifacts: Path = DEFAULT_ARTIFACTS
+    out: Path = DEFAULT_OUT
+    data: str = "digits"
+    fp16_onnx: Path | None = None
+    int8_onnx: Path | None = None
+    seconds: float = 3.0
+    only: str | None = None
+    dry_run: bool = False
+    argv: tuple[str, ...] = ()
+
+
+def check(spec: CheckSpec) -> int:
     from deploy.atomic import write_text_atomic
 
+    argv = spec.argv
     gpu = gpu_present()
-    dry = args.dry_run or gpu is None
+    dry = spec.dry_run or gpu is None
     met = {name: need() for name, need in REQUIREMENTS.items()}
-    plans = [p for p in plan_rows(Artifacts.under(args.artifacts), args.out, args.data, args.fp16_onnx, args.int8_onnx)
-             if not args.only or args.only.lower() in p.name.lower()]
+    plans = [p for p in plan_rows(Artifacts.under(spec.artifacts), spec.out, spec.data, spec.fp16_onnx, spec.int8_onnx)
+             if not spec.only or spec.only.lower() in p.name.lower()]
     results = []
     print(f"gpu-check: {gpu or 'no NVIDIA GPU found'}" + ("; dry run: nothing is run" if dry else ""), flush=True)
     for plan in plans:
@@ -451,18 +469,18 @@ def check(args: argparse.Namespace, argv: list[str]) -> int:
             results.append(Result(plan.name, plan.backend, str(plan.model), "skipped", failed))
             print(f"  {plan.name}: skipped: {failed}", flush=True)
             continue
-        result = run_row_in_process(plan, BATCHES, args.seconds, Artifacts.under(args.artifacts).images)
+        result = run_row_in_process(plan, BATCHES, spec.seconds, Artifacts.under(spec.artifacts).images)
         results.append(result)
         print(f"  {plan.name}: {result.status} {result.reason or result.verify_line}", flush=True)
     command = " ".join(["python -m benchmarks.gpu_check", *argv])
     text = markdown(results, BATCHES, gpu, dry, command)
     print(text)
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(args.out / "gpu_check.md", text + "\n")
-    write_text_atomic(args.out / "gpu_check.json", json.dumps(
+    spec.out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(spec.out / "gpu_check.md", text + "\n")
+    write_text_atomic(spec.out / "gpu_check.json", json.dumps(
         {"gpu": gpu, "dry_run": dry, "command": command, "versions": versions(),
          "rows": [asdict(r) for r in results]}, indent=1) + "\n")
-    print(f"written: {args.out / 'gpu_check.md'}, {args.out / 'gpu_check.json'}")
+    print(f"written: {spec.out / 'gpu_check.md'}, {spec.out / 'gpu_check.json'}")
     if dry:
         return 0
     return 1 if any(r.status == "failed" or r.verify == "FAILED" for r in results) else 0
@@ -473,7 +491,10 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
-    return run_cli(lambda: check(args, argv), "gpu-check", verbose=args.verbose)
+    spec = CheckSpec(artifacts=args.artifacts, out=args.out, data=args.data, fp16_onnx=args.fp16_onnx,
+                     int8_onnx=args.int8_onnx, seconds=args.seconds, only=args.only, dry_run=args.dry_run,
+                     argv=tuple(argv))
+    return run_cli(lambda: check(spec), "gpu-check", verbose=args.verbose)
 
 
 if __name__ == "__main__":

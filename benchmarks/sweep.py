@@ -36,7 +36,7 @@ from benchmarks.rows import Row, Target
 from benchmarks.sweep_choice import choice_record, recommend
 from benchmarks.table import md_cell
 from deploy.atomic import check_writable, write_text_atomic
-from deploy.cli_util import CommandParser, run_cli
+from deploy.cli_util import CommandParser, Subcommand, run_subcommand
 from deploy.data_spec import parse_data_spec
 from deploy.errors import EdgevisionError
 from deploy.limits import max_threads
@@ -258,12 +258,14 @@ def pruned_checkpoint(spec: SweepSpec, prune: float, epochs: int, manifest: Mani
               "preset": preset.name if preset else None, "finetune_epochs": epochs, "data": spec.data}
     if manifest.matches(out, record):
         return out, True
-    from quantize.prune_pipeline import FinetuneSpec
+    from quantize.prune import PruneSpec
+    from quantize.prune_pipeline import FinetuneSpec, RecoverySpec
 
     result = prune_checkpoint(
-        spec.model, out, target_macs=1.0 - prune, round_to=options.get("round_to", 8),
-        ignored=tuple(options.get("ignore", ())), data=spec.data, finetune_epochs=epochs,
-        finetune=FinetuneSpec(lr=options.get("lr", 1e-3)),
+        spec.model, out,
+        PruneSpec(target_macs=1.0 - prune, round_to=options.get("round_to", 8),
+                  ignored=tuple(options.get("ignore", ()))),
+        RecoverySpec(data=spec.data, finetune=FinetuneSpec(epochs=epochs, lr=options.get("lr", 1e-3))),
     )
     note = result.report.rounding_note()
     if note:
@@ -286,16 +288,17 @@ def build_variant(spec: SweepSpec, variant: Variant, checkpoint: Path, manifest:
 
     try:
         if variant.quant == "fp32":
-            from deploy.export.pipeline import export_checkpoint
+            from deploy.export.pipeline import ExportSpec, export_checkpoint
 
-            result = export_checkpoint(checkpoint, fmt.export_format, out, data=spec.data)
+            result = export_checkpoint(checkpoint, fmt.export_format, out, ExportSpec(data=spec.data))
             if not result.passed:
                 return Built(variant, None, error=f"parity check failed ({result.path.name} kept)")
         else:
-            from quantize.quantize_pipeline import quantize_checkpoint
+            from quantize.quantize_pipeline import QuantizeSpec, quantize_checkpoint
 
-            quantize_checkpoint(checkpoint, out, target=fmt.int8_target, data=spec.data, budget=spec.max_drop,
-                                fp16_fallback=False, measure_latency=False, threads=spec.threads)
+            quantize_checkpoint(checkpoint, out, QuantizeSpec(target=fmt.int8_target, budget=spec.max_drop,
+                                                              fp16_fallback=False, measure_latency=False,
+                                                              threads=spec.threads), data=spec.data)
     except BudgetMissed as exc:
         return Built(variant, None, error=str(exc).splitlines()[0])
     manifest.record(out, record)
@@ -387,12 +390,6 @@ def sweep(spec: SweepSpec) -> int:
     return 0
 
 
-def main(argv: list[str]) -> int:
-    """argv[0] is "sweep" (`edgevision sweep ...`)."""
-    args = build_parser().parse_args(argv[1:])
-    spec = SweepSpec(
-        model=args.model, data=args.data, out=args.out, prune=args.prune, formats=args.formats, quant=args.quant,
-        finetune_epochs=args.finetune_epochs, max_drop=args.max_drop, threads=args.threads, seconds=args.seconds,
-        limit=args.limit, latency_budget=args.latency_budget, min_top1=args.min_top1, bench_data=args.bench_data,
-    )
-    return run_cli(lambda: sweep(spec), "edgevision sweep", verbose=args.verbose)
+def main(argv: list[str] | None = None) -> int:
+    """`["sweep", *options]`, as `edgevision` passes it (`deploy.cli_util.run_subcommand`)."""
+    return run_subcommand(argv, {"sweep": Subcommand(build_parser, sweep, spec=SweepSpec)})

@@ -5,4 +5,4 @@ import sys
 from camera_app.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["camera", *sys.argv[1:]]))

@@ -20,7 +20,7 @@ from camera_app import selfcheck
 from camera_app.app import AppConfig, run_app
 from camera_app.config import CHOICES
 from deploy.backends import list_backends
-from deploy.cli_util import CommandParser, add_device_options, run_cli
+from deploy.cli_util import CommandParser, Subcommand, add_device_options, run_subcommand
 
 PROG = "edgevision camera"
 # One set of defaults: AppConfig's (the command line differs in `--display` only; see AppConfig).
@@ -150,6 +150,8 @@ def config_from_args(args: argparse.Namespace) -> AppConfig:
 def cmd_camera(args: argparse.Namespace) -> int:
     from camera_app.outputs import format_summary
 
+    if args.quiet and not args.verbose:  # --verbose's debug lines win over --quiet
+        logging.getLogger("edgevision").setLevel(logging.WARNING)
     summary = run_app(config_from_args(args))
     if not args.quiet:
         print(format_summary(summary))
@@ -159,17 +161,15 @@ def cmd_camera(args: argparse.Namespace) -> int:
     return 0
 
 
+COMMANDS = {"camera": Subcommand(camera_parser, cmd_camera)}
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] == "camera":
-        argv = argv[1:]
-    args = camera_parser().parse_args(argv)
+    """`["camera", *options]`, as `edgevision` passes it (`deploy.cli_util.run_subcommand`)."""
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(message)s")
     library = logging.getLogger("edgevision")
     level = library.level
-    if args.quiet:
-        library.setLevel(logging.WARNING)
     try:
-        return run_cli(lambda: cmd_camera(args), PROG, verbose=args.verbose)
+        return run_subcommand(argv, COMMANDS)
     finally:
         library.setLevel(level)  # a caller in the same process (a test, a script) keeps its own level

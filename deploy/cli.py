@@ -10,7 +10,7 @@ import json
 import sys
 
 from deploy.backends import list_backends
-from deploy.cli_util import CommandParser, add_device_options, device_options, run_cli
+from deploy.cli_util import CommandParser, Subcommand, add_device_options, device_options, run_subcommand
 
 
 def predict_parser() -> CommandParser:
@@ -76,7 +76,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from deploy.verify import verify_file
 
     check_threads(args.threads)
-    options = {**device_options(args), **({"threads": args.threads} if args.threads else {})}
+    options = {**device_options(args.provider, args.precision), **({"threads": args.threads} if args.threads else {})}
     result = verify_file(args.model, backend=args.backend, reference=args.reference, **options)
     print(f"{args.model}: {result.line()}")
     return 0 if result.passed else 1
@@ -88,7 +88,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from deploy.limits import check_threads
 
     check_threads(args.threads)
-    options = {**device_options(args), **({"threads": args.threads} if args.threads else {})}
+    options = {**device_options(args.provider, args.precision), **({"threads": args.threads} if args.threads else {})}
     classifier = deploy.load(args.model, backend=args.backend, labels=args.labels, **options)
     failed = 0
     for image in args.images:
@@ -120,15 +120,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"predict": (predict_parser, cmd_predict), "info": (info_parser, cmd_info),
-            "verify": (verify_parser, cmd_verify)}
+COMMANDS = {"predict": Subcommand(predict_parser, cmd_predict), "info": Subcommand(info_parser, cmd_info),
+            "verify": Subcommand(verify_parser, cmd_verify)}
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if not argv or argv[0] not in COMMANDS:
-        print(f"usage: edgevision {{{','.join(COMMANDS)}}} ...", file=sys.stderr)
-        return 2
-    make_parser, command = COMMANDS[argv[0]]
-    args = make_parser().parse_args(argv[1:])
-    return run_cli(lambda: command(args), f"edgevision {argv[0]}", verbose=args.verbose)
+    """`[predict|info|verify, *options]`, as `edgevision` passes it (`deploy.cli_util.run_subcommand`)."""
+    return run_subcommand(argv, COMMANDS)

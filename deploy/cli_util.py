@@ -5,6 +5,11 @@ error, so that standard output carries only results (`edgevision predict --json 
 a model loads), and the third-party libraries' own output held back unless `--verbose`
 (`deploy.quiet`), shown when the command fails.
 
+One `main` convention: every CLI module has `main(argv: list[str] | None = None) -> int` taking
+`[SUBCOMMAND, *options]` exactly as `edgevision` passes it, and implements it with
+`run_subcommand(argv, {name: Subcommand(parser, run)})`; below the CLI modules no function takes an
+`argparse.Namespace` (the commands build spec dataclasses from it).
+
 Nothing here imports torch: `edgevision COMMAND --help` builds its parser from torch-free modules.
 """
 
@@ -16,7 +21,8 @@ import os
 import shutil
 import sys
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
 
 from deploy.errors import EdgevisionError
 from deploy.quiet import Held, hold_library_output
@@ -87,6 +93,46 @@ def run_cli(command: Callable[[], int | None], prog: str, verbose: bool = False)
     return status
 
 
+@dataclass(frozen=True)
+class Subcommand:
+    """One command of a CLI module: how to build its parser and what runs the parsed options.
+
+    `run(args)` runs inside `run_cli`. With `spec` (a dataclass) `run` gets that spec instead, its
+    fields filled from the options of the same name: the way a module that is not a `cli.py` keeps
+    `argparse.Namespace` out of its functions. `parse(parser, options)` replaces
+    `parser.parse_args(options)` where parsing takes more (a recipe's defaults); with
+    `wants_options` the command is called as `run(args, parser, options)`, for one that parses
+    again (a preset) or records its command line.
+    """
+
+    parser: Callable[[], argparse.ArgumentParser]
+    run: Callable[..., int | None]
+    parse: Callable[[argparse.ArgumentParser, list[str]], argparse.Namespace] | None = None
+    wants_options: bool = False
+    spec: type | None = None
+
+
+def run_subcommand(argv: Sequence[str] | None, commands: Mapping[str, Subcommand]) -> int:
+    """The one `main(argv)` of every CLI module: `argv` is `[SUBCOMMAND, *options]`, as `edgevision`
+    passes it (None: `sys.argv[1:]`); an unknown or missing SUBCOMMAND prints the usage and returns 2.
+    A single-command package's `__main__` passes `[SUBCOMMAND, *sys.argv[1:]]`, so that
+    `python -m camera_app --model ...` still works."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] not in commands:
+        print(f"usage: edgevision {{{','.join(commands)}}} [options]", file=sys.stderr)
+        return 2
+    name, options = argv[0], argv[1:]
+    command = commands[name]
+    parser = command.parser()
+    args = command.parse(parser, options) if command.parse else parser.parse_args(options)
+    if command.wants_options:
+        return run_cli(lambda: command.run(args, parser, options), f"edgevision {name}", verbose=args.verbose)
+    if command.spec is not None:
+        spec = command.spec(**{f.name: getattr(args, f.name) for f in fields(command.spec) if hasattr(args, f.name)})
+        return run_cli(lambda: command.run(spec), f"edgevision {name}", verbose=args.verbose)
+    return run_cli(lambda: command.run(args), f"edgevision {name}", verbose=args.verbose)
+
+
 VERBOSE_HELP = "show third-party libraries' native output and debug messages"
 
 PROVIDER_HELP = ("where the model runs: auto (onnxruntime: CUDA when it is there, else the CPU; other backends: "
@@ -105,9 +151,9 @@ def add_device_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup
     parser.add_argument("--precision", choices=list_precisions(), help=PRECISION_HELP)
 
 
-def device_options(args: argparse.Namespace) -> dict:
+def device_options(provider: str | None, precision: str | None) -> dict:
     """The backend options `add_device_options` parsed, as `deploy.load` takes them (unset ones left out)."""
-    return {name: getattr(args, name) for name in ("provider", "precision") if getattr(args, name, None)}
+    return {name: value for name, value in (("provider", provider), ("precision", precision)) if value}
 
 
 class _OldSpelling(argparse.Action):

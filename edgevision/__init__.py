@@ -17,6 +17,7 @@ import deploy.limits  # noqa: F401  (before any cv2 import: OpenCV reads its ima
 # subcommand -> (module with main(argv) -> int, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("edgevision.demo", "run the whole road offline on bundled data"),
+    "show-data": ("train.show_data", "draw a grid of a data set's images with their class names"),
     "train": ("train.cli", "train a classifier (transfer learning or from scratch)"),
     "eval": ("train.cli", "evaluate a checkpoint on a data set"),
     "prune": ("quantize.cli", "prune channels (Torch-Pruning) with fine-tuning: fewer MACs, same outputs"),

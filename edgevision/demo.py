@@ -10,13 +10,12 @@ runs (the `edgevision` logger is raised to WARNING), and the libraries' output b
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deploy.cli_util import CommandParser, run_cli
+from deploy.cli_util import CommandParser, Subcommand, run_subcommand
 
 
 @dataclass
@@ -62,13 +61,13 @@ def images_stage(state: DemoState) -> str:
 
 def export_stage(state: DemoState) -> str:
     """Export to every CPU format and check parity on the held-out PNG digits."""
-    from deploy.export.pipeline import export_checkpoint
+    from deploy.export.pipeline import ExportSpec, export_checkpoint
 
     checkpoint = state.artifacts["checkpoint"]
     data = f"folder:{state.artifacts['images']}"
     lines = []
     for fmt, suffix in (("onnx", "onnx"), ("executorch", "pte")):
-        result = export_checkpoint(checkpoint, fmt, checkpoint.with_suffix(f".{suffix}"), data=data)
+        result = export_checkpoint(checkpoint, fmt, checkpoint.with_suffix(f".{suffix}"), ExportSpec(data=data))
         parity = result.card.parity
         if not result.passed:
             raise RuntimeError(f"{fmt} export failed its parity check: {parity.line()}")
@@ -82,14 +81,15 @@ def export_stage(state: DemoState) -> str:
 
 def prune_stage(state: DemoState) -> str:
     """Half the MACs of the digits CNN, fine-tuned with distillation; then ONNX, verified."""
-    from deploy.export.pipeline import export_checkpoint
-    from quantize.prune_pipeline import prune_checkpoint
+    from deploy.export.pipeline import ExportSpec, export_checkpoint
+    from quantize.prune import PruneSpec
+    from quantize.prune_pipeline import FinetuneSpec, RecoverySpec, prune_checkpoint
 
     checkpoint = state.artifacts["checkpoint"]
-    pruned = prune_checkpoint(checkpoint, checkpoint.with_name("model.pruned.pt"), target_macs=0.5, data="digits",
-                              finetune_epochs=3, eval_split="test")
+    pruned = prune_checkpoint(checkpoint, checkpoint.with_name("model.pruned.pt"), PruneSpec(target_macs=0.5),
+                              RecoverySpec(data="digits", finetune=FinetuneSpec(epochs=3), eval_split="test"))
     result = export_checkpoint(pruned.path, "onnx", pruned.path.with_suffix(".onnx"),
-                               data=f"folder:{state.artifacts['images']}")
+                               ExportSpec(data=f"folder:{state.artifacts['images']}"))
     if not result.passed:
         raise RuntimeError(f"pruned ONNX export failed its parity check: {result.card.parity.line()}")
     state.artifacts["pruned"] = result.path
@@ -103,13 +103,13 @@ def prune_stage(state: DemoState) -> str:
 
 def quantize_stage(state: DemoState) -> str:
     """int8 ONNX (onnxruntime) and int8 .pte (XNNPACK), each under the 1-point accuracy guard."""
-    from quantize.quantize_pipeline import quantize_checkpoint
+    from quantize.quantize_pipeline import QuantizeSpec, quantize_checkpoint
 
     checkpoint = state.artifacts["checkpoint"]
     lines = []
     for key, target, suffix in (("onnx_int8", "onnx-int8", ".int8.onnx"), ("pte_int8", "pte-int8", ".int8.pte")):
-        result = quantize_checkpoint(checkpoint, checkpoint.with_name(f"model{suffix}"), target=target, data="digits",
-                                     calib_size=128, eval_split="test", threads=1)
+        spec = QuantizeSpec(target=target, calib_size=128, eval_split="test", threads=1)
+        result = quantize_checkpoint(checkpoint, checkpoint.with_name(f"model{suffix}"), spec, data="digits")
         state.artifacts[key] = result.path
         state.metrics[key] = result.report
         parity = result.card.parity
@@ -236,11 +236,15 @@ def build_parser() -> CommandParser:
     return parser
 
 
+@dataclass(frozen=True)
+class DemoSpec:
+    """`edgevision demo`'s options: the output folder, and whether the libraries' output is shown."""
+
+    out: str = "runs/demo"
+    verbose: bool = False
+
+
 def main(argv: list[str] | None = None) -> int:
-    """argv[0] is the subcommand ("demo"), as `edgevision` passes it."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["demo"]:
-        argv = argv[1:]
-    args = build_parser().parse_args(argv)
-    return run_cli(lambda: run_demo(Path(args.out), verbose=args.verbose) and 0, "edgevision demo",
-                   verbose=args.verbose)
+    """`["demo", *options]`, as `edgevision` passes it (`deploy.cli_util.run_subcommand`)."""
+    demo = Subcommand(build_parser, lambda spec: run_demo(Path(spec.out), verbose=spec.verbose) and 0, spec=DemoSpec)
+    return run_subcommand(argv, {"demo": demo})

@@ -9,6 +9,7 @@ from the training split; the guard scores on a held-out split (val by default).
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -46,19 +47,25 @@ def training_split_seed(card: ModelCard) -> int:
     return seed if isinstance(seed, int) else 0
 
 
-def load_split(
-    spec: str,
-    split: str,
-    preprocessing: Preprocessing,
-    limit: int | None = None,
-    seed: int = 0,
-    data_root: str | os.PathLike | None = None,
-    split_seed: int = 0,
-    class_names: list[str] | None = None,
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(images float32 NCHW, labels int64, class names) of one split of a data spec, balanced.
+@dataclass(frozen=True)
+class SplitDraw:
+    """Which images of a data spec: `limit` class-balanced images (None: all) of `split`, drawn with
+    `seed`, of the data `spec` (under `data_root`) split as training split it. `split_seed` must
+    match the one training used (`training_split_seed`), so that the held-out split stays held out."""
 
-    `split_seed` must match the one training used, so that the held-out split stays held out.
+    spec: str
+    split: str
+    limit: int | None = None
+    seed: int = 0
+    split_seed: int = 0
+    data_root: str | os.PathLike | None = None
+
+
+def load_split(
+    draw: SplitDraw, preprocessing: Preprocessing, class_names: list[str] | None = None
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(images float32 NCHW, labels int64, class names) of the images `draw` names, preprocessed.
+
     `class_names`, the model's, must be the data's (in order): labels are indices into both.
     """
     import torch
@@ -66,6 +73,8 @@ def load_split(
     from train.data import load_data
     from train.transforms import eval_transform
 
+    spec, split, limit, seed = draw.spec, draw.split, draw.limit, draw.seed
+    data_root, split_seed = draw.data_root, draw.split_seed
     splits = load_data(spec, data_root=data_root, seed=split_seed)
     if class_names is not None and list(class_names) != list(splits.class_names):
         raise EdgevisionError(f"{spec} has classes {splits.class_names[:5]}..., the model was trained on "
@@ -86,19 +95,13 @@ def load_split(
     return np.stack(images).astype(np.float32), labels[index].astype(np.int64), list(splits.class_names)
 
 
-def held_out_images(
-    spec: str,
-    split: str,
-    count: int,
-    limit: int | None = None,
-    seed: int = 0,
-    data_root: str | os.PathLike | None = None,
-    split_seed: int = 0,
-) -> list[np.ndarray]:
-    """`count` of the images `load_split(spec, split, ..., limit, seed)` returns, class-balanced, before
-    any preprocessing: uint8 (H, W, C) OpenCV arrays (BGR, or one channel), as a camera gives them."""
+def held_out_images(draw: SplitDraw, count: int) -> list[np.ndarray]:
+    """`count` of the images `load_split(draw, ...)` returns, class-balanced, before any
+    preprocessing: uint8 (H, W, C) OpenCV arrays (BGR, or one channel), as a camera gives them."""
     from train.data import load_data
 
+    spec, split, limit, seed = draw.spec, draw.split, draw.limit, draw.seed
+    data_root, split_seed = draw.data_root, draw.split_seed
     dataset = getattr(load_data(spec, data_root=data_root, seed=split_seed), split, None)
     if dataset is None:
         raise EdgevisionError(f"data {spec!r} has no {split} split")

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 
 from deploy.atomic import check_writable, write_text_atomic
-from deploy.cli_util import CommandParser, run_cli
+from deploy.cli_util import CommandParser, Subcommand, run_subcommand
 from quantize.guard import DEFAULT_BUDGET, BudgetMissed
 from quantize.presets import DEFAULT, list_presets
 from quantize.quantize_pipeline import TARGETS
@@ -187,20 +186,21 @@ def run_prune(args: argparse.Namespace, parser: CommandParser, argv: list[str]) 
     if args.preset:
         args = _with_preset(parser, argv, args)
     from deploy.confidence import split_label
-    from quantize.prune_pipeline import FinetuneSpec, prune_checkpoint
+    from quantize.prune import PruneSpec
+    from quantize.prune_pipeline import FinetuneSpec, RecoverySpec, prune_checkpoint
 
+    spec = PruneSpec(
+        ratio=args.ratio, target_macs=args.target_macs, steps=args.steps, global_pruning=args.global_pruning,
+        ignored=tuple(args.ignore), adapt_round_to=args.round_to is None,
+        round_to=DEFAULT_ROUND_TO if args.round_to is None else args.round_to or None, importance=args.importance,
+    )
     finetune = FinetuneSpec(
-        lr=args.lr, optimizer=args.optimizer, batch_size=args.batch_size, limit=args.train_limit,
-        distill=args.distill, device=args.device, amp=args.amp, workers=args.workers,
+        epochs=args.finetune_epochs, lr=args.lr, optimizer=args.optimizer, batch_size=args.batch_size,
+        limit=args.train_limit, distill=args.distill, device=args.device, amp=args.amp, workers=args.workers,
     )
-    result = prune_checkpoint(
-        args.model, args.out, ratio=args.ratio, target_macs=args.target_macs, steps=args.steps,
-        global_pruning=args.global_pruning, ignored=tuple(args.ignore), adapt_round_to=args.round_to is None,
-        round_to=DEFAULT_ROUND_TO if args.round_to is None else args.round_to or None,
-        importance=args.importance, data=args.data, finetune_epochs=args.finetune_epochs, finetune=finetune,
-        reconstruct_images=args.reconstruct, eval_split=args.eval_split, eval_limit=args.eval_limit,
-        budget=args.max_drop,
-    )
+    recovery = RecoverySpec(data=args.data, finetune=finetune, reconstruct_images=args.reconstruct,
+                            eval_split=args.eval_split, eval_limit=args.eval_limit, budget=args.max_drop)
+    result = prune_checkpoint(args.model, args.out, spec, recovery)
     report = result.report
     line = (
         f"MACs {report.macs_before / 1e6:.2f}M -> {report.macs_after / 1e6:.2f}M "
@@ -222,7 +222,7 @@ def run_prune(args: argparse.Namespace, parser: CommandParser, argv: list[str]) 
 def run_quantize(args: argparse.Namespace) -> int:
     if args.report:
         check_writable(args.report, "--report")
-    from quantize.quantize_pipeline import calibration_from_checkpoint, quantize_checkpoint
+    from quantize.quantize_pipeline import QuantizeSpec, calibration_from_checkpoint, quantize_checkpoint
 
     if args.to == "calib-data":
         path = calibration_from_checkpoint(args.model, args.out, data=args.data, calib_size=args.calib_size,
@@ -233,14 +233,14 @@ def run_quantize(args: argparse.Namespace) -> int:
         print(f"wrote {shape[0]} calibration images {shape[1:]} to {path}")
         return 0
     try:
-        result = quantize_checkpoint(
-            args.model, args.out, target=args.to, data=args.data, calib_size=args.calib_size,
-            eval_split=args.eval_split, eval_size=args.eval_size, seed=args.seed, budget=args.max_drop,
-            exhaustive=args.exhaustive, onnx_ladder=_ladder(args), exclude_sensitive=args.exclude_sensitive,
-            fp16_fallback=args.fp16_fallback, qat_epochs=args.qat_epochs, qat_lr=args.qat_lr,
-            qat_size=args.qat_size, measure_latency=args.latency, threads=args.threads,
+        spec = QuantizeSpec(
+            target=args.to, calib_size=args.calib_size, eval_split=args.eval_split, eval_size=args.eval_size,
+            seed=args.seed, budget=args.max_drop, exhaustive=args.exhaustive, onnx_ladder=_ladder(args),
+            exclude_sensitive=args.exclude_sensitive, fp16_fallback=args.fp16_fallback, qat_epochs=args.qat_epochs,
+            qat_lr=args.qat_lr, qat_size=args.qat_size, measure_latency=args.latency, threads=args.threads,
             reference_images=args.reference_images,
         )
+        result = quantize_checkpoint(args.model, args.out, spec, data=args.data)
     except BudgetMissed as exc:
         if args.report:  # the attempts are worth keeping even when no artifact is
             _write_report(args.report, exc.report)
@@ -261,20 +261,12 @@ def run_quantize(args: argparse.Namespace) -> int:
     return 0
 
 
-# name -> (parser, command(args, parser, argv))
 COMMANDS = {
-    "prune": (prune_parser, run_prune),
-    "quantize": (quantize_parser, lambda args, parser, argv: run_quantize(args)),
+    "prune": Subcommand(prune_parser, run_prune, wants_options=True),  # parsed again under --preset
+    "quantize": Subcommand(quantize_parser, run_quantize),
 }
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if not argv or argv[0] not in COMMANDS:
-        print(f"usage: python -m quantize {{{','.join(COMMANDS)}}} ...", file=sys.stderr)
-        return 2
-    name, rest = argv[0], argv[1:]
-    make_parser, command = COMMANDS[name]
-    parser = make_parser()
-    args = parser.parse_args(rest)
-    return run_cli(lambda: command(args, parser, rest), f"edgevision {name}", verbose=args.verbose)
+    """`[prune|quantize, *options]`, as `edgevision` passes it (`deploy.cli_util.run_subcommand`)."""
+    return run_subcommand(argv, COMMANDS)

@@ -16,7 +16,7 @@ import copy
 import fnmatch
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 from torch import nn
@@ -34,6 +34,35 @@ MISS_POINTS = 5.0
 def misses(kept: float, target: float) -> bool:
     """Whether `kept` (a fraction of the MACs) is more than MISS_POINTS from `target`."""
     return abs(kept - target) * 100 > MISS_POINTS + 1e-9
+
+
+@dataclass(frozen=True)
+class PruneSpec:
+    """What to prune and how: the options of `prune_model`, `quantize.prune_pipeline.prune_checkpoint`
+    and `edgevision prune`, written once.
+
+    ratio: fraction of channels removed per layer (uniform) or over the whole net (global).
+    target_macs: alternatively the fraction of MACs to keep; the ratio is found by bisection.
+    steps: iterative schedule; `prune_model`'s `finetune(model, step)` runs after each step.
+    round_to: channel counts are kept multiples of this (8 suits SIMD kernels); None = any.
+        When rounding leaves the MACs more than MISS_POINTS off `target_macs`, the report names a
+        finer multiple that gets closer (`PruneReport.rounding_note`); with `adapt_round_to` (the
+        default) that multiple is used instead: narrow layers, such as a small CNN's 32 and 64
+        channels, cannot move in steps of 8 and land near the target (33 % of the MACs for 50 %).
+    ignored: layer names or globs whose output channels are kept, besides the classifier's
+        (e.g. MobileNetV2's `features.*.conv.2` keeps the residual stream and prunes only the
+        expanded channels inside each block).
+    importance: how channels are ranked, a key of IMPORTANCE.
+    """
+
+    ratio: float | None = None
+    target_macs: float | None = None
+    steps: int = 1
+    global_pruning: bool = False
+    round_to: int | None = 8
+    adapt_round_to: bool = True
+    ignored: tuple[str, ...] = ()
+    importance: str = "magnitude"
 
 
 @dataclass
@@ -173,38 +202,32 @@ IMPORTANCE = {
 }
 
 
-def _pruner(model, example_inputs, ratio, steps, global_pruning, round_to, ignored, importance="magnitude"):
+def _pruner(model, example_inputs, spec: PruneSpec):
+    """Torch-Pruning's pruner of `model` removing `spec.ratio` of the channels in `spec.steps`."""
     tp = _tp()
-    if importance not in IMPORTANCE:
-        raise EdgevisionError(f"unknown importance {importance!r}; choose from {', '.join(IMPORTANCE)}")
+    if spec.importance not in IMPORTANCE:
+        raise EdgevisionError(f"unknown importance {spec.importance!r}; choose from {', '.join(IMPORTANCE)}")
     return tp.pruner.MetaPruner(
         model,
         example_inputs,
-        importance=IMPORTANCE[importance](tp),
-        pruning_ratio=ratio,
-        iterative_steps=steps,
-        global_pruning=global_pruning,
-        round_to=round_to,
-        ignored_layers=_modules(model, ignored),
+        importance=IMPORTANCE[spec.importance](tp),
+        pruning_ratio=spec.ratio,
+        iterative_steps=spec.steps,
+        global_pruning=spec.global_pruning,
+        round_to=spec.round_to,
+        ignored_layers=_modules(model, spec.ignored),
     )
 
 
 def ratio_for_target_macs(
-    model: nn.Module,
-    example_inputs: torch.Tensor,
-    target_macs: float,
-    *,
-    global_pruning: bool = False,
-    round_to: int | None = 8,
-    ignored: Sequence[str] = (),
-    importance: str = "magnitude",
-    tolerance: float = 0.01,
+    model: nn.Module, example_inputs: torch.Tensor, spec: PruneSpec, tolerance: float = 0.01
 ) -> tuple[float, float]:
-    """(channel ratio, fraction of the MACs it keeps) of the one-shot pruning that leaves about
-    `target_macs` (a fraction, 0..1) of the MACs.
+    """(channel ratio, fraction of the MACs it keeps) of the one-shot pruning (`spec` with its
+    ratio and steps left aside) that leaves about `spec.target_macs` (a fraction, 0..1) of the MACs.
 
     Bisection on copies of the model (MACs fall roughly with the square of the kept channels).
     """
+    target_macs = spec.target_macs
     if not 0.0 < target_macs < 1.0:
         raise EdgevisionError(f"--target-macs must be a fraction of the current MACs in (0, 1), got {target_macs}")
     base, _ = count_macs_params(model, example_inputs)
@@ -213,7 +236,7 @@ def ratio_for_target_macs(
     tried: list[tuple[float, float]] = []  # (ratio, kept fraction of MACs)
     for _ in range(10):
         trial = copy.deepcopy(model)
-        _pruner(trial, example_inputs, guess, 1, global_pruning, round_to, ignored, importance).step()
+        _pruner(trial, example_inputs, replace(spec, ratio=guess, steps=1)).step()
         kept = count_macs_params(trial, example_inputs)[0] / base
         tried.append((guess, kept))
         if abs(kept - target_macs) <= tolerance:
@@ -258,50 +281,31 @@ def _closer_round_to(
 def prune_model(
     model: nn.Module,
     example_inputs: torch.Tensor,
+    spec: PruneSpec,
     *,
-    ratio: float | None = None,
-    target_macs: float | None = None,
-    steps: int = 1,
-    global_pruning: bool = False,
-    round_to: int | None = 8,
-    ignored: Sequence[str] = (),
-    importance: str = "magnitude",
     finetune: Callable[[nn.Module, int], None] | None = None,
-    adapt_round_to: bool = True,
 ) -> PruneReport:
-    """Prune `model` in place: remove `ratio` of the channels (or down to `target_macs`).
-
-    ratio: fraction of channels removed per layer (uniform) or over the whole net (global).
-    target_macs: alternatively the fraction of MACs to keep; the ratio is found by bisection.
-    steps: iterative schedule; `finetune(model, step)` runs after each step (and may train).
-    round_to: channel counts are kept multiples of this (8 suits SIMD kernels); None = any.
-        When rounding leaves the MACs more than MISS_POINTS off `target_macs`, the report names a
-        finer multiple that gets closer (`PruneReport.rounding_note`); with `adapt_round_to` (the
-        default) that multiple is used instead: narrow layers, such as a small CNN's 32 and 64
-        channels, cannot move in steps of 8 and land near the target (33 % of the MACs for 50 %).
-    ignored: layer names or globs whose output channels are kept, besides the classifier's
-        (e.g. MobileNetV2's `features.*.conv.2` keeps the residual stream and prunes only the
-        expanded channels inside each block).
-    importance: how channels are ranked, a key of IMPORTANCE.
-    """
+    """Prune `model` in place as `spec` says: remove `spec.ratio` of the channels (or down to
+    `spec.target_macs`); `finetune(model, step)` runs after each step (and may train)."""
+    ratio, target_macs, steps, round_to = spec.ratio, spec.target_macs, spec.steps, spec.round_to
     if (ratio is None) == (target_macs is None):
         raise EdgevisionError("give exactly one of --ratio or --target-macs")
     if steps < 1:
         raise EdgevisionError(f"--steps must be at least 1, got {steps}")
     if round_to is not None and round_to < 1:
         raise EdgevisionError(f"--round-to must be at least 1, got {round_to}")
-    ignored = expand_layer_names(model, [*ignored, *classifier_layers(model, example_inputs)])
+    ignored = expand_layer_names(model, [*spec.ignored, *classifier_layers(model, example_inputs)])
     check_supported(model, ignored)
     rounding: dict = {"target_macs": target_macs}
     if ratio is None:
         def search(multiple: int | None) -> tuple[float, float]:
-            return ratio_for_target_macs(model, example_inputs, target_macs, global_pruning=global_pruning,
-                                         round_to=multiple, ignored=ignored, importance=importance)
+            return ratio_for_target_macs(model, example_inputs,
+                                         replace(spec, round_to=multiple, ignored=tuple(ignored)))
 
         ratio, kept = search(round_to)
         found = _closer_round_to(target_macs, round_to, search) if round_to and misses(kept, target_macs) else None
         if found and abs(found[2] - target_macs) < abs(kept - target_macs):
-            if adapt_round_to:
+            if spec.adapt_round_to:
                 rounding.update(round_to_asked=round_to, macs_kept_asked=kept)
                 round_to, ratio = found[0], found[1]
             else:
@@ -310,7 +314,7 @@ def prune_model(
     macs_before, params_before = count_macs_params(model, example_inputs)
     was_training = model.training
     model.eval()
-    pruner = _pruner(model, example_inputs, ratio, steps, global_pruning, round_to, ignored, importance)
+    pruner = _pruner(model, example_inputs, replace(spec, ratio=ratio, round_to=round_to, ignored=tuple(ignored)))
     history = []
     for step in range(steps):
         pruner.step()
@@ -319,7 +323,7 @@ def prune_model(
             raise EdgevisionError(
                 f"--ratio {ratio:.3g} removed no channel (parameters unchanged at {params_before:,}): every layer "
                 f"is ignored, too narrow to keep a multiple of --round-to {round_to}, or not ranked by --importance "
-                f"{importance}; nothing written"
+                f"{spec.importance}; nothing written"
             )
         history.append({"step": step + 1, "macs": macs, "params": params})
         if finetune is not None:
@@ -327,7 +331,7 @@ def prune_model(
     model.train(was_training)
     macs_after, params_after = count_macs_params(model, example_inputs)
     return PruneReport(
-        macs_before, macs_after, params_before, params_after, ratio, steps, round_to, global_pruning, history,
+        macs_before, macs_after, params_before, params_after, ratio, steps, round_to, spec.global_pruning, history,
         **rounding,
     )
 

@@ -11,7 +11,7 @@ import copy
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,7 @@ from deploy.atomic import artifact_lock
 from deploy.card import ModelCard
 from deploy.errors import EdgevisionError
 from quantize.distill import Distilled, DistillLoss
-from quantize.prune import PruneReport, classifier_layers, prune_model
+from quantize.prune import PruneReport, PruneSpec, classifier_layers, prune_model
 from quantize.reconstruct import reconstruct
 from train.checkpoint import load_model, save_checkpoint
 from train.engine import torch_logits
@@ -36,10 +36,12 @@ def example_input(card: ModelCard, batch: int = 1) -> torch.Tensor:
     return torch.randn(batch, card.preprocessing.channels, height, width)
 
 
-@dataclass
+@dataclass(frozen=True)
 class FinetuneSpec:
-    """How to fine-tune between and after pruning steps, on the training split of the data."""
+    """How to fine-tune between and after pruning steps, on the training split of the data
+    (`epochs` 0: no fine-tuning)."""
 
+    epochs: int = 0
     lr: float = 1e-3
     optimizer: str = "adamw"
     batch_size: int = 32
@@ -143,94 +145,85 @@ def _top1(model: nn.Module, images: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(torch_logits(model, images).argmax(1) == labels))
 
 
-def _check_request(checkpoint: Path, ratio, target_macs, data, finetune_epochs, reconstruct_images, budget) -> None:
+@dataclass(frozen=True)
+class RecoverySpec:
+    """How `prune_checkpoint` measures and recovers accuracy, on the `train.data` spec `data`.
+
+    Top-1 is measured before and after on `eval_split` (`eval_limit` images at most,
+    class-balanced); after each pruning step the layers that lost input channels are re-fitted by
+    least squares on `reconstruct_images` training images (`quantize.reconstruct`; 0 turns it off);
+    `finetune.epochs` > 0 fine-tunes on the training split (after each step when the prune has
+    several, and at the end). `budget` (top-1 points) refuses a model that falls further below the
+    original: nothing is written. Without `data` none of this runs.
+    """
+
+    data: str | None = None
+    finetune: FinetuneSpec = field(default_factory=FinetuneSpec)
+    reconstruct_images: int = 256
+    eval_split: str = "val"
+    eval_limit: int | None = None
+    budget: float | None = None
+
+
+def _check_request(checkpoint: Path, spec: PruneSpec, recovery: RecoverySpec) -> None:
     """The mistakes that need no model to find, reported before any work."""
+    ratio, target_macs, data = spec.ratio, spec.target_macs, recovery.data
     if ratio is not None and not 0.0 < ratio < 1.0:
         raise EdgevisionError(f"--ratio must be between 0 and 1 (exclusive), got {ratio}")
     if target_macs is not None and not 0.0 < target_macs < 1.0:
         raise EdgevisionError(f"--target-macs must be between 0 and 1 (exclusive), got {target_macs}")
     if not checkpoint.is_file():
         raise EdgevisionError(f"checkpoint not found: {checkpoint}")
-    if finetune_epochs and not data:
+    if recovery.finetune.epochs and not data:
         raise EdgevisionError("--finetune-epochs needs --data (the training data spec)")
-    if reconstruct_images < 0:
-        raise EdgevisionError(f"--reconstruct must be a number of images (0: off), got {reconstruct_images}")
-    if budget is not None and not data:
+    if recovery.reconstruct_images < 0:
+        raise EdgevisionError(f"--reconstruct must be a number of images (0: off), got {recovery.reconstruct_images}")
+    if recovery.budget is not None and not data:
         raise EdgevisionError("--max-drop needs --data to measure accuracy")
 
 
 def prune_checkpoint(
     checkpoint: str | os.PathLike,
     out: str | os.PathLike,
-    *,
-    ratio: float | None = None,
-    target_macs: float | None = None,
-    steps: int = 1,
-    global_pruning: bool = False,
-    round_to: int | None = 8,
-    adapt_round_to: bool = True,
-    ignored: tuple[str, ...] = (),
-    importance: str = "magnitude",
-    data: str | None = None,
-    finetune_epochs: int = 0,
-    finetune: FinetuneSpec | None = None,
-    reconstruct_images: int = 256,
-    eval_split: str = "val",
-    eval_limit: int | None = None,
-    budget: float | None = None,
+    spec: PruneSpec,
+    recovery: RecoverySpec | None = None,
 ) -> PruneResult:
-    """Prune `checkpoint` (to `ratio` of channels removed, or `target_macs` of the MACs kept) and
-    save the result at `out`; see `quantize.prune.prune_model` for the pruning arguments.
-
-    With `data` (a `train.data` spec): top-1 is measured before and after on `eval_split`
-    (`eval_limit` images at most, class-balanced); after each pruning step the layers that lost
-    input channels are re-fitted by least squares on `reconstruct_images` training images
-    (`quantize.reconstruct`; 0 turns it off); and `finetune_epochs` > 0 fine-tunes on the training
-    split (after each step when `steps` > 1, and at the end) as `finetune` says. `budget` (top-1
-    points) refuses a model that falls further below the original: nothing is written.
-    """
+    """Prune `checkpoint` as `spec` says (see `quantize.prune.prune_model`) and save the result at
+    `out`; with `recovery.data`, accuracy is measured, repaired and guarded (`RecoverySpec`)."""
+    recovery = recovery or RecoverySpec()
+    data, eval_split, budget = recovery.data, recovery.eval_split, recovery.budget
+    finetune_epochs, reconstruct_images = recovery.finetune.epochs, recovery.reconstruct_images
     checkpoint, out = Path(checkpoint), Path(out)
     if out.resolve() == checkpoint.resolve():
         raise EdgevisionError(f"-o {out} is the checkpoint being pruned; write the pruned model to another file")
-    _check_request(checkpoint, ratio, target_macs, data, finetune_epochs, reconstruct_images, budget)
+    _check_request(checkpoint, spec, recovery)
     with artifact_lock(out):  # a second prune to the same file is refused before any work
-        from quantize.calibration import load_split, training_split_seed
+        from quantize.calibration import SplitDraw, load_split, training_split_seed
 
         model, card = load_model(checkpoint)
         example = example_input(card)
         result_args: dict = {"repruned": STRUCTURE_KEY in card.model_options}
         if data:
-            images, labels, _ = load_split(data, eval_split, card.preprocessing, eval_limit,
-                                          split_seed=training_split_seed(card), class_names=card.class_names)
+            evaluated = SplitDraw(data, eval_split, recovery.eval_limit, split_seed=training_split_seed(card))
+            images, labels, _ = load_split(evaluated, card.preprocessing, class_names=card.class_names)
             result_args["top1_before"] = _top1(model, images, labels)
         repair = bool(data and reconstruct_images > 0)
         teacher = copy.deepcopy(model).eval() if finetune_epochs or repair else None  # the unpruned model
-        tune = finetuner(finetune or FinetuneSpec(), data, card, teacher=teacher) if finetune_epochs else None
+        tune = finetuner(recovery.finetune, data, card, teacher=teacher) if finetune_epochs else None
         if repair:
-            calib, _, _ = load_split(data, "train", card.preprocessing, reconstruct_images,
-                                     split_seed=training_split_seed(card), class_names=card.class_names)
+            calib, _, _ = load_split(SplitDraw(data, "train", reconstruct_images, split_seed=training_split_seed(card)),
+                                     card.preprocessing, class_names=card.class_names)
             calib_images = torch.from_numpy(calib)
             result_args["reconstruction_errors"] = []
 
         def after_step(m: nn.Module, step: int) -> None:
             if repair:
                 result_args["reconstruction_errors"].append(reconstruct(m, teacher, calib_images))
-            if tune and steps > 1:
+            if tune and spec.steps > 1:
                 tune(m, finetune_epochs)
 
-        report = prune_model(
-            model,
-            example,
-            ratio=ratio,
-            target_macs=target_macs,
-            steps=steps,
-            global_pruning=global_pruning,
-            round_to=round_to,
-            adapt_round_to=adapt_round_to,
-            ignored=ignored,
-            importance=importance,
-            finetune=after_step if repair or (tune and steps > 1) else None,
-        )
+        report = prune_model(model, example, spec,
+                             finetune=after_step if repair or (tune and spec.steps > 1) else None)
         if tune:
             tune(model, finetune_epochs)
         model.eval()

@@ -86,21 +86,25 @@ def ptq_pt2e(
     return convert_pt2e(prepared)
 
 
-def qat_pt2e(
-    model: nn.Module,
-    images: np.ndarray,
-    labels: np.ndarray,
-    epochs: int = 1,
-    lr: float = 1e-4,
-    batch_size: int = 16,
-    seed: int = 0,
-    per_channel: bool = True,
-) -> torch.fx.GraphModule:
+@dataclass(frozen=True)
+class QatSpec:
+    """Quantization-aware training: `epochs` of SGD at `lr` in batches of `batch_size` (shuffled
+    with `seed`), weights per channel or per tensor."""
+
+    epochs: int = 1
+    lr: float = 1e-4
+    batch_size: int = 16
+    seed: int = 0
+    per_channel: bool = True
+
+
+def qat_pt2e(model: nn.Module, images: np.ndarray, labels: np.ndarray, spec: QatSpec) -> torch.fx.GraphModule:
     """Quantization-aware fine-tuning (PT2E, fake-quant) on preprocessed images, then convert.
 
     Plain SGD with momentum at a small learning rate, BatchNorm statistics frozen after the first
     epoch: the usual recipe for recovering PTQ loss in a few epochs.
     """
+    epochs, lr, batch_size, seed, per_channel = spec.epochs, spec.lr, spec.batch_size, spec.seed, spec.per_channel
     from torchao.quantization.pt2e import move_exported_model_to_eval, move_exported_model_to_train
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_qat_pt2e
 

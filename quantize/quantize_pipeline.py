@@ -54,6 +54,57 @@ TARGETS = {
 ONNX_LADDERS = {"onnx-int8": ptq_onnx.ONNX_LADDER, "onnx-int8-trt": ptq_onnx.ONNX_TRT_LADDER}
 
 
+@dataclass(frozen=True)
+class QuantizeSpec:
+    """How to quantize, under the accuracy guard: the options of `quantize_checkpoint`, the
+    `quantize_to_*` functions and `edgevision quantize`, written once.
+
+    target: "onnx-int8", "onnx-int8-trt", "pte-int8" or "onnx-fp16" (a key of TARGETS).
+    calib_size, seed: class-balanced training images for calibration, and the seed drawing them.
+    eval_split, eval_size: the guard's images (default all of the split); `budget`: the top-1
+        points they may drop below fp32.
+    exhaustive: try every rung and keep the best, instead of the first that passes.
+    onnx_ladder (default: the target's in ONNX_LADDERS), exclude_sensitive, fp16_fallback: the
+        ONNX ladder; pte_ladder (default `ptq_executorch.PTE_LADDER`) and qat_epochs, qat_lr,
+        qat_size (quantization-aware training on that many training images) the `.pte` one.
+    measure_latency, threads: time the chosen artifact (onnxruntime threads for scoring and timing).
+    reference_images: guard images stored as the artifact's reference set (`deploy.reference`; 0: none).
+    """
+
+    target: str = "onnx-int8"
+    calib_size: int = 256
+    eval_split: str = "val"
+    eval_size: int | None = None
+    seed: int = 0
+    budget: float = DEFAULT_BUDGET
+    exhaustive: bool = False
+    onnx_ladder: tuple[ptq_onnx.OnnxQuantConfig, ...] | None = None
+    pte_ladder: tuple[PteQuantConfig, ...] | None = None
+    exclude_sensitive: int = 3
+    fp16_fallback: bool = True
+    qat_epochs: int = 0
+    qat_lr: float = 1e-4
+    qat_size: int = 512
+    measure_latency: bool = True
+    threads: int = 2
+    reference_images: int = 16
+
+
+@dataclass(frozen=True)
+class QuantImages:
+    """The images a quantization sees: the guard's (`val_images`, `val_labels`, from `source`),
+    preprocessed training images for `calibration` (the int8 targets), raw `held_out` images for
+    the reference set, and QAT's training images and labels (`.pte` with `qat_epochs` > 0)."""
+
+    val_images: np.ndarray
+    val_labels: np.ndarray
+    calibration: np.ndarray | None = None
+    source: str = "held-out images"
+    held_out: Sequence[np.ndarray] = ()
+    qat_images: np.ndarray | None = None
+    qat_labels: np.ndarray | None = None
+
+
 @dataclass
 class QuantResult:
     """The artifact written, the attempt chosen, the guard's report (every attempt) and the card."""
@@ -194,25 +245,18 @@ def _fp32_onnx(model: nn.Module, card: ModelCard, path: Path) -> Path:
 
 
 def quantize_to_onnx(
-    model: nn.Module,
-    card: ModelCard,
-    out: str | os.PathLike,
-    calibration: np.ndarray,
-    val_images: np.ndarray,
-    val_labels: np.ndarray,
-    *,
-    budget: float = DEFAULT_BUDGET,
-    ladder: tuple[ptq_onnx.OnnxQuantConfig, ...] = ptq_onnx.ONNX_LADDER,
-    exhaustive: bool = False,
-    exclude_sensitive: int = 3,
-    fp16_fallback: bool = True,
-    measure_latency: bool = True,
-    threads: int = 2,
-    source: str = "held-out images",
-    held_out: Sequence[np.ndarray] = (),
+    model: nn.Module, card: ModelCard, out: str | os.PathLike, images: QuantImages, spec: QuantizeSpec | None = None
 ) -> QuantResult:
-    """int8 ONNX under the accuracy guard: try `ladder` in order, then the closest miss with its
-    most sensitive nodes kept in float, then fp16; write the best passing model to `out`."""
+    """int8 ONNX under the accuracy guard: try the ladder (`spec.onnx_ladder`, else the target's) in
+    order, then the closest miss with its most sensitive nodes kept in float, then fp16; write the
+    best passing model to `out`."""
+    spec = spec or QuantizeSpec()
+    calibration, val_images, val_labels = images.calibration, images.val_images, images.val_labels
+    source, held_out, threads = images.source, images.held_out, spec.threads
+    ladder = spec.onnx_ladder if spec.onnx_ladder is not None else ONNX_LADDERS.get(spec.target, ptq_onnx.ONNX_LADDER)
+    # TensorRT's form is timed on the device (`edgevision bench` of its engine): onnxruntime's CPU
+    # kernels run signed activations no faster than fp32, so a CPU time here would only mislead
+    measure_latency = spec.measure_latency and spec.target != "onnx-int8-trt"
     out = Path(out)
     with tempfile.TemporaryDirectory(prefix="edgevision-quant-") as tmp_name:
         tmp = Path(tmp_name)
@@ -225,20 +269,20 @@ def quantize_to_onnx(
             return Rung(config.name, "int8", config.to_dict(),
                         lambda path: ptq_onnx.quantize_onnx(pre, path, calibration, config))
 
-        guard = start_guard(score(pre), val_labels, budget, source)
-        best = climb(guard, map(int8, ladder), tmp, ".onnx", score, exhaustive)
-        if best is None and exclude_sensitive > 0:
+        guard = start_guard(score(pre), val_labels, spec.budget, source)
+        best = climb(guard, map(int8, ladder), tmp, ".onnx", score, spec.exhaustive)
+        if best is None and spec.exclude_sensitive > 0:
             scored = [a for a in guard.attempts if a.top1 is not None and a.config.get("quant_format") == "qdq"]
             if scored:
                 closest = max(scored, key=lambda a: a.top1)
                 config = next(c for c in ladder if c.name == closest.name)
                 sample = calibration[: min(8, len(calibration))]
                 readers = ptq_onnx.TENSORRT_OP_TYPES if config.form == "tensorrt" else ()
-                nodes = ptq_onnx.sensitive_nodes(pre, closest.path, sample, exclude_sensitive, readers)
+                nodes = ptq_onnx.sensitive_nodes(pre, closest.path, sample, spec.exclude_sensitive, readers)
                 log.info("  most sensitive nodes: %s", ", ".join(f"{n} ({db:.1f} dB)" for n, db in nodes))
                 excluded = ptq_onnx.with_exclusions(config, [n for n, _ in nodes])
                 best = climb(guard, [int8(excluded)], tmp, ".onnx", score)
-        if best is None and fp16_fallback:
+        if best is None and spec.fp16_fallback:
             climb(guard, [_fp16_rung(pre)], tmp, ".onnx", score)
         chosen = guard.require_best()
         report = guard.report()
@@ -254,32 +298,19 @@ def quantize_to_onnx(
 
 
 def quantize_to_pte(
-    model: nn.Module,
-    card: ModelCard,
-    out: str | os.PathLike,
-    calibration: np.ndarray,
-    val_images: np.ndarray,
-    val_labels: np.ndarray,
-    *,
-    budget: float = DEFAULT_BUDGET,
-    ladder: tuple[PteQuantConfig, ...] | None = None,
-    qat_images: np.ndarray | None = None,
-    qat_labels: np.ndarray | None = None,
-    qat_epochs: int = 0,
-    qat_lr: float = 1e-4,
-    exhaustive: bool = False,
-    measure_latency: bool = True,
-    threads: int = 2,
-    source: str = "held-out images",
-    held_out: Sequence[np.ndarray] = (),
+    model: nn.Module, card: ModelCard, out: str | os.PathLike, images: QuantImages, spec: QuantizeSpec | None = None
 ) -> QuantResult:
-    """int8 ExecuTorch (XNNPACK) under the guard: the rungs of `ladder` (default
-    `ptq_executorch.PTE_LADDER`; its QAT rungs only when `qat_epochs` > 0); writes `out` and its
-    sidecar card."""
+    """int8 ExecuTorch (XNNPACK) under the guard: the rungs of `spec.pte_ladder` (default
+    `ptq_executorch.PTE_LADDER`; its QAT rungs only when `spec.qat_epochs` > 0); writes `out` and
+    its sidecar card."""
     from deploy.card import write_sidecar
     from quantize import ptq_executorch as pte
     from train.engine import torch_logits
 
+    spec = spec or QuantizeSpec()
+    calibration, val_images, val_labels = images.calibration, images.val_images, images.val_labels
+    qat_images, qat_labels, qat_epochs, qat_lr = images.qat_images, images.qat_labels, spec.qat_epochs, spec.qat_lr
+    source, held_out, threads, ladder = images.source, images.held_out, spec.threads, spec.pte_ladder
     if qat_epochs > 0 and (qat_images is None or qat_labels is None):
         raise EdgevisionError("QAT needs training images and labels (qat_images, qat_labels)")
     out = Path(out)
@@ -294,9 +325,8 @@ def quantize_to_pte(
 
         def write(path: Path) -> None:
             if config.qat:
-                quantized = pte.qat_pt2e(
-                    copy.deepcopy(model), qat_images, qat_labels, qat_epochs, qat_lr, per_channel=config.per_channel
-                )
+                quantized = pte.qat_pt2e(copy.deepcopy(model), qat_images, qat_labels,
+                                         pte.QatSpec(qat_epochs, qat_lr, per_channel=config.per_channel))
             else:
                 quantized = pte.ptq_pt2e(copy.deepcopy(model), calibration, config.per_channel, skip)
             path.write_bytes(pte.lower_to_pte(quantized, calibration))
@@ -307,12 +337,12 @@ def quantize_to_pte(
         return artifact_logits(path, val_images, threads)
 
     rungs = [rung(c) for c in (pte.PTE_LADDER if ladder is None else ladder) if not c.qat or qat_epochs > 0]
-    guard = start_guard(torch_logits(model, val_images), val_labels, budget, source)
+    guard = start_guard(torch_logits(model, val_images), val_labels, spec.budget, source)
     with tempfile.TemporaryDirectory(prefix="edgevision-pte-") as tmp_name:
-        climb(guard, rungs, Path(tmp_name), ".pte", score, exhaustive)
+        climb(guard, rungs, Path(tmp_name), ".pte", score, spec.exhaustive)
         chosen = guard.require_best()
         report = guard.report()
-        if measure_latency:
+        if spec.measure_latency:
             report["latency_ms"] = artifact_latency_ms({chosen.name: chosen.path}, val_images[0], threads)
             chosen.latency_ms = report["latency_ms"][chosen.name]
         new_card = quantized_card(card, guard, chosen, "executorch", "pytorch", source)
@@ -328,18 +358,13 @@ def quantize_to_pte(
 
 
 def quantize_to_fp16(
-    model: nn.Module,
-    card: ModelCard,
-    out: str | os.PathLike,
-    val_images: np.ndarray,
-    val_labels: np.ndarray,
-    *,
-    budget: float = DEFAULT_BUDGET,
-    threads: int = 2,
-    source: str = "held-out images",
-    held_out: Sequence[np.ndarray] = (),
+    model: nn.Module, card: ModelCard, out: str | os.PathLike, images: QuantImages, spec: QuantizeSpec | None = None
 ) -> QuantResult:
-    """fp16 ONNX (for GPUs), scored like any other attempt before it is written."""
+    """fp16 ONNX (for GPUs), scored like any other attempt before it is written (`images.calibration`
+    is not needed)."""
+    spec = spec or QuantizeSpec()
+    val_images, val_labels, source, held_out = images.val_images, images.val_labels, images.source, images.held_out
+    threads = spec.threads
     out = Path(out)
     with tempfile.TemporaryDirectory(prefix="edgevision-fp16-") as tmp_name:
         tmp = Path(tmp_name)
@@ -348,7 +373,7 @@ def quantize_to_fp16(
         def score(path: Path) -> np.ndarray:
             return artifact_logits(path, val_images, threads)
 
-        guard = start_guard(score(fp32), val_labels, budget, source)
+        guard = start_guard(score(fp32), val_labels, spec.budget, source)
         climb(guard, [_fp16_rung(fp32)], tmp, ".onnx", score)
         chosen = guard.require_best()
         new_card = quantized_card(card, guard, chosen, "onnx", "fp32 onnx", source)
@@ -375,7 +400,7 @@ def check_target(target: str, out: str | os.PathLike) -> Path:
 
 def _load(checkpoint: str | os.PathLike, data: str, calib_size: int, seed: int):
     """(model, card, calibration images, their labels) of a checkpoint and a data spec's training split."""
-    from quantize.calibration import check_calibration_set, load_split, training_split_seed
+    from quantize.calibration import SplitDraw, check_calibration_set, load_split, training_split_seed
     from train.checkpoint import load_model
 
     if not Path(checkpoint).is_file():
@@ -383,9 +408,8 @@ def _load(checkpoint: str | os.PathLike, data: str, calib_size: int, seed: int):
     if calib_size < 1:
         raise EdgevisionError(f"--calib-size must be positive, got {calib_size}")
     model, card = load_model(checkpoint)
-    calib, calib_labels, _ = load_split(data, "train", card.preprocessing, calib_size, seed,
-                                        split_seed=training_split_seed(card),
-                                        class_names=card.class_names)
+    calibration = SplitDraw(data, "train", calib_size, seed, split_seed=training_split_seed(card))
+    calib, calib_labels, _ = load_split(calibration, card.preprocessing, class_names=card.class_names)
     check_calibration_set(calib_labels)
     return model, card, calib, calib_labels
 
@@ -404,77 +428,46 @@ def calibration_from_checkpoint(
 
 
 def quantize_checkpoint(
-    checkpoint: str | os.PathLike,
-    out: str | os.PathLike,
-    *,
-    target: str = "onnx-int8",
-    data: str,
-    calib_size: int = 256,
-    eval_split: str = "val",
-    eval_size: int | None = None,
-    seed: int = 0,
-    budget: float = DEFAULT_BUDGET,
-    exhaustive: bool = False,
-    onnx_ladder: tuple[ptq_onnx.OnnxQuantConfig, ...] | None = None,
-    exclude_sensitive: int = 3,
-    fp16_fallback: bool = True,
-    qat_epochs: int = 0,
-    qat_lr: float = 1e-4,
-    qat_size: int = 512,
-    measure_latency: bool = True,
-    threads: int = 2,
-    reference_images: int = 16,
+    checkpoint: str | os.PathLike, out: str | os.PathLike, spec: QuantizeSpec | None = None, *, data: str
 ) -> QuantResult:
-    """Quantize a checkpoint to `target` ("onnx-int8", "onnx-int8-trt", "pte-int8" or "onnx-fp16") under the guard.
-
-    Calibration: `calib_size` class-balanced training images of `data` (drawn with `seed`); the
-    guard: `eval_size` images (default all) of `eval_split`, at most `budget` top-1 points below
-    fp32. `onnx_ladder` (default: the target's in `ONNX_LADDERS`), `exclude_sensitive` and
-    `fp16_fallback` shape the ONNX ladder; `qat_*`
-    adds quantization-aware training (on `qat_size` training images) to the `.pte` ladder.
-    Raises `BudgetMissed` (its `report` holds every attempt) when no configuration passes.
-    `reference_images` of the guard's images go into the artifact's reference set (`deploy.reference`; 0: none).
+    """Quantize a checkpoint to `spec.target` under the guard, calibrated and guarded on the
+    `train.data` spec `data` (calibration from its training split, the guard on `spec.eval_split`;
+    see `QuantizeSpec`). Raises `BudgetMissed` (its `report` holds every attempt) when no
+    configuration passes.
     """
+    spec = spec or QuantizeSpec()
+    target, seed, eval_split, eval_size = spec.target, spec.seed, spec.eval_split, spec.eval_size
     out = check_target(target, out)
     if target == "calib-data":
         raise EdgevisionError("calib-data is written by calibration_from_checkpoint, not quantize_checkpoint")
-    if budget < 0:
-        raise EdgevisionError(f"--max-drop is the allowed top-1 drop in points and must be >= 0, got {budget}")
-    check_threads(threads, minimum=1)
+    if spec.budget < 0:
+        raise EdgevisionError(f"--max-drop is the allowed top-1 drop in points and must be >= 0, got {spec.budget}")
+    check_threads(spec.threads, minimum=1)
     from deploy.export.reference import check_count
 
-    check_count(reference_images)
+    check_count(spec.reference_images)
     with artifact_lock(out):  # a second quantize to the same file is refused before any work
-        from quantize.calibration import check_calibration_set, held_out_images, load_split, training_split_seed
+        from quantize.calibration import (
+            SplitDraw,
+            check_calibration_set,
+            held_out_images,
+            load_split,
+            training_split_seed,
+        )
 
-        model, card, calib, _ = _load(checkpoint, data, calib_size, seed)
-        val, val_labels, _ = load_split(data, eval_split, card.preprocessing, eval_size, seed,
-                                        split_seed=training_split_seed(card),
-                                        class_names=card.class_names)
+        model, card, calib, _ = _load(checkpoint, data, spec.calib_size, seed)
+        guarded = SplitDraw(data, eval_split, eval_size, seed, split_seed=training_split_seed(card))
+        val, val_labels, _ = load_split(guarded, card.preprocessing, class_names=card.class_names)
         check_calibration_set(val_labels, minimum=8, what="evaluation")
-        source = split_label(eval_split, data)
-        held_out = held_out_images(data, eval_split, reference_images, eval_size, seed,
-                                   split_seed=training_split_seed(card)) if reference_images else []
+        images = QuantImages(val, val_labels, calib, source=split_label(eval_split, data))
+        if spec.reference_images:
+            images = replace(images, held_out=held_out_images(guarded, spec.reference_images))
         if target in ONNX_LADDERS:
-            # TensorRT's form is timed on the device (`edgevision bench` of its engine): onnxruntime's CPU
-            # kernels run signed activations no faster than fp32, so a CPU time here would only mislead
-            return quantize_to_onnx(
-                model, card, out, calib, val, val_labels, budget=budget,
-                ladder=ONNX_LADDERS[target] if onnx_ladder is None else onnx_ladder, exhaustive=exhaustive,
-                exclude_sensitive=exclude_sensitive, fp16_fallback=fp16_fallback,
-                measure_latency=measure_latency and target == "onnx-int8", threads=threads, source=source,
-                held_out=held_out,
-            )
+            return quantize_to_onnx(model, card, out, images, spec)
         if target == "pte-int8":
-            qat_images = qat_labels = None
-            if qat_epochs:
-                qat_images, qat_labels, _ = load_split(data, "train", card.preprocessing, qat_size, seed + 1,
-                                                       split_seed=training_split_seed(card),
-                                                       class_names=card.class_names)
-            return quantize_to_pte(
-                model, card, out, calib, val, val_labels, budget=budget, qat_images=qat_images, qat_labels=qat_labels,
-                qat_epochs=qat_epochs, qat_lr=qat_lr, exhaustive=exhaustive, measure_latency=measure_latency,
-                threads=threads, source=source, held_out=held_out,
-            )
-        return quantize_to_fp16(model, card, out, val, val_labels, budget=budget, threads=threads, source=source,
-                                held_out=held_out)
+            if spec.qat_epochs:
+                qat_draw = SplitDraw(data, "train", spec.qat_size, seed + 1, split_seed=training_split_seed(card))
+                qat_images, qat_labels, _ = load_split(qat_draw, card.preprocessing, class_names=card.class_names)
+                images = replace(images, qat_images=qat_images, qat_labels=qat_labels)
+            return quantize_to_pte(model, card, out, images, spec)
+        return quantize_to_fp16(model, card, out, images, spec)

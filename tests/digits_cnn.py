@@ -17,12 +17,12 @@ def train_digits_cnn(path: Path) -> Path:
     from torch import nn
 
     from deploy.card import ModelCard
-    from quantize.calibration import load_split
+    from quantize.calibration import SplitDraw, load_split
     from train.checkpoint import save_checkpoint
     from train.models import build_model
 
     torch.manual_seed(0)
-    images, labels, names = load_split("digits", "train", SPEC)
+    images, labels, names = load_split(SplitDraw("digits", "train"), SPEC)
     model = build_model("cnn", 10, 1, (8, 8), **OPTIONS)
     optimizer = torch.optim.Adam(model.parameters(), 3e-3)
     x, y = torch.from_numpy(images), torch.from_numpy(labels)

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from deploy.cli_util import CommandParser, run_cli
+from deploy.cli_util import CommandParser, Subcommand, run_subcommand
 from deploy.errors import EdgevisionError
 from train.catalog import ARCHITECTURES, POLICIES
 from train.data_root import HELP as DATA_ROOT_HELP
 from train.lessons import LESSON_RECIPES
-
-SUBCOMMANDS = ("train", "eval")
 
 
 def _json_dict(text: str) -> dict:
@@ -88,7 +85,9 @@ def build_train_parser() -> CommandParser:
 
 def build_eval_parser() -> CommandParser:
     parser = CommandParser(
-        prog="edgevision eval", description="Evaluate a checkpoint with the preprocessing on its card.",
+        prog="edgevision eval",
+        description="Evaluate a checkpoint with the preprocessing on its card: eval_metrics.json (with the "
+        "confusion matrix), eval_confusion.png and eval_wrong.png (the most confidently wrong images).",
         examples=[
             "edgevision eval --model runs/demo/train/model.pt",
             "edgevision eval --model runs/demo/train/model.pruned.pt --data digits --split val --out runs/eval",
@@ -100,7 +99,10 @@ def build_eval_parser() -> CommandParser:
     parser.add_argument("--data-root", metavar="DIR", help=DATA_ROOT_HELP)
     parser.add_argument("--split", choices=("test", "val", "all"), default="test",
                         help="which split of --data to score, drawn as training drew it (default test)")
-    parser.add_argument("--out", help="folder for eval_metrics.json (default: beside the checkpoint)")
+    parser.add_argument("--out", help="folder for eval_metrics.json, eval_confusion.png and eval_wrong.png "
+                        "(default: beside the checkpoint)")
+    parser.add_argument("--wrong", type=int, default=16, metavar="N",
+                        help="draw the N most confidently wrong images into eval_wrong.png (default 16; 0: none)")
     parser.add_argument("--batch-size", type=int, default=128, help="images per forward pass (default 128)")
     parser.add_argument("--seed", type=int,
                         help="split seed (default: the one the model was trained with, from its card)")
@@ -154,16 +156,16 @@ def eval_command(args: argparse.Namespace) -> int:
     from train.evaluate import evaluate_checkpoint
 
     evaluate_checkpoint(args.model, args.data, args.split, args.out, args.data_root, args.batch_size, args.seed,
-                        args.allow_other_split)
+                        args.allow_other_split, args.wrong)
     return 0
 
 
-def main(argv: list[str]) -> int:
-    """argv[0] is the subcommand (train or eval), the rest its options."""
-    if not argv or argv[0] not in SUBCOMMANDS:
-        print(f"usage: edgevision {{{','.join(SUBCOMMANDS)}}} [options]", file=sys.stderr)
-        return 2
-    parse, command = {"train": (parse_train_args, train_command),
-                      "eval": (lambda rest: build_eval_parser().parse_args(rest), eval_command)}[argv[0]]
-    args = parse(argv[1:])
-    return run_cli(lambda: command(args), f"edgevision {argv[0]}", verbose=args.verbose)
+COMMANDS = {
+    "train": Subcommand(build_train_parser, train_command, parse=lambda parser, options: parse_train_args(options)),
+    "eval": Subcommand(build_eval_parser, eval_command),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`[train|eval, *options]`, as `edgevision` passes it (`deploy.cli_util.run_subcommand`)."""
+    return run_subcommand(argv, COMMANDS)

@@ -15,7 +15,7 @@ from deploy.errors import EdgevisionError
 from deploy.image_folder import tree_fingerprint
 from train.checkpoint import load_model
 from train.data import data_root_of, load_data
-from train.engine import evaluate_loader
+from train.engine import predict_logits, score
 from train.fit import metrics_dict, write_outputs
 from train.loaders import make_loader
 from train.report import format_summary
@@ -47,14 +47,20 @@ def evaluate_checkpoint(
     batch_size: int = 128,
     seed: int | None = None,
     allow_other_split: bool = False,
+    wrong: int = 16,
 ) -> dict:
     """Metrics of `model_path` on a split of `data_spec` (the card's data set by default).
 
     The split is drawn with the seed the model was trained with (the card's `dataset_info`): another
     `seed` would put training images in the test split, so it is refused unless `allow_other_split`
     (then warned about). Data whose content differs from what the card recorded is warned about too.
-    Writes eval_metrics.json and eval_confusion.png to `out` (default: the checkpoint's folder).
+    Writes eval_metrics.json (with the confusion matrix, `confusion[true][predicted]`),
+    eval_confusion.png and, when any image is wrong, eval_wrong.png (the `wrong` most confidently
+    wrong images, listed in eval_metrics.json's `most_confident_wrong`) to `out` (default: the
+    checkpoint's folder).
     """
+    if wrong < 0:
+        raise EdgevisionError(f"--wrong must be 0 (no grid) or more, not {wrong}")
     folder = Path(out) if out else Path(model_path).parent
     check_writable(folder / "eval_metrics.json", "--out")  # before the evaluation, not after it
     model, card = load_model(model_path)
@@ -88,9 +94,57 @@ def evaluate_checkpoint(
             raise EdgevisionError(f"{spec} has no {split} split; use --split val or --split all")
     loader = make_loader(dataset, eval_transform(card.preprocessing), batch_size, False, seed=seed,
                          precomputable=data.in_memory, workers=0 if data.in_memory else 1)
-    result = evaluate_loader(model, loader, card.num_classes, torch.device("cpu"), quiet=False)
-    metrics = metrics_dict(result, card.class_names, split, data.spec)
+    logits, labels = predict_logits(model, loader, torch.device("cpu"), quiet=False)
+    metrics = metrics_dict(score(logits, labels, card.num_classes), card.class_names, split, data.spec)
     metrics["checkpoint"] = str(model_path)
+    mistakes = most_confident_wrong(logits, labels, wrong)
+    metrics["most_confident_wrong"] = [
+        {"index": i, "true": card.class_names[t], "predicted": card.class_names[p], "confidence": round(c, 6),
+         **({"file": str(f)} if (f := file_of(dataset, i)) else {})}
+        for i, t, p, c in mistakes
+    ]
     write_outputs(folder, metrics, card.class_names, None, prefix="eval_")
-    logger.info(format_summary(metrics) + f"\nwrote {folder / 'eval_metrics.json'}")
+    wrote = [folder / "eval_metrics.json", folder / "eval_confusion.png"]
+    grid_path = folder / "eval_wrong.png"
+    if mistakes:
+        draw_wrong(grid_path, dataset, mistakes, card.class_names, f"{split}: most confidently wrong")
+        wrote.append(grid_path)
+    elif grid_path.exists():  # a grid of an earlier evaluation would be taken for this one's
+        grid_path.unlink()
+    logger.info(format_summary(metrics) + f"\nwrote {', '.join(map(str, wrote))}")
     return metrics
+
+
+def most_confident_wrong(logits: torch.Tensor, labels: torch.Tensor, limit: int) -> list[tuple[int, int, int, float]]:
+    """(index, true class, predicted class, softmax confidence of the prediction) of up to `limit`
+    wrongly classified images, the most confident first (ties: the lower index first)."""
+    if not len(labels) or limit == 0:
+        return []
+    confidence, predicted = logits.float().softmax(1).max(1)
+    wrong = torch.nonzero(predicted != labels).flatten().tolist()
+    wrong.sort(key=lambda i: (-float(confidence[i]), i))
+    return [(i, int(labels[i]), int(predicted[i]), float(confidence[i])) for i in wrong[:limit]]
+
+
+def file_of(dataset, index: int) -> str | None:
+    """The image file behind `dataset[index]` when it has one (class-folder trees), else None."""
+    while isinstance(dataset, ConcatDataset):
+        for part in dataset.datasets:
+            if index < len(part):
+                dataset = part
+                break
+            index -= len(part)
+    samples = getattr(dataset, "samples", None)
+    return samples[index][0] if samples is not None else None
+
+
+def draw_wrong(path: Path, dataset, mistakes: list[tuple[int, int, int, float]], class_names: list[str],
+               title: str) -> None:
+    """The mistakes as a grid: each image as the data holds it, its true class, the predicted one
+    and the confidence under it."""
+    from train.gallery import Tile, as_picture, draw_grid, thumbnail
+
+    tiles = [Tile(thumbnail(as_picture(dataset[i][0])),
+                  f"true {class_names[t]}\npred {class_names[p]} {c:.0%}", color="firebrick")
+             for i, t, p, c in mistakes]
+    draw_grid(path, tiles, columns=min(8, len(tiles)), title=title, caption_lines=2)

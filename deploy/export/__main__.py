@@ -4,4 +4,4 @@ import sys
 
 from deploy.export.cli import main
 
-sys.exit(main())
+sys.exit(main(["export", *sys.argv[1:]]))

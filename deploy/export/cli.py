@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from deploy.cli_util import CommandParser, run_cli
+from deploy.cli_util import CommandParser, Subcommand, run_subcommand
 from deploy.errors import EdgevisionError
 from deploy.export import get_format, list_formats
 
@@ -86,14 +86,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         result = export_onnx(args.model, args.format, args.out, precision=precision,
                              verify=args.verify_images > 0, **options)
     else:
-        from deploy.export.pipeline import export_checkpoint
+        from deploy.export.pipeline import ExportSpec, export_checkpoint
         from deploy.export.reference import check_count
 
         check_count(args.reference_images)
-        result = export_checkpoint(
-            args.model, args.format, args.out, precision=precision, data=args.data,
-            verify_images=args.verify_images, reference_images=args.reference_images, **options,
-        )
+        spec = ExportSpec(precision=precision, data=args.data, verify_images=args.verify_images,
+                          reference_images=args.reference_images, options=options)
+        result = export_checkpoint(args.model, args.format, args.out, spec)
     precision = result.card.precision
     print(f"wrote {result.path} ({args.format}, {precision})")
     if result.card.built_on is not None:
@@ -113,9 +112,5 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """argv[0] is the subcommand ("export"), as `edgevision` passes it."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["export"]:
-        argv = argv[1:]
-    args = export_parser().parse_args(argv)
-    return run_cli(lambda: cmd_export(args), "edgevision export", verbose=args.verbose)
+    """`["export", *options]`, as `edgevision` passes it (`deploy.cli_util.run_subcommand`)."""
+    return run_subcommand(argv, {"export": Subcommand(export_parser, cmd_export)})

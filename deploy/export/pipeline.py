@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -14,6 +16,20 @@ from deploy.errors import EdgevisionError
 from deploy.export import ExportResult, check_request, get_exporter, get_format
 from deploy.export.reference import check_count, make_reference, reference_note, store_reference
 from deploy.version import __version__
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """How to export and check an artifact: its `precision`; `verify_images` images of the
+    `train.data` spec `data` (generated ones without it; 0 skips the check) for the parity check;
+    `reference_images` of them kept as its reference set (`deploy.reference`; 0: none); and the
+    format's own `options` (its `deploy.export` table entry's, e.g. `opset`)."""
+
+    precision: str = "fp32"
+    data: str | None = None
+    verify_images: int = 256
+    reference_images: int = 16
+    options: Mapping[str, object] = field(default_factory=dict)
 
 
 def artifact_card(card: ModelCard, fmt: str, precision: str, source_sha256: str) -> ModelCard:
@@ -56,23 +72,23 @@ def export_model(
     card: ModelCard,
     fmt: str,
     out: str | os.PathLike,
-    precision: str = "fp32",
+    spec: ExportSpec | None = None,
+    *,
     source_sha256: str = "",
-    data: str | None = None,
-    verify_images: int = 256,
-    reference_images: int = 16,
-    **format_options,
 ) -> ExportResult:
     """Export `model` to `out` as `fmt`, check parity and record it in the artifact's card.
 
     The artifact is built and checked under a temporary name beside `out` and moved into place
-    only when it passed (or when `verify_images=0` skips the check: `deploy.load` then warns that
-    it is unverified), so a failed export never replaces an earlier, verified one. A failed
+    only when it passed (or when `spec.verify_images=0` skips the check: `deploy.load` then warns
+    that it is unverified), so a failed export never replaces an earlier, verified one. A failed
     artifact is kept as `<stem>.failed<suffix>`, its card marked failed, and the result's `passed`
     is False. Concurrent exports to one `out` are refused (a lock beside it). A passing (or unchecked)
-    artifact gets a reference set of `reference_images` of the parity check's images (`deploy.reference`;
-    0: none).
+    artifact gets a reference set of `spec.reference_images` of the parity check's images
+    (`deploy.reference`; 0: none).
     """
+    spec = spec or ExportSpec()
+    precision, data = spec.precision, spec.data
+    verify_images, reference_images = spec.verify_images, spec.reference_images
     check_request(fmt, precision, out)
     check_count(reference_images)
     out = Path(out)
@@ -80,7 +96,7 @@ def export_model(
     with artifact_lock(out, "--out"), \
             tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as staging:
         staged = Path(staging) / out.name
-        get_exporter(fmt)(model, new_card, staged, precision=precision, data=data, **format_options)
+        get_exporter(fmt)(model, new_card, staged, precision=precision, data=data, **spec.options)
         # the exporter's card may add what only it knows (an engine's built_on)
         if get_format(fmt).card_in == "sidecar":
             new_card = read_sidecar(staged) or new_card
@@ -99,9 +115,12 @@ def export_model(
     return result
 
 
-def export_checkpoint(checkpoint: str | os.PathLike, fmt: str, out: str | os.PathLike, **kwargs) -> ExportResult:
+def export_checkpoint(
+    checkpoint: str | os.PathLike, fmt: str, out: str | os.PathLike, spec: ExportSpec | None = None
+) -> ExportResult:
     """Load a training checkpoint with `train.checkpoint` and export it (see `export_model`)."""
-    check_request(fmt, kwargs.get("precision", "fp32"))
+    spec = spec or ExportSpec()
+    check_request(fmt, spec.precision)
     try:
         from train.checkpoint import load_model, sha256_file
     except ModuleNotFoundError as exc:
@@ -110,4 +129,4 @@ def export_checkpoint(checkpoint: str | os.PathLike, fmt: str, out: str | os.Pat
     if not checkpoint.is_file():
         raise EdgevisionError(f"checkpoint not found: {checkpoint}")
     model, card = load_model(checkpoint)
-    return export_model(model, card, fmt, out, source_sha256=sha256_file(checkpoint), **kwargs)
+    return export_model(model, card, fmt, out, spec, source_sha256=sha256_file(checkpoint))

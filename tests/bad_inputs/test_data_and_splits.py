@@ -102,7 +102,7 @@ def test_prune_scores_on_the_split_training_held_out(tmp_path):
     from deploy.card import ModelCard
     from deploy.preprocess import Preprocessing
     from edgevision import main
-    from quantize.calibration import load_split
+    from quantize.calibration import SplitDraw, load_split
     from quantize.prune_pipeline import _top1
     from train.checkpoint import save_checkpoint
     from train.models import build_model
@@ -114,14 +114,16 @@ def test_prune_scores_on_the_split_training_held_out(tmp_path):
 
     torch.manual_seed(0)
     network = build_model("cnn", 10, 1, (8, 8), width=16)
-    images, labels, _ = load_split("digits", "train", prep, 300, split_seed=0)  # half-trained: scores differ by split
+    # half-trained: scores differ by split
+    images, labels, _ = load_split(SplitDraw("digits", "train", 300, split_seed=0), prep)
     optimizer = torch.optim.Adam(network.parameters(), 3e-3)
     for _ in range(3):
         optimizer.zero_grad()
         torch.nn.functional.cross_entropy(network(torch.from_numpy(images)), torch.from_numpy(labels)).backward()
         optimizer.step()
     model = save_checkpoint(tmp_path / "model.pt", card, network.state_dict())
-    held_out = {seed: _top1(network.eval(), *load_split("digits", "val", prep, split_seed=seed)[:2]) for seed in (0, 3)}
+    held_out = {seed: _top1(network.eval(), *load_split(SplitDraw("digits", "val", split_seed=seed), prep)[:2])
+                for seed in (0, 3)}
     assert held_out[0] != held_out[3]  # the two splits score differently: the test can tell them apart
     assert main(["prune", "--model", str(model), "-o", str(tmp_path / "p.pt"), "--ratio", "0.5", "--data", "digits",
                  "--reconstruct", "0", "--report", str(tmp_path / "r.json")]) == 0

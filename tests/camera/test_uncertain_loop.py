@@ -35,13 +35,13 @@ def digits_tree(root: Path) -> Path:
 
 @pytest.mark.slow  # a short training, an export, a camera run and a fine-tune: about 30 s
 def test_save_uncertain_then_fine_tune_from_the_deployed_model(tmp_path):
-    from deploy.export.pipeline import export_checkpoint
+    from deploy.export.pipeline import ExportSpec, export_checkpoint
     from train.checkpoint import load_model
     from train.cli import main as train_main
 
     checkpoint = train_digits_cnn(tmp_path / "model.pt")
     tree = digits_tree(tmp_path / "digits")
-    model = export_checkpoint(checkpoint, "onnx", tmp_path / "model.onnx", data=f"folder:{tree}").path
+    model = export_checkpoint(checkpoint, "onnx", tmp_path / "model.onnx", ExportSpec(data=f"folder:{tree}")).path
 
     items, classes = list_labelled_images(tree / "val", limit=60)
     video = tmp_path / "held_out.avi"

@@ -82,10 +82,10 @@ def checkpoint(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def onnx_model(checkpoint, tmp_path_factory) -> Path:
     pytest.importorskip("onnx")
-    from deploy.export.pipeline import export_checkpoint
+    from deploy.export.pipeline import ExportSpec, export_checkpoint
 
-    result = export_checkpoint(checkpoint, "onnx", tmp_path_factory.mktemp("onnx") / "digits.onnx", data="digits",
-                               verify_images=64, reference_images=0)
+    result = export_checkpoint(checkpoint, "onnx", tmp_path_factory.mktemp("onnx") / "digits.onnx",
+                               ExportSpec(data="digits", verify_images=64, reference_images=0))
     assert result.passed
     return result.path
 
@@ -141,10 +141,11 @@ def test_eval_scores_the_same_images_whichever_spelling(checkpoint, tree, tmp_pa
 
 @pytest.mark.slow  # a real training run / three exports / three quantizations
 def test_export_checks_parity_on_the_same_images_whichever_spelling(checkpoint, tree, tmp_path):
-    from deploy.export.pipeline import export_checkpoint
+    from deploy.export.pipeline import ExportSpec, export_checkpoint
 
-    cards = {name: export_checkpoint(checkpoint, "onnx", tmp_path / f"{name}.onnx", data=spec, verify_images=100,
-                                     reference_images=2).card for name, spec in spellings(tree).items()}
+    cards = {name: export_checkpoint(checkpoint, "onnx", tmp_path / f"{name}.onnx",
+                                     ExportSpec(data=spec, verify_images=100, reference_images=2)).card
+             for name, spec in spellings(tree).items()}
     digits = cards["digits"]
     assert digits.parity.passed and digits.parity.images == 100 and digits.parity.source == "val split of digits"
     assert cards["folder"].parity.source == cards["path"].parity.source == str(tree / "val")
@@ -157,10 +158,10 @@ def test_export_checks_parity_on_the_same_images_whichever_spelling(checkpoint, 
 
 @pytest.mark.slow  # a real training run / three exports / three quantizations
 def test_quantize_calibrates_and_guards_on_the_same_images_whichever_spelling(checkpoint, tree, tmp_path):
-    from quantize.quantize_pipeline import quantize_checkpoint
+    from quantize.quantize_pipeline import QuantizeSpec, quantize_checkpoint
 
-    reports = {name: quantize_checkpoint(checkpoint, tmp_path / f"{name}.onnx", data=spec, calib_size=64,
-                                         measure_latency=False, threads=1, reference_images=0).report
+    options = QuantizeSpec(calib_size=64, measure_latency=False, threads=1, reference_images=0)
+    reports = {name: quantize_checkpoint(checkpoint, tmp_path / f"{name}.onnx", options, data=spec).report
                for name, spec in spellings(tree).items()}
     digits = reports["digits"]
     assert digits["fp32_top1"] > 0.8
@@ -221,13 +222,13 @@ def test_bench_warns_about_a_model_trained_on_another_split(checkpoint, tmp_path
     """bench draws digits' split with seed 0: a model whose training drew it with seed 3 is named on the log."""
     from benchmarks.rows import Target
     from benchmarks.runner import run_benchmark
-    from deploy.export.pipeline import export_checkpoint
+    from deploy.export.pipeline import ExportSpec, export_checkpoint
     from train.checkpoint import load_model, save_checkpoint
 
     model, card = load_model(checkpoint)
     seeded = save_checkpoint(tmp_path / "seed3.pt", card.evolve(dataset_info={"split_seed": 3}), model.state_dict())
-    onnx_model = export_checkpoint(seeded, "onnx", tmp_path / "seed3.onnx", data="digits", verify_images=32,
-                                   reference_images=0).path
+    onnx_model = export_checkpoint(seeded, "onnx", tmp_path / "seed3.onnx",
+                                   ExportSpec(data="digits", verify_images=32, reference_images=0)).path
     with caplog.at_level("WARNING", logger="edgevision.benchmarks"):
         (row,) = run_benchmark([Target(onnx_model)], (1,), 0.2, "digits", "val")
     assert row.status == "ok" and row.images == 270

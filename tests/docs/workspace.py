@@ -125,8 +125,8 @@ def prepare(repo: Path, base: Path) -> Path:
     import cv2
 
     from camera_app.video import write_video_from_images
-    from deploy.export.pipeline import export_checkpoint
-    from quantize.quantize_pipeline import quantize_checkpoint
+    from deploy.export.pipeline import ExportSpec, export_checkpoint
+    from quantize.quantize_pipeline import QuantizeSpec, quantize_checkpoint
     from tests.digits_cnn import train_digits_cnn
     from train.config import TrainConfig
     from train.fit import fit
@@ -143,10 +143,10 @@ def prepare(repo: Path, base: Path) -> Path:
     fit(TrainConfig(data=f"folder:{cvd}", model="cnn", input_size=32, epochs=3, out=str(run), quiet=True,
                     threads=1), overwrite=True)
     checkpoint = run / "model.pt"
-    export_checkpoint(checkpoint, "onnx", run / "model.onnx", data=f"folder:{cvd}")
-    quantize_checkpoint(checkpoint, run / "model.int8.onnx", target="onnx-int8", data=f"folder:{cvd}",
-                        calib_size=16, threads=1)
-    export_checkpoint(checkpoint, "executorch", run / "model.pte", data=f"folder:{cvd}")
+    export_checkpoint(checkpoint, "onnx", run / "model.onnx", ExportSpec(data=f"folder:{cvd}"))
+    quantize_checkpoint(checkpoint, run / "model.int8.onnx", QuantizeSpec(target="onnx-int8", calib_size=16, threads=1),
+                        data=f"folder:{cvd}")
+    export_checkpoint(checkpoint, "executorch", run / "model.pte", ExportSpec(data=f"folder:{cvd}"))
     for name in ("cats", "pets"):
         (clone / "runs" / name).mkdir()
         shutil.copy2(checkpoint, clone / "runs" / name / "model.pt")

@@ -14,7 +14,7 @@ import cv2
 import deploy
 from deploy.card import ModelCard
 from deploy.confidence import ConfidenceCounter, split_label, top1_probabilities
-from deploy.export.pipeline import export_checkpoint
+from deploy.export.pipeline import ExportSpec, export_checkpoint
 from quantize.guard import Attempt, Guard
 from quantize.quantize_pipeline import quantized_card
 from tests.digits_cnn import OPTIONS, SPEC
@@ -68,7 +68,8 @@ def test_split_label_names_a_folder_without_its_path():
 
 def test_export_records_the_artifacts_confidence(digits_checkpoint, digits_folder, tmp_path):
     out = tmp_path / "digits.onnx"
-    result = export_checkpoint(digits_checkpoint, "onnx", out, data=f"folder:{digits_folder}", verify_images=30)
+    result = export_checkpoint(digits_checkpoint, "onnx", out,
+                               ExportSpec(data=f"folder:{digits_folder}", verify_images=30))
     assert result.passed
     confidence = deploy.load(out).card.confidence  # read back from the ONNX metadata
     assert confidence is not None and confidence == result.card.confidence
@@ -80,7 +81,7 @@ def test_export_records_the_artifacts_confidence(digits_checkpoint, digits_folde
 
 
 def test_export_on_generated_images_records_none(digits_checkpoint, tmp_path):
-    result = export_checkpoint(digits_checkpoint, "onnx", tmp_path / "digits.onnx", verify_images=4)
+    result = export_checkpoint(digits_checkpoint, "onnx", tmp_path / "digits.onnx", ExportSpec(verify_images=4))
     assert result.card.parity.source == "generated" and result.card.confidence is None
 
 
@@ -100,10 +101,10 @@ def test_quantized_card_keeps_the_chosen_attempts_confidence():
 
 @pytest.mark.slow  # a quantize run: about 20 s on 2 shared cores
 def test_quantize_records_the_artifacts_confidence(digits_checkpoint, tmp_path):
-    from quantize.quantize_pipeline import quantize_checkpoint
+    from quantize.quantize_pipeline import QuantizeSpec, quantize_checkpoint
 
     out = tmp_path / "digits.fp16.onnx"
-    result = quantize_checkpoint(digits_checkpoint, out, target="onnx-fp16", data="digits", calib_size=16)
+    result = quantize_checkpoint(digits_checkpoint, out, QuantizeSpec(target="onnx-fp16", calib_size=16), data="digits")
     confidence = deploy.load(out).card.confidence
     assert confidence == result.card.confidence and confidence.split == "val split of digits"
     assert sum(confidence.counts) == confidence.images == result.card.parity.images == result.report["eval_images"]

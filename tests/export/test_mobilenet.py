@@ -9,7 +9,7 @@ torchvision = pytest.importorskip("torchvision")
 pytest.importorskip("onnx")
 
 from deploy.card import ModelCard
-from deploy.export.pipeline import export_model
+from deploy.export.pipeline import ExportSpec, export_model
 from deploy.preprocess import Preprocessing
 
 
@@ -33,8 +33,8 @@ def test_mobilenet_parity(tmp_path, mobilenet, shared_data, fmt, suffix):
     if fmt == "executorch":
         pytest.importorskip("executorch")
     model, card = mobilenet
-    result = export_model(model, card, fmt, tmp_path / f"m{suffix}", data=f"folder:{shared_data / 'cats_vs_dogs'}",
-                          verify_images=8)
+    result = export_model(model, card, fmt, tmp_path / f"m{suffix}",
+                          ExportSpec(data=f"folder:{shared_data / 'cats_vs_dogs'}", verify_images=8))
     parity = result.card.parity
     assert parity.passed, parity
     assert parity.top1_agreement == 1.0 and parity.max_abs_logit_diff <= 1e-3

@@ -11,7 +11,7 @@ onnx = pytest.importorskip("onnx")
 import deploy
 from deploy.card import CARD_KEY, ModelCard
 from deploy.errors import EdgevisionError
-from deploy.export.pipeline import export_model
+from deploy.export.pipeline import ExportSpec, export_model
 from deploy.export.torch2onnx import torch2onnx
 from deploy.export.verify import compare, val_images
 from tests.helpers import card, tiny_cnn
@@ -45,8 +45,9 @@ def test_gray_model_and_simplify(tmp_path):
 def test_export_model_records_parity_in_the_file(tmp_path, shared_data):
     model = tiny_cnn(classes=2)
     c = card(2)
-    result = export_model(model, c, "onnx", tmp_path / "m.onnx", source_sha256="ab" * 32,
-                          data=f"folder:{shared_data / 'cats_vs_dogs'}", verify_images=6)
+    result = export_model(model, c, "onnx", tmp_path / "m.onnx",
+                          ExportSpec(data=f"folder:{shared_data / 'cats_vs_dogs'}", verify_images=6),
+                          source_sha256="ab" * 32)
     parity = result.card.parity
     assert parity.images == 6 and parity.source.endswith("cats_vs_dogs/val")
     assert parity.top1_agreement == 1.0 and parity.max_abs_logit_diff <= 1e-3 and parity.passed

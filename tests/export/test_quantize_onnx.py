@@ -13,7 +13,7 @@ pytest.importorskip("sklearn")
 
 from deploy.card import CARD_KEY, ModelCard
 from deploy.preprocess import Preprocessing
-from quantize.calibration import balanced_indices, check_calibration_set, load_split
+from quantize.calibration import SplitDraw, balanced_indices, check_calibration_set, load_split
 from quantize.cli import main
 from quantize.guard import Guard
 from quantize.prune import channel_counts
@@ -72,7 +72,7 @@ def test_onnx_int8_keeps_accuracy_and_carries_card(digits_checkpoint, tmp_path, 
     assert card.parity.passed and card.parity.reference == "fp32 onnx" and card.parity.source == "val split of digits"
     assert card.parity.reference_top1 == data["fp32_top1"] and card.metrics["quantization"]["name"] == data["chosen"]
     assert data["attempts"][0]["passed"] and data["fp32_top1"] > 0.9
-    images, labels, _ = load_split("digits", "val", SPEC)
+    images, labels, _ = load_split(SplitDraw("digits", "val"), SPEC)
     model, _ = load_model(digits_checkpoint)
     fp32_top1 = np.mean(torch_logits(model, images).argmax(1) == labels) * 100
     int8_top1 = np.mean(artifact_logits(out, images).argmax(1) == labels) * 100
@@ -153,7 +153,7 @@ def test_prune_checkpoint_loads_and_quantizes(digits_checkpoint, tmp_path, capsy
     # the lesson CNN's pruned layers all lose outputs, and its head sees too few rows to re-fit
     assert card.metrics["pruning"]["reconstruction_errors"] == [{}]
     assert channel_counts(model)["features.0"] == 8 and channel_counts(model)["head"] == 10
-    images, labels, _ = load_split("digits", "val", SPEC)
+    images, labels, _ = load_split(SplitDraw("digits", "val"), SPEC)
     assert np.mean(torch_logits(model, images).argmax(1) == labels) > 0.85
     assert main(["quantize", "--model", str(pruned), "--data", "digits", "-o", str(tmp_path / "p.onnx"), "--no-latency",
                  "--calib-size", "32", "--max-drop", "2"]) == 0

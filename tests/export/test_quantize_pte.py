@@ -13,9 +13,9 @@ pytest.importorskip("torchao")
 from torch import ops
 
 from deploy.card import read_sidecar
-from quantize.calibration import load_split
+from quantize.calibration import SplitDraw, load_split
 from quantize.cli import main
-from quantize.ptq_executorch import edge_layers, lower_to_pte, ptq_pt2e, qat_pt2e
+from quantize.ptq_executorch import QatSpec, edge_layers, lower_to_pte, ptq_pt2e, qat_pt2e
 from quantize.scoring import artifact_logits
 from tests.digits_cnn import SPEC
 from train.checkpoint import load_model
@@ -31,7 +31,7 @@ def test_pte_int8_keeps_accuracy(digits_checkpoint, tmp_path, capsys):
     assert rc == 0, capsys.readouterr().err
     card = read_sidecar(out)
     assert card.precision == "int8" and card.artifact_format == "executorch"
-    images, labels, _ = load_split("digits", "val", SPEC)
+    images, labels, _ = load_split(SplitDraw("digits", "val"), SPEC)
     parity = card.parity
     assert parity.passed and parity.reference == "pytorch" and card.metrics["top1"] == parity.top1
     assert parity.top1 >= parity.reference_top1 - 0.01 and parity.images == len(labels)
@@ -42,11 +42,11 @@ def test_pte_int8_keeps_accuracy(digits_checkpoint, tmp_path, capsys):
 @pytest.mark.slow
 def test_qat_converts_and_lowers(digits_checkpoint, tmp_path):
     model, card = load_model(digits_checkpoint)
-    images, labels, _ = load_split("digits", "train", card.preprocessing, 128)
-    quantized = qat_pt2e(model, images, labels, epochs=1, batch_size=16)
+    images, labels, _ = load_split(SplitDraw("digits", "train", 128), card.preprocessing)
+    quantized = qat_pt2e(model, images, labels, QatSpec(epochs=1, batch_size=16))
     path = tmp_path / "qat.pte"
     path.write_bytes(lower_to_pte(quantized, images))
-    val, val_labels, _ = load_split("digits", "val", card.preprocessing)
+    val, val_labels, _ = load_split(SplitDraw("digits", "val"), card.preprocessing)
     assert np.mean(artifact_logits(path, val).argmax(1) == val_labels) > 0.9
 
 
@@ -54,7 +54,7 @@ def test_skipped_layers_stay_in_float(digits_checkpoint):
     """The guard's "leave the edge layers in float" rung: the first convolution and the classifier
     keep float weights (no dequantize feeding them), every other layer gets int8 weights."""
     model, card = load_model(digits_checkpoint)
-    images, _, _ = load_split("digits", "train", card.preprocessing, 8)
+    images, _, _ = load_split(SplitDraw("digits", "train", 8), card.preprocessing)
 
     def weights(graph) -> list[str]:
         """'int8' or 'float' for the weight of each convolution / linear node, in graph order."""

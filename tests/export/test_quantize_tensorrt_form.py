@@ -22,7 +22,7 @@ from deploy.card import CARD_KEY, ModelCard
 from deploy.errors import EdgevisionError
 from deploy.preprocess import Preprocessing
 from quantize import ptq_onnx
-from quantize.calibration import load_split
+from quantize.calibration import SplitDraw, load_split
 from quantize.cli import main
 from quantize.guard import BudgetMissed
 from quantize.scoring import artifact_logits
@@ -96,7 +96,7 @@ def test_onnx_int8_trt_writes_tensorrts_form_under_the_guard(digits_checkpoint, 
     assert card.metrics["quantization"]["form"] == "tensorrt" and card.parity.passed
     assert card.reference is not None and (tmp_path / card.reference.file).is_file()
     assert "edgevision verify --model digits.trt.onnx" in printed.out
-    images, labels, _ = load_split("digits", "val", SPEC)
+    images, labels, _ = load_split(SplitDraw("digits", "val"), SPEC)
     fp32 = load_model(digits_checkpoint)[0]
     with torch.no_grad():
         fp32_top1 = np.mean(fp32(torch.from_numpy(images)).numpy().argmax(1) == labels) * 100
@@ -234,7 +234,7 @@ class _BelowHalfPrecision(torch.nn.Module):
 
 
 def test_onnx_fp16_guard_refuses_what_half_precision_loses(tmp_path):
-    from quantize.quantize_pipeline import quantize_to_fp16
+    from quantize.quantize_pipeline import QuantImages, QuantizeSpec, quantize_to_fp16
 
     spec = Preprocessing(input_size=(4, 4), mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
     card = ModelCard("fp16-loss", ["a", "b"], spec, dataset="random")
@@ -248,5 +248,5 @@ def test_onnx_fp16_guard_refuses_what_half_precision_loses(tmp_path):
         assert (model(torch.from_numpy(images)).numpy().argmax(1) == labels).all()
     out = tmp_path / "m.fp16.onnx"
     with pytest.raises(BudgetMissed, match=r"fp16: top-1 50.00% \(drop 50.00\)"):
-        quantize_to_fp16(model, card, out, images, labels, budget=1.0)
+        quantize_to_fp16(model, card, out, QuantImages(images, labels), QuantizeSpec(target="onnx-fp16", budget=1.0))
     assert not out.exists()

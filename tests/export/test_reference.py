@@ -11,7 +11,7 @@ onnx = pytest.importorskip("onnx")
 
 from deploy.card import read_sidecar
 from deploy.cli import main as deploy_main
-from deploy.export.pipeline import export_model
+from deploy.export.pipeline import ExportSpec, export_model
 from deploy.reference import load_reference, reference_path, sha256_file
 from tests.helpers import card, tiny_cnn
 
@@ -43,8 +43,9 @@ def alter_one_initializer(path) -> None:
 
 def test_onnx_export_stores_a_reference_set_that_catches_altered_weights(tmp_path, shared_data, capsys):
     out = tmp_path / "m.onnx"
-    result = export_model(tiny_cnn(classes=2), card(2), "onnx", out, data=f"folder:{shared_data / 'cats_vs_dogs'}",
-                          verify_images=6, reference_images=4)
+    result = export_model(tiny_cnn(classes=2), card(2), "onnx", out,
+                          ExportSpec(data=f"folder:{shared_data / 'cats_vs_dogs'}", verify_images=6,
+                                     reference_images=4))
     note = result.card.reference
     assert (note.file, note.images) == ("m.onnx.ref.npz", 4)
     reference = load_reference(reference_path(out))
@@ -61,9 +62,9 @@ def test_onnx_export_stores_a_reference_set_that_catches_altered_weights(tmp_pat
 
 def test_no_reference_set_when_asked_for_none_and_the_old_one_goes(tmp_path, capsys):
     out = tmp_path / "g.onnx"
-    export_model(tiny_cnn(), card(), "onnx", out, verify_images=2, reference_images=3)  # generated images
+    export_model(tiny_cnn(), card(), "onnx", out, ExportSpec(verify_images=2, reference_images=3))  # generated images
     assert load_reference(reference_path(out)).source == "generated"
-    result = export_model(tiny_cnn(), card(), "onnx", out, verify_images=2, reference_images=0)
+    result = export_model(tiny_cnn(), card(), "onnx", out, ExportSpec(verify_images=2, reference_images=0))
     assert result.card.reference is None and not reference_path(out).exists()
     status, text = verify_status(out, capsys)
     assert status == 2 and "no reference set" in text
@@ -73,7 +74,7 @@ def test_no_reference_set_when_asked_for_none_and_the_old_one_goes(tmp_path, cap
 def test_pte_export_verifies(tmp_path, capsys):
     pytest.importorskip("executorch")
     out = tmp_path / "m.pte"
-    export_model(tiny_cnn(), card(), "executorch", out, verify_images=2, reference_images=3)
+    export_model(tiny_cnn(), card(), "executorch", out, ExportSpec(verify_images=2, reference_images=3))
     assert read_sidecar(out).reference.file == "m.pte.ref.npz"
     status, text = verify_status(out, capsys)
     assert status == 0 and "fp32) -> passed" in text

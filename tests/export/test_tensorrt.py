@@ -371,7 +371,7 @@ def test_checkpoint_goes_through_an_fp32_onnx(tmp_path, monkeypatch, jetson_root
     checkpoint = pytest.importorskip("train.checkpoint")
     models = pytest.importorskip("train.models")
     from deploy.card import ModelCard, read_sidecar
-    from deploy.export.pipeline import export_checkpoint
+    from deploy.export.pipeline import ExportSpec, export_checkpoint
     from deploy.preprocess import Preprocessing
 
     torch.manual_seed(0)
@@ -379,8 +379,8 @@ def test_checkpoint_goes_through_an_fp32_onnx(tmp_path, monkeypatch, jetson_root
     model = models.build_model("cnn", 2, 3, (32, 32), width=8)
     ckpt = checkpoint.save_checkpoint(tmp_path / "model.pt", card, model.state_dict())
     trt_standins.install(monkeypatch, TRT_10_3)
-    result = export_checkpoint(ckpt, "tensorrt", tmp_path / "model.engine", precision="fp32", verify_images=0,
-                               reference_images=0)
+    result = export_checkpoint(ckpt, "tensorrt", tmp_path / "model.engine",
+                               ExportSpec(precision="fp32", verify_images=0, reference_images=0))
     assert trt_standins.read_plan(result.path)["strongly_typed"]
     engine_card = read_sidecar(result.path)
     assert engine_card.source_sha256 == checkpoint.sha256_file(ckpt) and engine_card.precision == "fp32"

@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 # command -> "module:function" building its parser
 PARSERS = {
     "demo": "edgevision.demo:build_parser",
+    "show-data": "train.show_data:build_parser",
     "train": "train.cli:build_train_parser",
     "eval": "train.cli:build_eval_parser",
     "prune": "quantize.cli:prune_parser",

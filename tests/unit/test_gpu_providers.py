@@ -93,8 +93,8 @@ def test_every_command_that_loads_a_model_takes_the_one_provider_option(command,
     parser = parser_of(command)
     base = PARSERS[command][1]
     args = parser.parse_args([*base, "--provider", "tensorrt", "--precision", "bf16"])
-    assert device_options(args) == {"provider": "tensorrt", "precision": "bf16"}
-    assert device_options(parser.parse_args(base)) == {"provider": "auto"}
+    assert device_options(args.provider, args.precision) == {"provider": "tensorrt", "precision": "bf16"}
+    assert device_options(parser.parse_args(base).provider, parser.parse_args(base).precision) == {"provider": "auto"}
     action = next(a for a in parser._actions if "--provider" in a.option_strings)
     assert action.help == PROVIDER_HELP and list(action.choices) == list_providers()
     with pytest.raises(SystemExit) as exc:

@@ -12,7 +12,7 @@ pytest.importorskip("torch_pruning")
 from torch import nn
 
 from quantize.distill import Distilled, DistillLoss
-from quantize.prune import prune_model
+from quantize.prune import PruneSpec, prune_model
 
 
 def cnn_with_dropout() -> nn.Module:
@@ -27,7 +27,7 @@ def cnn_with_dropout() -> nn.Module:
 def test_feature_distillation_projects_a_pruned_student_and_trains_the_projection():
     teacher = cnn_with_dropout()
     student = copy.deepcopy(teacher)
-    prune_model(student, torch.randn(1, 1, 8, 8), ratio=0.5)
+    prune_model(student, torch.randn(1, 1, 8, 8), PruneSpec(ratio=0.5))
     wrapper = Distilled(student, teacher, "features", head="9")
     assert wrapper.project is not None and wrapper.project.weight.shape == (32, 16)
     loss_fn = DistillLoss(wrapper, feature_weight=1.0)

@@ -14,7 +14,7 @@ torchvision = pytest.importorskip("torchvision")
 from torch import nn
 
 from deploy.errors import EdgevisionError
-from quantize.prune import channel_counts, count_macs_params, prune_model
+from quantize.prune import PruneSpec, channel_counts, count_macs_params, prune_model
 from train.pruned import STRUCTURE_KEY, pruned_structure, rebuild_pruned
 
 
@@ -42,7 +42,7 @@ def round_trip(model: nn.Module, fresh: nn.Module) -> nn.Module:
 def test_tiny_cnn_prunes_to_multiples_of_8_and_round_trips():
     model = tiny_cnn()
     x = torch.randn(2, 1, 8, 8)
-    report = prune_model(model, x[:1], ratio=0.5, round_to=8)
+    report = prune_model(model, x[:1], PruneSpec(ratio=0.5, round_to=8))
     assert report.macs_after < 0.5 * report.macs_before
     counts = channel_counts(model)
     assert counts["0"] == 16 and counts["3"] == 24
@@ -59,7 +59,7 @@ def test_rounding_that_misses_the_target_macs_is_said_and_refined():
     torch.manual_seed(0)
     x = torch.randn(1, 1, 8, 8)
     insisted = build_model("cnn", 10, 1, (8, 8)).eval()
-    report = prune_model(insisted, x, target_macs=0.5, round_to=8, adapt_round_to=False)
+    report = prune_model(insisted, x, PruneSpec(target_macs=0.5, round_to=8, adapt_round_to=False))
     assert report.round_to == 8 and report.macs_kept == pytest.approx(0.33, abs=0.01)
     assert all(c % 8 == 0 for name, c in channel_counts(insisted).items() if name != "head")
     assert report.closer == {"round_to": 2, "macs_kept": pytest.approx(0.49, abs=0.01)}
@@ -69,7 +69,7 @@ def test_rounding_that_misses_the_target_macs_is_said_and_refined():
 
     torch.manual_seed(0)
     adapted = build_model("cnn", 10, 1, (8, 8)).eval()
-    report = prune_model(adapted, x, target_macs=0.5, round_to=8)
+    report = prune_model(adapted, x, PruneSpec(target_macs=0.5, round_to=8))
     assert report.round_to == 2 and report.round_to_asked == 8 and abs(report.macs_kept - 0.5) <= 0.05
     assert report.to_dict()["macs_kept_asked"] == pytest.approx(0.33, abs=0.01)
     assert report.rounding_note().startswith("kept 49% of the MACs (target 50%) with channel counts in multiples "
@@ -79,10 +79,10 @@ def test_rounding_that_misses_the_target_macs_is_said_and_refined():
 
 def test_a_target_reached_within_five_points_says_nothing():
     model = tiny_cnn()
-    report = prune_model(model, torch.randn(1, 1, 8, 8), target_macs=0.3, round_to=8)
+    report = prune_model(model, torch.randn(1, 1, 8, 8), PruneSpec(target_macs=0.3, round_to=8))
     assert abs(report.macs_kept - 0.3) * 100 <= 5 and report.round_to == 8 and report.round_to_asked is None
     assert report.rounding_note() is None
-    assert prune_model(tiny_cnn(), torch.randn(1, 1, 8, 8), ratio=0.5).rounding_note() is None
+    assert prune_model(tiny_cnn(), torch.randn(1, 1, 8, 8), PruneSpec(ratio=0.5)).rounding_note() is None
 
 
 @pytest.mark.slow
@@ -91,7 +91,7 @@ def test_torchvision_target_macs(name):
     build = getattr(torchvision.models, name)
     model = build(num_classes=5).eval()
     x = torch.randn(1, 3, 32, 32)
-    report = prune_model(model, x, target_macs=0.5)
+    report = prune_model(model, x, PruneSpec(target_macs=0.5))
     assert 0.40 <= report.macs_after / report.macs_before <= 0.52
     assert report.params_after < report.params_before
     counts = channel_counts(model)
@@ -105,7 +105,8 @@ def test_torchvision_target_macs(name):
 def test_iterative_schedule_calls_finetune_each_step():
     model = tiny_cnn()
     calls = []
-    report = prune_model(model, torch.randn(1, 1, 8, 8), ratio=0.5, steps=3, finetune=lambda m, s: calls.append(s))
+    report = prune_model(model, torch.randn(1, 1, 8, 8), PruneSpec(ratio=0.5, steps=3),
+                         finetune=lambda m, s: calls.append(s))
     assert calls == [1, 2, 3]
     macs = [h["macs"] for h in report.history]
     assert macs == sorted(macs, reverse=True) and len(set(macs)) == 3
@@ -113,7 +114,7 @@ def test_iterative_schedule_calls_finetune_each_step():
 
 def test_global_pruning_and_round_to_one():
     model = tiny_cnn()
-    report = prune_model(model, torch.randn(1, 1, 8, 8), ratio=0.3, global_pruning=True, round_to=None)
+    report = prune_model(model, torch.randn(1, 1, 8, 8), PruneSpec(ratio=0.3, global_pruning=True, round_to=None))
     assert report.macs_after < report.macs_before
     assert channel_counts(model)["8"] == 10
 
@@ -121,12 +122,12 @@ def test_global_pruning_and_round_to_one():
 @pytest.mark.parametrize("ratio", [0.0, 1.0, -0.2, 1.5])
 def test_ratio_out_of_range(ratio):
     with pytest.raises(EdgevisionError, match="between 0 and 1"):
-        prune_model(tiny_cnn(), torch.randn(1, 1, 8, 8), ratio=ratio)
+        prune_model(tiny_cnn(), torch.randn(1, 1, 8, 8), PruneSpec(ratio=ratio))
 
 
 def test_target_macs_out_of_range():
     with pytest.raises(EdgevisionError, match="target-macs"):
-        prune_model(tiny_cnn(), torch.randn(1, 1, 8, 8), target_macs=1.2)
+        prune_model(tiny_cnn(), torch.randn(1, 1, 8, 8), PruneSpec(target_macs=1.2))
 
 
 class Scaled(nn.Module):
@@ -144,7 +145,7 @@ def test_unsupported_layer_is_named():
     model = nn.Sequential(nn.Conv2d(1, 16, 3), Scaled(16), nn.Flatten(), nn.LazyLinear(3))
     model(torch.randn(1, 1, 8, 8))
     with pytest.raises(EdgevisionError, match=r"unsupported layer .*: 1 \(Scaled\).*--ignore 1"):
-        prune_model(model, torch.randn(1, 1, 8, 8), ratio=0.5)
+        prune_model(model, torch.randn(1, 1, 8, 8), PruneSpec(ratio=0.5))
 
 
 def test_ignored_globs_keep_mobilenet_v2_residual_stream():
@@ -153,7 +154,7 @@ def test_ignored_globs_keep_mobilenet_v2_residual_stream():
     model = torchvision.models.mobilenet_v2(num_classes=3).eval()
     before = channel_counts(model)
     keep = ["features.*.conv.2", "features.1.conv.1", "features.0.0"]
-    report = prune_model(model, torch.randn(1, 3, 32, 32), ratio=0.5, ignored=keep, round_to=8)
+    report = prune_model(model, torch.randn(1, 3, 32, 32), PruneSpec(ratio=0.5, ignored=keep, round_to=8))
     after = channel_counts(model)
     kept = [n for n in before if n.endswith(".conv.2") or n in ("features.1.conv.1", "features.0.0")]
     assert len(kept) == 18
@@ -164,7 +165,7 @@ def test_ignored_globs_keep_mobilenet_v2_residual_stream():
 
 def test_ignored_pattern_that_matches_nothing_is_an_error():
     with pytest.raises(EdgevisionError, match="no layer named 'classifier.*'"):
-        prune_model(tiny_cnn(), torch.randn(1, 1, 8, 8), ratio=0.5, ignored=["classifier.*"])
+        prune_model(tiny_cnn(), torch.randn(1, 1, 8, 8), PruneSpec(ratio=0.5, ignored=["classifier.*"]))
 
 
 @pytest.mark.parametrize("importance", ["bn-scale", "lamp"])
@@ -172,8 +173,8 @@ def test_other_importances_prune_the_same_amount(importance):
     model, reference = tiny_cnn(), tiny_cnn()
     with torch.no_grad():  # make BatchNorm scales disagree with weight norms
         model[1].weight.copy_(torch.linspace(2.0, 0.1, 32))
-    prune_model(model, torch.randn(1, 1, 8, 8), ratio=0.5, importance=importance)
-    prune_model(reference, torch.randn(1, 1, 8, 8), ratio=0.5)
+    prune_model(model, torch.randn(1, 1, 8, 8), PruneSpec(ratio=0.5, importance=importance))
+    prune_model(reference, torch.randn(1, 1, 8, 8), PruneSpec(ratio=0.5))
     assert channel_counts(model) == channel_counts(reference)
     if importance == "bn-scale":  # the 16 largest BatchNorm scales are the first 16 channels
         assert torch.allclose(model[1].weight, torch.linspace(2.0, 0.1, 32)[:16])
@@ -181,4 +182,4 @@ def test_other_importances_prune_the_same_amount(importance):
 
 def test_unknown_importance():
     with pytest.raises(EdgevisionError, match="unknown importance 'taylor'"):
-        prune_model(tiny_cnn(), torch.randn(1, 1, 8, 8), ratio=0.5, importance="taylor")
+        prune_model(tiny_cnn(), torch.randn(1, 1, 8, 8), PruneSpec(ratio=0.5, importance="taylor"))

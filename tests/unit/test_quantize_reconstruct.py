@@ -12,7 +12,7 @@ torchvision = pytest.importorskip("torchvision")
 
 from torch import nn
 
-from quantize.prune import prune_model
+from quantize.prune import PruneSpec, prune_model
 from quantize.reconstruct import reconstruct, refit_layer, refittable_layers
 
 
@@ -37,7 +37,7 @@ def test_classifier_with_too_few_images_is_left_alone():
     torch.manual_seed(0)
     teacher = nn.Sequential(nn.Flatten(), nn.Linear(40, 16), nn.ReLU(), nn.Linear(16, 3)).eval()
     student = copy.deepcopy(teacher)
-    prune_model(student, torch.randn(1, 40), ratio=0.5, round_to=None)
+    prune_model(student, torch.randn(1, 40), PruneSpec(ratio=0.5, round_to=None))
     assert refittable_layers(student, teacher) == ["3"]
     weight = student[3].weight.detach().clone()
     assert refit_layer(student, teacher, "3", [torch.randn(20, 40)]) is None  # 20 rows for 9 inputs
@@ -53,7 +53,7 @@ def test_mobilenet_v2_expanded_channels_reconstruct_closer_to_the_unpruned_net()
     teacher = torchvision.models.mobilenet_v2(num_classes=4).eval()
     student = copy.deepcopy(teacher)
     keep = ["features.*.conv.2", "features.1.conv.1", "features.0.0"]
-    prune_model(student, torch.randn(1, 3, 64, 64), ratio=0.5, ignored=keep, round_to=8)
+    prune_model(student, torch.randn(1, 3, 64, 64), PruneSpec(ratio=0.5, ignored=keep, round_to=8))
     names = refittable_layers(student, teacher)
     assert names[0] == "features.2.conv.2" and "features.17.conv.2" in names and len(names) == 17
     fit, held_out = torch.rand(32, 3, 64, 64), torch.rand(16, 3, 64, 64)

@@ -108,8 +108,8 @@ def run_benchmark(
     they had), and the caller decides what to write.
 
     With several configurations, thread pools must not spin while they wait: a runtime whose idle
-    threads busy-wait for their next job takes the cores from the one being timed (seen here:
-    onnxruntime fp32 at 15 ms instead of 5 ms next to four other sessions). Every row loads
+    threads busy-wait for their next job takes the cores from the one being timed
+    (onnxruntime fp32 measured 15 ms instead of 5 ms next to four other sessions on 2 cores). Every row loads
     onnxruntime with `spin_wait=False`; OpenMP (PyTorch eager) gets OMP_WAIT_POLICY=PASSIVE.
 
     `data` is a `--data` spec (`deploy.data_spec`); a named set's `split` is drawn with seed 0, and a

@@ -1,8 +1,11 @@
 """The app: a config in, a summary dict out. The CLI and `camera_app.run` both come here.
 
-Every check the user can fail (`AppConfig.validate`: numbers, choices, paths, serve address) runs
-before the model is loaded or the camera opened; the source is released and every thread stopped on
-any way out (end of file, limit, q/Esc, Ctrl-C, SIGTERM, an error).
+What the user can get wrong fails as early as it can be known, cheapest first: the options
+(`AppConfig.validate`: numbers, choices, paths, the serve address's form) before anything opens;
+the output locks; the source (a missing camera or refused URL fails before the model loads); the
+model and its `--self-check`; then the outputs that need the model's card (window, recording,
+confidence watch, browser view: a serve port in use fails here). The source is released and every
+thread stopped on any way out (end of file, limit, q/Esc, Ctrl-C, SIGTERM, an error).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The measurements behind issue #10's acceptance (numbers in benchmarks/RESULTS.md), step by step.
+"""The camera app's acceptance measurements (numbers in benchmarks/RESULTS.md), step by step.
 
     python tools/camera_acceptance.py video --data DIR --out runs/cam --limit 200 --hold 5   (480x480 frames)
     python tools/camera_acceptance.py images-top1 --model M --labels runs/cam/val.labels.json --threads 2

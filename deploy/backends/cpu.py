@@ -1,5 +1,5 @@
 """How many threads a CPU backend uses when the caller does not say (the measurements behind the
-rule: benchmarks/RESULTS.md, "The fastest CPU path (issue #11)").
+rule: benchmarks/RESULTS.md, "The fastest CPU path").
 
 The rule: one intra-op thread per physical core this process may run on (its CPU affinity, with
 SMT siblings counted once, and a cgroup CPU quota when there is one), at most `MAX_THREADS`.

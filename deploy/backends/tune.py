@@ -1,7 +1,7 @@
 """Choose a CPU runtime's threads and spin policy by timing the candidates on this device, at load.
 
 Why at load, not by a fixed rule: on a small or shared CPU the fastest setting depends on what else
-wants the cores (benchmarks/RESULTS.md, "The fastest CPU path (issue #11)"). A spinning thread pool
+wants the cores (benchmarks/RESULTS.md, "The fastest CPU path"). A spinning thread pool
 was 1.5x faster than a sleeping one while the second core was free and 2-4x slower once anything
 else wanted it; one thread beat two for a short int8 run. No fixed setting was within 10 % of the
 best in both conditions; a few hundred milliseconds of timing at load finds the one that is, for

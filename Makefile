@@ -37,6 +37,7 @@ demo: install
 
 test: install runtime
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check .
 	EDGEVISION_RUNTIME_PYTHON=$(abspath $(RUNTIME_VENV))/bin/python $(VENV)/bin/python -m pytest
 
 # The camera app's window on the GUI build of OpenCV, under Xvfb (the other venvs are headless, where

@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=positive_int(MAX_IMAGES),
                         help="at most this many images, balanced over classes")
     args = parser.parse_args(argv)
-    return run_cli(lambda: print(json.dumps(agreement(args.model, args.data, args.split, args.limit), indent=2)), "agreement")
+    return run_cli(lambda: print(json.dumps(agreement(args.model, args.data, args.split, args.limit), indent=2)),
+                   "agreement")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ def open_target(text: str, options: dict):
 
 
 def agreement(
-    first: str, second: str, data: Path, split: str = "val", limit: int | None = None, second_options: dict | None = None
+    first: str, second: str, data: Path, split: str = "val", limit: int | None = None,
+    second_options: dict | None = None,
 ) -> dict:
     """`second_options`: deploy.load options for the second target (e.g. OpenVINO's inference_precision)."""
     a, b = open_target(first, {}), open_target(second, second_options or {})
@@ -55,7 +56,8 @@ def agreement(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.backend_agreement", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.backend_agreement",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("first", metavar="MODEL[@BACKEND]")
     parser.add_argument("second", metavar="MODEL[@BACKEND]")
     parser.add_argument("--data", type=Path, required=True, help="class-folder tree of labelled images")
@@ -67,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def report() -> None:
-        print(json.dumps(agreement(args.first, args.second, args.data, args.split, args.limit, args.second_options), indent=2))
+        result = agreement(args.first, args.second, args.data, args.split, args.limit, args.second_options)
+        print(json.dumps(result, indent=2))
 
     return run_cli(report, "backend_agreement")
 

@@ -11,8 +11,15 @@ from benchmarks.fingerprint import machine_fingerprint
 from benchmarks.options import MAX_BATCH, MAX_IMAGES, MAX_SECONDS, int_list, positive_float, positive_int
 from benchmarks.provenance import labelled_data, run_provenance
 from benchmarks.report import baseline_row, emulation_note, jetson_note, to_markdown
-from benchmarks.report_files import (BENCH_OUTPUTS, REPORT_OUTPUTS, read_reports, refuse_overwriting_inputs,
-                                     with_provenance, write_merged_reports, write_reports)
+from benchmarks.report_files import (
+    BENCH_OUTPUTS,
+    REPORT_OUTPUTS,
+    read_reports,
+    refuse_overwriting_inputs,
+    with_provenance,
+    write_merged_reports,
+    write_reports,
+)
 from benchmarks.roofline import with_peak
 from benchmarks.rows import Target, artifact_files
 from deploy.atomic import check_writable
@@ -125,7 +132,8 @@ def report(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     # bench records the command line it ran in its report's provenance
-    "bench": Subcommand(build_parser, lambda args, parser, options: bench(args, ["bench", *options]), wants_options=True),
+    "bench": Subcommand(build_parser, lambda args, parser, options: bench(args, ["bench", *options]),
+                        wants_options=True),
     "report": Subcommand(build_report_parser, report),
 }
 

@@ -148,7 +148,7 @@ def need_tensorrt() -> str | None:
         return "TensorRT is not installed (pip install edgevision[tensorrt], or JetPack's)"
     try:
         importlib.import_module("deploy.export.onnx2trt")
-    except Exception as exc:  # noqa: BLE001 - any reason the builder cannot load is the skip's reason
+    except Exception as exc:  # any reason the builder cannot load is the skip's reason
         return f"the ONNX -> TensorRT builder does not import: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
     return None
 
@@ -286,7 +286,8 @@ def run_row(plan: Plan, batches: tuple[int, ...], seconds: float, images: Path) 
             warnings.simplefilter("ignore")
             classifier = deploy.load(plan.model, backend=plan.backend, **plan.options)
         result.load_s = round(time.perf_counter() - start, 3)
-        result.precision, result.provider = classifier.info.get("precision", ""), str(classifier.info.get("provider", ""))
+        result.precision = classifier.info.get("precision", "")
+        result.provider = str(classifier.info.get("provider", ""))
         for batch in batches:
             limit = classifier.max_batch
             if limit is not None and batch > limit:
@@ -309,7 +310,7 @@ def run_row(plan: Plan, batches: tuple[int, ...], seconds: float, images: Path) 
                 result.reason = f"top-1 not scored: {exc}"
             else:
                 result.top1, result.images = scores.top1, len(items)
-    except Exception as exc:  # noqa: BLE001 - the row's reason, the other rows go on
+    except Exception as exc:  # the row's reason, the other rows go on
         result.status = "failed"
         result.reason = str(exc) if isinstance(exc, EdgevisionError) else f"{type(exc).__name__}: {exc}"
         result.reason = result.reason.splitlines()[0][:300] if result.reason else type(exc).__name__
@@ -321,9 +322,10 @@ def run_row_in_process(plan: Plan, batches: tuple[int, ...], seconds: float, ima
     with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         try:
             return pool.submit(run_row, plan, batches, seconds, images).result(timeout=ROW_TIMEOUT_S)
-        except Exception as exc:  # noqa: BLE001 - a crashed or hung process
+        except Exception as exc:  # a crashed or hung process
             first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
-            return Result(plan.name, plan.backend, str(plan.model), "failed", f"its process: {type(exc).__name__}: {first}")
+            return Result(plan.name, plan.backend, str(plan.model), "failed",
+                          f"its process: {type(exc).__name__}: {first}")
 
 
 def build(step: Build) -> str | None:
@@ -338,7 +340,8 @@ def build(step: Build) -> str | None:
         return f"`edgevision {step.argv[0]}` ran over {BUILD_TIMEOUT_S:.0f} s"
     if done.returncode != 0 or not step.output.is_file():
         lines = [line for line in done.stderr.splitlines() if line.strip()]
-        return f"`edgevision {' '.join(step.argv[:1])} ... {step.output.name}` failed: {lines[-1] if lines else done.returncode}"
+        reason = lines[-1] if lines else done.returncode
+        return f"`edgevision {' '.join(step.argv[:1])} ... {step.output.name}` failed: {reason}"
     return None
 
 
@@ -356,8 +359,8 @@ def table(results: list[Result], batches: tuple[int, ...]) -> Table:
     header.append("status")
     rows = []
     for r in results:
-        cells = [r.name, r.precision or "-", r.verify, f"{100 * r.top1:.2f} ({r.images})" if r.top1 is not None else "-",
-                 _cell(r.load_s)]
+        cells = [r.name, r.precision or "-", r.verify,
+                 f"{100 * r.top1:.2f} ({r.images})" if r.top1 is not None else "-", _cell(r.load_s)]
         for batch in batches:
             lat = r.latency_ms.get(str(batch), {})
             cells += [_cell(lat.get("first")), _cell(lat.get("p50")), _cell(lat.get("p99"))]
@@ -394,17 +397,21 @@ def build_parser() -> argparse.ArgumentParser:
         description="TensorRT engines (fp32, fp16, int8), onnxruntime-gpu's CUDA and TensorRT providers and PyTorch "
                     "CUDA eager (fp32, fp16, bf16) on make demo's model: verify, top-1 and latency in one table. "
                     "Runs what is installed, names what it skips; a dry run without a GPU.",
-        examples=["python -m benchmarks.gpu_check", "python -m benchmarks.gpu_check --artifacts runs/demo --out runs/gpu-check",
+        examples=["python -m benchmarks.gpu_check",
+                  "python -m benchmarks.gpu_check --artifacts runs/demo --out runs/gpu-check",
                   "python -m benchmarks.gpu_check --dry-run"],
     )
     parser.add_argument("--artifacts", type=Path, default=DEFAULT_ARTIFACTS,
-                        help="folder `make demo` wrote: train/model.pt, train/model.onnx, digits_test/ (default runs/demo)")
+                        help="folder `make demo` wrote: train/model.pt, train/model.onnx, digits_test/ "
+                        "(default runs/demo)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                        help="folder for built engines and ONNX files, gpu_check.md and gpu_check.json (default runs/gpu-check)")
+                        help="folder for built engines and ONNX files, gpu_check.md and gpu_check.json "
+                        "(default runs/gpu-check)")
     parser.add_argument("--data", default="digits",
                         help="calibration / guard data for the fp16 and int8 ONNX (a --data spec; default digits)")
     parser.add_argument("--fp16-onnx", type=Path,
-                        help="fp16 ONNX for the fp16 engine (default: made into --out with edgevision quantize --to onnx-fp16)")
+                        help="fp16 ONNX for the fp16 engine (default: made into --out with edgevision quantize "
+                        "--to onnx-fp16)")
     parser.add_argument("--int8-onnx", type=Path,
                         help="TensorRT-form Q/DQ int8 ONNX for the int8 engine (default: made into --out with "
                         "edgevision quantize --to onnx-int8-trt)")

@@ -134,7 +134,7 @@ def merged_to_html(devices: list[Device], title: str = "edgevision report: devic
     bests = [best_per_artifact(d.rows) for d in devices]
     keys = list(dict.fromkeys(k for best in bests for k in best))
     bars = [(d.label, d.emulated, [per_image_ms(b[k]) if k in b else None for k in keys])
-            for d, b in zip(devices, bests)]
+            for d, b in zip(devices, bests, strict=True)]
     body = [blocks_html(merged_blocks(devices))]
     if keys:
         body += ["<h2>Latency across devices</h2>", image(devices_png([f"{k[0]} ({k[1]})" for k in keys], bars),

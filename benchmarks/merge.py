@@ -106,7 +106,7 @@ def merged_blocks(devices: list[Device]) -> list[Block]:
         for d in devices])]
     runs = Table(["device", "report", *(key for key, _ in provenance_pairs(None))], kind="text")
     for d in devices:
-        for source, provenance in zip(d.sources, d.provenances):
+        for source, provenance in zip(d.sources, d.provenances, strict=True):
             runs.add([d.label, source, *(text for _, text in provenance_pairs(provenance))])
     blocks += [Heading("Runs: when, how, on which data, with which versions"), runs]
     best_table = Table(["device", "model", "backend", "precision", "threads", "batch", "p50 ms / image",
@@ -123,7 +123,7 @@ def merged_blocks(devices: list[Device]) -> list[Block]:
     bests = [best_per_artifact(d.rows) for d in devices]
     for key in dict.fromkeys(k for best in bests for k in best):
         cells = []
-        for d, best in zip(devices, bests):
+        for d, best in zip(devices, bests, strict=True):
             row = best.get(key)
             text = f"{short(per_image_ms(row))} ({row.threads}x{row.batch})" if row else "-"
             cells.append(f"{text} emulated" if row and d.emulated else text)

@@ -22,7 +22,9 @@ from deploy.image_folder import list_labelled_images
 from deploy.preprocess import preprocess, read_image
 
 
-def quantize_for_openvino(onnx_path: Path, data: Path, out: Path, subset: int = 300, preset: str = "performance") -> Path:
+def quantize_for_openvino(
+    onnx_path: Path, data: Path, out: Path, subset: int = 300, preset: str = "performance"
+) -> Path:
     import nncf
     import openvino as ov
 

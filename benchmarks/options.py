@@ -62,7 +62,9 @@ def comma_list(item: Callable[[str], T], example: str) -> Callable[[str], list[T
         try:
             return [item(part) for part in parts]
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a comma-separated list such as {example}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"expected a comma-separated list such as {example}, got {text!r}"
+            ) from None
 
     return parse
 

@@ -141,7 +141,8 @@ def distribution_figure(rows: list[Row]):
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 0.9 + 0.45 * len(timed)), dpi=110)
     whiskers = [np.percentile(r.samples_ms, [1, 99]) for r in timed]
-    data = [[v for v in r.samples_ms if low <= v <= high] or r.samples_ms for r, (low, high) in zip(timed, whiskers)]
+    data = [[v for v in r.samples_ms if low <= v <= high] or r.samples_ms
+            for r, (low, high) in zip(timed, whiskers, strict=True)]
     positions = list(range(1, len(timed) + 1))
     ax.violinplot(data, positions=positions, showextrema=False, **horizontal(ax.violinplot))
     ax.boxplot([r.samples_ms for r in timed], positions=positions, whis=(1, 99), showfliers=False, widths=0.25,

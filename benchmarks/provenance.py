@@ -97,7 +97,7 @@ def package_version(module: str) -> str | None:
         return None
     try:
         return str(getattr(__import__(module), "__version__", "unknown"))
-    except Exception:  # noqa: BLE001 - a broken install has no version to report
+    except Exception:  # a broken install has no version to report
         return None
 
 

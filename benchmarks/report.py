@@ -152,8 +152,9 @@ def provenance_markdown(provenance: dict | None) -> str:
 
 
 CSV_COLUMNS = ("model", "backend", "precision", "provider", "threads", "batch", "size_bytes", "load_s", "first_ms",
-               "p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "throughput_ips", "top1", "top5",
-               "images", "agreement", "macs", "params", "gmacs_per_s", "peak_rss_bytes", "status", "error")
+               "p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "throughput_ips",
+               "top1", "top5", "images", "agreement", "macs", "params", "gmacs_per_s", "peak_rss_bytes", "status",
+               "error")
 
 
 def _csv_cell(value: object) -> str:
@@ -161,7 +162,8 @@ def _csv_cell(value: object) -> str:
 
 
 def csv_table(rows: list[Row]) -> Table:
-    """The rows as report.csv holds them: `CSV_COLUMNS`, the raw values (bytes, ms to three decimals), empty where unmeasured."""
+    """The rows as report.csv holds them: `CSV_COLUMNS`, the raw values (bytes, ms to three decimals), empty where
+    unmeasured."""
     table = Table(list(CSV_COLUMNS))
     for r in rows:
         lat = r.latency

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from deploy.errors import EdgevisionError
-from deploy.fields import MAX_SHOWN, described, is_number
+from deploy.fields import described, is_number
 
 
 class FieldError(EdgevisionError):

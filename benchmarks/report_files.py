@@ -55,7 +55,8 @@ def write_reports(out: Path, rows: list[Row], fingerprint: dict, markdown: str, 
     write_text_atomic(out / "report.json", to_json(rows, fingerprint, provenance) + "\n")
     write_text_atomic(out / "report.csv", to_csv(rows))
     if importlib.util.find_spec("matplotlib") is None:
-        logger.warning("no plots and no report.html: they need matplotlib (pip install matplotlib); the tables are written")
+        logger.warning("no plots and no report.html: they need matplotlib (pip install matplotlib); "
+                       "the tables are written")
         return None
     from benchmarks.html import to_html
     from benchmarks.plots import plot_tradeoff, scored

@@ -48,7 +48,8 @@ def _matmul_model(op: str):
             "MatMulInteger": (TensorProto.UINT8, TensorProto.INT8, TensorProto.INT32)}[op]
     graph = helper.make_graph(
         [helper.make_node(op, ["a", "b"], ["c"])], "peak",
-        [helper.make_tensor_value_info("a", kind[0], [SIZE, SIZE]), helper.make_tensor_value_info("b", kind[1], [SIZE, SIZE])],
+        [helper.make_tensor_value_info("a", kind[0], [SIZE, SIZE]),
+         helper.make_tensor_value_info("b", kind[1], [SIZE, SIZE])],
         [helper.make_tensor_value_info("c", kind[2], [SIZE, SIZE])],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])

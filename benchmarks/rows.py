@@ -64,7 +64,8 @@ class Row:
     images: int = 0
     agreement: float | None = None  # top-1 agreement with the reference row (the first scored)
     peak_rss_bytes: int | None = None  # the configuration's own process
-    load_s: float | None = None  # deploy.load in a fresh process (onnxruntime's TensorRT provider builds its engine here)
+    # deploy.load in a fresh process (onnxruntime's TensorRT provider builds its engine here)
+    load_s: float | None = None
     first_ms: float | None = None  # the first call after loading, at the row's batch, apart from the timed calls
     provider: str = ""  # where it ran, as the backend says (CUDAExecutionProvider, torch ... eager (cuda))
     macs: int | None = None  # per image

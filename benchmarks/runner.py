@@ -87,7 +87,8 @@ def _agreement(scores: dict[int, Scores], rows: list[Row]) -> None:
         return
     reference = scores[min(scores)]
     for index, own in scores.items():
-        rows[index].agreement = sum(a == b for a, b in zip(own.labels, reference.labels)) / len(reference.labels)
+        same = sum(a == b for a, b in zip(own.labels, reference.labels, strict=True))
+        rows[index].agreement = same / len(reference.labels)
 
 
 def run_benchmark(
@@ -132,21 +133,25 @@ def run_benchmark(
     finished: set[int] = set()
     with logging_above_bars():
         try:
-            for index, (config, row) in enumerate(progress(list(zip(configs, rows)), desc="loading", unit="config")):
+            loading = progress(list(zip(configs, rows, strict=True)), desc="loading", unit="config")
+            for index, (config, row) in enumerate(loading):
                 logger.info("loading %d/%d: %s, %d thread(s), batch %d", index + 1, len(configs), row.model,
                             config.threads, config.batch)
                 try:
                     row_options = {**(options or {}), "threads": config.threads, "spin_wait": False}
-                    process = TargetProcess(config.target.path, config.target.backend, row_options, sample, config.batch)
+                    process = TargetProcess(config.target.path, config.target.backend, row_options, sample,
+                                            config.batch)
                 except TargetFailed as exc:
                     row.status, row.error = "failed", str(exc)
                     finished.add(index)
                     continue
-                row.backend, row.precision, row.load_s = process.info.backend, process.info.precision, process.info.load_s
+                row.backend, row.precision = process.info.backend, process.info.precision
+                row.load_s = process.info.load_s
                 row.first_ms, row.provider = 1000 * process.info.first_s, process.info.provider
                 running[index] = process
             if spec is not None and spec.kind == "folder":
-                warn_if_trained_on(spec.path, {rows[i].model: (p.info.dataset, p.info.dataset_sha256) for i, p in running.items()})
+                warn_if_trained_on(spec.path, {rows[i].model: (p.info.dataset, p.info.dataset_sha256)
+                                               for i, p in running.items()})
             elif spec is not None:
                 warn_if_other_split(spec, split, {rows[i].model: p.info.split_seed for i, p in running.items()})
             logger.info("timing %d configuration(s) in interleaved rounds for %g s", len(running), budget_s)

@@ -32,6 +32,7 @@ from benchmarks import report_fields as fields
 from benchmarks.roofline import achieved_gmacs
 from benchmarks.rows import Row
 from deploy.errors import EdgevisionError, first_line
+from deploy.fields import MAX_SHOWN
 from deploy.timing import LatencyStats
 
 SCHEMA = "edgevision.bench/1"
@@ -205,7 +206,7 @@ def _check_schema(found: object) -> None:
                                   "upgrade edgevision to merge it")
     if found is None:
         raise EdgevisionError(f"no schema key (written before reports were versioned?); this edgevision reads {SCHEMA}")
-    raise EdgevisionError(f"schema {repr(found)[:fields.MAX_SHOWN]}; this edgevision reads {SCHEMA}")
+    raise EdgevisionError(f"schema {repr(found)[:MAX_SHOWN]}; this edgevision reads {SCHEMA}")
 
 
 def read_text_bounded(path: Path) -> bytes:

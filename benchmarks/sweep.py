@@ -22,7 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.options import (
-    MAX_EPOCHS, MAX_IMAGES, MAX_SECONDS, choice_list, comma_list, positive_float, positive_int,
+    MAX_EPOCHS,
+    MAX_IMAGES,
+    MAX_SECONDS,
+    choice_list,
+    comma_list,
+    positive_float,
+    positive_int,
 )
 from benchmarks.pareto import pareto_front, per_image_ms
 from benchmarks.progress import logging_above_bars, progress
@@ -257,7 +263,8 @@ def pruned_checkpoint(spec: SweepSpec, prune: float, epochs: int, manifest: Mani
 
     result = prune_checkpoint(
         spec.model, out,
-        PruneSpec(target_macs=1.0 - prune, round_to=options.get("round_to", 8), ignored=tuple(options.get("ignore", ()))),
+        PruneSpec(target_macs=1.0 - prune, round_to=options.get("round_to", 8),
+                  ignored=tuple(options.get("ignore", ()))),
         RecoverySpec(data=spec.data, finetune=FinetuneSpec(epochs=epochs, lr=options.get("lr", 1e-3))),
     )
     note = result.report.rounding_note()
@@ -312,7 +319,8 @@ def sweep_markdown(built: list[Built], rows: list[Row], chosen: Row | None, epoc
         lines.append(
             f"| {item.variant.name} | {md_cell(item.path.name if item.path else 'failed: ' + item.error)} "
             f"| {'reused' if item.reused else 'new'} | {tuned} | {speed} | {top1} "
-            f"| {'yes' if row and id(row) in front else ''} | {'**yes**' if row is not None and row is chosen else ''} |"
+            f"| {'yes' if row and id(row) in front else ''} "
+            f"| {'**yes**' if row is not None and row is chosen else ''} |"
         )
     return "\n".join(lines)
 
@@ -344,8 +352,8 @@ def sweep(spec: SweepSpec) -> int:
     scored = spec.scored_data()
     os.makedirs(spec.out, exist_ok=True)
     check_writable(spec.out / "report.json", "--out folder")
-    from benchmarks.provenance import labelled_data, run_provenance
     from benchmarks.fingerprint import machine_fingerprint
+    from benchmarks.provenance import labelled_data, run_provenance
     from benchmarks.report import to_markdown
     from benchmarks.roofline import with_peak
     from benchmarks.runner import run_benchmark

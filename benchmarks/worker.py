@@ -123,7 +123,7 @@ def serve(conn, path: str, backend: str, options: dict, sample: np.ndarray, batc
         if classifier.max_batch is not None and batch_size > classifier.max_batch:
             raise EdgevisionError(f"static batch: the model's input takes batch {classifier.max_batch}, "
                                   f"not {batch_size} (export it with a dynamic batch)")
-    except Exception as exc:  # noqa: BLE001 - reported to the parent as this row's error
+    except Exception as exc:  # reported to the parent as this row's error
         conn.send(("error", _reason(exc)))
         return
     card = classifier.card
@@ -133,7 +133,7 @@ def serve(conn, path: str, backend: str, options: dict, sample: np.ndarray, batc
         start = time.perf_counter()
         classifier.backend.run(batch)
         first_s = time.perf_counter() - start
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         conn.send(("error", _reason(exc)))
         return
     info = classifier.backend.info
@@ -155,7 +155,7 @@ def serve(conn, path: str, backend: str, options: dict, sample: np.ndarray, batc
             else:
                 conn.send(("peak", _peak_rss_bytes()))
                 return
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             conn.send(("error", _reason(exc)))
 
 
@@ -173,7 +173,8 @@ class TargetProcess:
     def __init__(self, path: Path, backend: str, options: dict, sample: np.ndarray, batch: int = 1) -> None:
         context = multiprocessing.get_context("spawn")  # no fork: runtimes' thread pools do not survive it
         self._conn, child = context.Pipe()
-        self._process = context.Process(target=serve, args=(child, str(path), backend, options, sample, batch), daemon=True)
+        self._process = context.Process(target=serve, args=(child, str(path), backend, options, sample, batch),
+                                        daemon=True)
         self._process.start()
         child.close()
         try:

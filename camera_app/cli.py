@@ -11,15 +11,16 @@ import logging
 import os
 import sys
 
-# OpenCV's and FFmpeg's own warnings ("can't open camera by index") would bury our one-line errors.
+# OpenCV's and FFmpeg's own warnings ("can't open camera by index") would bury our one-line errors: set
+# before the imports below load cv2.
 os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
-from camera_app import selfcheck  # noqa: E402 (after the environment above)
-from camera_app.app import AppConfig, run_app  # noqa: E402
-from camera_app.config import CHOICES  # noqa: E402
-from deploy.backends import list_backends  # noqa: E402
-from deploy.cli_util import CommandParser, Subcommand, add_device_options, run_subcommand  # noqa: E402
+from camera_app import selfcheck
+from camera_app.app import AppConfig, run_app
+from camera_app.config import CHOICES
+from deploy.backends import list_backends
+from deploy.cli_util import CommandParser, Subcommand, add_device_options, run_subcommand
 
 PROG = "edgevision camera"
 # One set of defaults: AppConfig's (the command line differs in `--display` only; see AppConfig).

@@ -120,7 +120,7 @@ class FrameServer:
     def stats_json(self) -> bytes:
         """The body of /stats.json: title, info, the newest stats and the history, finite numbers only."""
         with self.cond:
-            times, latency, confidence = zip(*self.history) if self.history else ((), (), ())
+            times, latency, confidence = zip(*self.history, strict=True) if self.history else ((), (), ())
             body = {"title": self.title, "info": self.info, **self.stats,
                     "history": {"t": times, "latency_ms": latency, "confidence": confidence}}
             return jsonsafe.dumps(body).encode()

@@ -72,7 +72,9 @@ def check_model_path(path: str | os.PathLike) -> Path:
     return path
 
 
-def load(path: str | os.PathLike, backend: str = "auto", labels: str | os.PathLike | None = None, **options) -> Classifier:
+def load(
+    path: str | os.PathLike, backend: str = "auto", labels: str | os.PathLike | None = None, **options
+) -> Classifier:
     """Open a model file (.onnx, .pte, .engine, .pt) as a `Classifier`.
 
     backend: a registered name (`deploy.backends.list_backends()`) or `auto` (by suffix).
@@ -100,7 +102,9 @@ def load(path: str | os.PathLike, backend: str = "auto", labels: str | os.PathLi
         check_label_count(names, runner.info["output_shape"][-1], f"labels file {labels}")
     if card is None:
         if names is None:
-            raise EdgevisionError(f"{path} has no model card; pass a labels file (one class name per line) with --labels")
+            raise EdgevisionError(
+                f"{path} has no model card; pass a labels file (one class name per line) with --labels"
+            )
         card = default_card(runner, names, str(path))
     elif names is not None:
         card = card.evolve(class_names=names)

@@ -115,7 +115,8 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 
 @contextlib.contextmanager
 def output_lock(
-    folder: str | os.PathLike, what: str = "output", name: str = ".edgevision.lock", writing: str | os.PathLike | None = None
+    folder: str | os.PathLike, what: str = "output", name: str = ".edgevision.lock",
+    writing: str | os.PathLike | None = None,
 ) -> Iterator[None]:
     """Hold an exclusive lock on `folder` (the file `name` inside it) while writing there.
 

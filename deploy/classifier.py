@@ -125,7 +125,8 @@ class Classifier:
         k = min(top_k, probs.shape[1])
         order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
         names = self.card.class_names
-        tops = [[(names[j], float(row[j])) for j in idx] if ok else [] for row, idx, ok in zip(probs, order, valid)]
+        tops = [[(names[j], float(row[j])) for j in idx] if ok else []
+                for row, idx, ok in zip(probs, order, valid, strict=True)]
         t3 = time.perf_counter()
         timings = {
             "preprocess": (t1 - t0) * 1e3,
@@ -133,4 +134,4 @@ class Classifier:
             "postprocess": (t3 - t2) * 1e3,
             "batch": len(images),
         }
-        return [Prediction(top, dict(timings), row, bool(ok)) for top, row, ok in zip(tops, probs, valid)]
+        return [Prediction(top, dict(timings), row, bool(ok)) for top, row, ok in zip(tops, probs, valid, strict=True)]

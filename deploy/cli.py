@@ -57,7 +57,8 @@ def verify_parser() -> CommandParser:
         examples=[
             "edgevision verify --model runs/demo/train/model.onnx",
             "edgevision verify --model runs/demo/train/model.int8.pte --threads 1",
-            "edgevision verify --model runs/demo/train/model.pruned.onnx --reference runs/demo/train/model.pruned.onnx.ref.npz",
+            "edgevision verify --model runs/demo/train/model.pruned.onnx "
+            "--reference runs/demo/train/model.pruned.onnx.ref.npz",
         ],
     )
     model = parser.add_argument("--model", required=True, help="model file: .onnx, .pte or .engine")
@@ -83,7 +84,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     import deploy
-
     from deploy.classifier import NOT_FINITE
     from deploy.limits import check_threads
 
@@ -109,9 +109,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from deploy.backends import backend_for_path, get_backend
-
     from deploy import check_model_path
+    from deploy.backends import backend_for_path, get_backend
 
     path = check_model_path(args.model)
     name = backend_for_path(path) if args.backend == "auto" else args.backend

@@ -8,6 +8,7 @@ frames against it (`camera_app.watch`). Kept small: counts over `BINS` equal bin
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -81,7 +82,7 @@ class ConfidenceHistogram:
         edges = check_list(data["edges"], "confidence.edges", "number", length=len(counts) + 1)
         # comparisons, not float(): NaN fails them and an integer of 400 digits cannot overflow them
         if not all(0 <= e <= 1 for e in edges) or edges[0] != 0 or edges[-1] != 1 \
-                or any(b <= a for a, b in zip(edges, edges[1:])):
+                or any(b <= a for a, b in pairwise(edges)):
             raise EdgevisionError("card field confidence.edges must rise strictly from 0 to 1")
         images = check_int(data["images"], "confidence.images")
         if any(c < 0 for c in counts) or sum(counts) != images:
@@ -115,6 +116,6 @@ class ConfidenceCounter:
         images = int(self.counts.sum())
         if images == 0:
             return None
-        shares = {str(t): round(int(n) / images, 6) for t, n in zip(self.thresholds, self.under)}
+        shares = {str(t): round(int(n) / images, 6) for t, n in zip(self.thresholds, self.under, strict=True)}
         return ConfidenceHistogram([round(float(e), 6) for e in self.edges], [int(c) for c in self.counts],
                                    images, split, shares)

@@ -45,7 +45,8 @@ def check_pte_head(head: bytes, size: int) -> None:
     identifier = head[4:8]
     if not IDENTIFIER_PATTERN.fullmatch(identifier):
         raise EdgevisionError(
-            f"not an ExecuTorch program: file identifier {identifier!r} at bytes 4-8, expected {FILE_IDENTIFIER.decode()}"
+            f"not an ExecuTorch program: file identifier {identifier!r} at bytes 4-8, "
+            f"expected {FILE_IDENTIFIER.decode()}"
         )
     root = _u32(head, 0)
     if not EXTENDED_OFFSET <= root < size:
@@ -60,7 +61,8 @@ def check_pte_head(head: bytes, size: int) -> None:
     segment_size = _u64(head, EXTENDED_OFFSET + 24) if length >= EXTENDED_FULL_LENGTH else 0
     if program_size > size or root >= program_size:
         raise EdgevisionError(
-            f"truncated or corrupt ExecuTorch program: its header declares a {program_size}-byte program, the file has {size} bytes"
+            f"truncated or corrupt ExecuTorch program: its header declares a {program_size}-byte program, "
+            f"the file has {size} bytes"
         )
     if segment_base and (segment_base < program_size or segment_base + segment_size > size):
         raise EdgevisionError(

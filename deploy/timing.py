@@ -65,7 +65,7 @@ def measure_rounds(
     def ask(name: Key, count: int) -> list[float]:
         try:
             return active[name](count)
-        except Exception as exc:  # noqa: BLE001 - one failing target must not end the others
+        except Exception as exc:  # one failing target must not end the others
             failures[name] = exc
             del active[name]
             return []

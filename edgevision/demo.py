@@ -113,7 +113,8 @@ def quantize_stage(state: DemoState) -> str:
         state.artifacts[key] = result.path
         state.metrics[key] = result.report
         parity = result.card.parity
-        lines.append(f"{result.path.name} ({result.chosen.name}, top-1 {parity.top1:.2%} vs fp32 {parity.reference_top1:.2%})")
+        lines.append(f"{result.path.name} ({result.chosen.name}, top-1 {parity.top1:.2%} "
+                     f"vs fp32 {parity.reference_top1:.2%})")
     return f"quantized (top-1 on {parity.images} images, {parity.source}): " + "; ".join(lines)
 
 
@@ -157,7 +158,8 @@ def camera_stage(state: DemoState) -> str:
     predictions = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
     correct = sum(p["top_k"][0]["label"] == classes[items[p["frame"] // hold][1]] for p in predictions)
     state.artifacts["video"] = video
-    state.metrics["camera"] = {"frames": frames, "top1": correct / len(predictions), "pipeline_fps": summary["pipeline_fps"]}
+    state.metrics["camera"] = {"frames": frames, "top1": correct / len(predictions),
+                               "pipeline_fps": summary["pipeline_fps"]}
     return (
         f"{summary['frames']['classified']}/{frames} frames of {video.name} classified headless, "
         f"per-frame top-1 {correct / len(predictions):.2%}, {summary['pipeline_fps']:.0f} FPS "

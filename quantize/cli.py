@@ -63,7 +63,8 @@ def prune_parser() -> CommandParser:
                       help="learn from the unpruned model too: its logits (default), its logits and "
                       "penultimate features (much more signal per image than 2 or 10 logits), or none (labels only)")
     tune.add_argument("--train-limit", type=int, help="fine-tune on at most this many training images")
-    tune.add_argument("--device", default="auto", help="fine-tune on auto, cpu or cuda (pruning itself runs on the CPU)")
+    tune.add_argument("--device", default="auto",
+                      help="fine-tune on auto, cpu or cuda (pruning itself runs on the CPU)")
     tune.add_argument("--amp", choices=("off", "bf16"), default="off", help="bf16 autocast while fine-tuning on CUDA")
     tune.add_argument("--workers", type=int, default=0, help="data-loading processes for fine-tuning")
     tune.add_argument("--eval-split", default="val", choices=("val", "test"),
@@ -97,8 +98,9 @@ def quantize_parser() -> CommandParser:
                         help="what to produce: onnx-int8 (onnxruntime CPU), onnx-int8-trt (TensorRT's Q/DQ form: "
                         "signed symmetric int8, per-channel weights; build the engine on the device with "
                         "`edgevision export --model M.onnx --format tensorrt`), pte-int8, onnx-fp16 or calib-data")
-    parser.add_argument("--data", required=True, help="calibration from its train split, guard on --eval-split: digits, "
-                        "mnist, fashion-mnist, cifar10, folder:PATH, idx:DIR or a class-folder PATH")
+    parser.add_argument("--data", required=True,
+                        help="calibration from its train split, guard on --eval-split: digits, mnist, fashion-mnist, "
+                        "cifar10, folder:PATH, idx:DIR or a class-folder PATH")
     data = parser.add_argument_group("data")
     data.add_argument("--calib-size", type=int, default=256, help="calibration images, class-balanced")
     data.add_argument("--eval-split", default="val", choices=("val", "test"),

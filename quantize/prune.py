@@ -299,7 +299,8 @@ def prune_model(
     rounding: dict = {"target_macs": target_macs}
     if ratio is None:
         def search(multiple: int | None) -> tuple[float, float]:
-            return ratio_for_target_macs(model, example_inputs, replace(spec, round_to=multiple, ignored=tuple(ignored)))
+            return ratio_for_target_macs(model, example_inputs,
+                                         replace(spec, round_to=multiple, ignored=tuple(ignored)))
 
         ratio, kept = search(round_to)
         found = _closer_round_to(target_macs, round_to, search) if round_to and misses(kept, target_macs) else None

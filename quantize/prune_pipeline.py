@@ -64,13 +64,12 @@ def finetuner(spec: FinetuneSpec, data: str, card: ModelCard, teacher: nn.Module
     knowledge distillation (see `quantize.distill`), which recovers pruned accuracy faster on
     small data sets.
     """
+    from quantize.calibration import balanced_indices, training_split_seed
     from train.data import load_data
     from train.ddp import pick_device
     from train.engine import Schedule, build_optimizer, train_one_epoch
     from train.loaders import make_loader
     from train.transforms import train_transform
-
-    from quantize.calibration import balanced_indices, training_split_seed
 
     splits = load_data(data, seed=training_split_seed(card))
     dataset = splits.train

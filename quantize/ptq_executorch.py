@@ -55,7 +55,6 @@ def _quantizer(per_channel: bool, skip: Sequence[str], is_qat: bool = False):
         XNNPACKQuantizer,
         get_symmetric_quantization_config,
     )
-
     from torchao.quantization.pt2e.quantizer import get_module_name_filter
 
     quantizer = XNNPACKQuantizer()

@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from torch import nn
 
     from deploy.reference import ReferenceSet
-
     from quantize.ptq_executorch import PteQuantConfig
 
 log = logging.getLogger("edgevision.quantize")
@@ -267,7 +266,8 @@ def quantize_to_onnx(
             return artifact_logits(path, val_images, threads)
 
         def int8(config: ptq_onnx.OnnxQuantConfig) -> Rung:
-            return Rung(config.name, "int8", config.to_dict(), lambda path: ptq_onnx.quantize_onnx(pre, path, calibration, config))
+            return Rung(config.name, "int8", config.to_dict(),
+                        lambda path: ptq_onnx.quantize_onnx(pre, path, calibration, config))
 
         guard = start_guard(score(pre), val_labels, spec.budget, source)
         best = climb(guard, map(int8, ladder), tmp, ".onnx", score, spec.exhaustive)
@@ -280,7 +280,8 @@ def quantize_to_onnx(
                 readers = ptq_onnx.TENSORRT_OP_TYPES if config.form == "tensorrt" else ()
                 nodes = ptq_onnx.sensitive_nodes(pre, closest.path, sample, spec.exclude_sensitive, readers)
                 log.info("  most sensitive nodes: %s", ", ".join(f"{n} ({db:.1f} dB)" for n, db in nodes))
-                best = climb(guard, [int8(ptq_onnx.with_exclusions(config, [n for n, _ in nodes]))], tmp, ".onnx", score)
+                excluded = ptq_onnx.with_exclusions(config, [n for n, _ in nodes])
+                best = climb(guard, [int8(excluded)], tmp, ".onnx", score)
         if best is None and spec.fp16_fallback:
             climb(guard, [_fp16_rung(pre)], tmp, ".onnx", score)
         chosen = guard.require_best()
@@ -446,8 +447,13 @@ def quantize_checkpoint(
 
     check_count(spec.reference_images)
     with artifact_lock(out):  # a second quantize to the same file is refused before any work
-        from quantize.calibration import (SplitDraw, check_calibration_set, held_out_images, load_split,
-                                          training_split_seed)
+        from quantize.calibration import (
+            SplitDraw,
+            check_calibration_set,
+            held_out_images,
+            load_split,
+            training_split_seed,
+        )
 
         model, card, calib, _ = _load(checkpoint, data, spec.calib_size, seed)
         guarded = SplitDraw(data, eval_split, eval_size, seed, split_seed=training_split_seed(card))

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from deploy.timing import measure_interleaved
 from deploy.backends import Backend, backend_for_path, get_backend
+from deploy.timing import measure_interleaved
 
 
 def load_backend(path: str | os.PathLike, threads: int = 2, **options) -> Backend:

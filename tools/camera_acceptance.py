@@ -41,7 +41,8 @@ def cmd_video(args: argparse.Namespace) -> None:
     random.Random(0).shuffle(items)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    frames = write_video_from_images([p for p, _ in items], out / "val.avi", args.hold, args.fps, (args.width, args.height))
+    frames = write_video_from_images([p for p, _ in items], out / "val.avi", args.hold, args.fps,
+                                     (args.width, args.height))
     labels = {"hold_frames": args.hold, "images": [str(p) for p, _ in items], "labels": [classes[c] for _, c in items]}
     (out / "val.labels.json").write_text(json.dumps(labels))
     print(f"wrote {out / 'val.avi'}: {len(items)} images x {args.hold} frames = {frames} frames at {args.fps:g} fps")
@@ -63,7 +64,8 @@ def cmd_images_top1(args: argparse.Namespace) -> None:
 
     truth = json.loads(Path(args.labels).read_text())
     classifier = deploy.load(args.model, threads=args.threads)
-    correct = sum(classifier.predict(p, top_k=1).label == label for p, label in zip(truth["images"], truth["labels"]))
+    correct = sum(classifier.predict(p, top_k=1).label == label
+                  for p, label in zip(truth["images"], truth["labels"], strict=True))
     print(f"image top-1 {correct / len(truth['labels']):.2%} ({correct}/{len(truth['labels'])} images)")
 
 
@@ -88,7 +90,7 @@ def cmd_throughput(args: argparse.Namespace) -> None:
         alone.append(len(frames) / (time.perf_counter() - start))
         config = AppConfig(args.model, args.video, threads=args.threads, max_frames=len(frames))
         app.append(run_app(config, classifier=classifier)["pipeline_fps"])
-    ratios = [a / b for a, b in zip(app, alone)]
+    ratios = [a / b for a, b in zip(app, alone, strict=True)]
     print(json.dumps({
         "frames": len(frames), "rounds": args.rounds, "classifier_fps": [round(v, 1) for v in alone],
         "pipeline_fps": [round(v, 1) for v in app], "ratio": [round(v, 3) for v in ratios],
@@ -125,7 +127,8 @@ def cmd_serve_video(args: argparse.Namespace) -> None:
     server.daemon_threads = True
     server.timeout = 0.5
     deadline = time.monotonic() + args.duration
-    print(f"serving {len(jpegs)} frames at {args.fps:g} fps on http://127.0.0.1:{args.port}/ for {args.duration:g} s", flush=True)
+    print(f"serving {len(jpegs)} frames at {args.fps:g} fps on http://127.0.0.1:{args.port}/ "
+          f"for {args.duration:g} s", flush=True)
     while time.monotonic() < deadline:
         server.handle_request()
     server.server_close()
@@ -143,7 +146,8 @@ class PaddedClassifier:
         prediction = self.classifier.predict(image, top_k=top_k)
         time.sleep(max(0.0, self.min_latency_s - (time.perf_counter() - start)))
         spent = (time.perf_counter() - start) * 1e3
-        prediction.timings_ms["inference"] = spent - prediction.timings_ms["preprocess"] - prediction.timings_ms["postprocess"]
+        timings = prediction.timings_ms
+        timings["inference"] = spent - timings["preprocess"] - timings["postprocess"]
         return prediction
 
 

@@ -12,7 +12,6 @@ from train.data_root import HELP as DATA_ROOT_HELP
 from train.lessons import LESSON_RECIPES
 
 
-
 def _json_dict(text: str) -> dict:
     try:
         value = json.loads(text)
@@ -42,7 +41,8 @@ def build_train_parser() -> CommandParser:
                          f"{', '.join(LESSON_RECIPES)}")
     lessons.add_argument("--list-recipes", action="store_true", help="list the recipes and what each lesson reported")
     data = parser.add_argument_group("data")
-    data.add_argument("--data", help=f"what to train on: {', '.join(SPEC_FORMS)} (PATH: a class-folder tree, as folder:PATH)")
+    data.add_argument("--data",
+                      help=f"what to train on: {', '.join(SPEC_FORMS)} (PATH: a class-folder tree, as folder:PATH)")
     data.add_argument("--data-root", metavar="DIR", help=DATA_ROOT_HELP)
     data.add_argument("--augment", choices=POLICIES, help="augmentation policy (default: suits the data)")
     data.add_argument("--input-size", type=int, help="network input side in pixels (default: per model)")
@@ -104,7 +104,8 @@ def build_eval_parser() -> CommandParser:
     parser.add_argument("--wrong", type=int, default=16, metavar="N",
                         help="draw the N most confidently wrong images into eval_wrong.png (default 16; 0: none)")
     parser.add_argument("--batch-size", type=int, default=128, help="images per forward pass (default 128)")
-    parser.add_argument("--seed", type=int, help="split seed (default: the one the model was trained with, from its card)")
+    parser.add_argument("--seed", type=int,
+                        help="split seed (default: the one the model was trained with, from its card)")
     parser.add_argument("--allow-other-split", action="store_true",
                         help="score with a --seed other than training's (its test split then holds training images)")
     return parser

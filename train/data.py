@@ -458,7 +458,7 @@ def dataset_info(data: DataSplits, seed: int) -> dict:
             counts += np.bincount(np.asarray(part.targets, np.int64), minlength=len(data.class_names))[: len(counts)]
     return {
         "sha256": tree_fingerprint(root) if root is not None else "",
-        "class_counts": {name: int(n) for name, n in zip(data.class_names, counts)},
+        "class_counts": {name: int(n) for name, n in zip(data.class_names, counts, strict=True)},
         "split_seed": seed,
         "split_sizes": {name: len(part) for name, part in splits.items() if part is not None},
     }
@@ -480,7 +480,7 @@ def load_data(spec: str, data_root: str | os.PathLike | None = None, seed: int =
 def write_class_folders(dataset: TensorImages, class_names: list[str], folder: Path) -> Path:
     """Write in-memory images as PNG files in class folders (`folder/<class>/NNNN.png`, numbered in
     the data set's order): the same images as a class-folder tree, as a user's own data looks."""
-    for index, (image, label) in enumerate(zip(opencv_images(dataset), dataset.labels.tolist())):
+    for index, (image, label) in enumerate(zip(opencv_images(dataset), dataset.labels.tolist(), strict=True)):
         path = folder / class_names[label] / f"{index:04d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         if not cv2.imwrite(str(path), image):

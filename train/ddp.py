@@ -39,7 +39,9 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" or name.startswith("cuda:"):
         if not torch.cuda.is_available():
-            raise EdgevisionError(f"--device {name}: no CUDA GPU is available here (torch.cuda.is_available() is False)")
+            raise EdgevisionError(
+                f"--device {name}: no CUDA GPU is available here (torch.cuda.is_available() is False)"
+            )
         if name != "cuda":
             return torch.device(name)
         return torch.device("cuda", local_rank % max(1, torch.cuda.device_count()))

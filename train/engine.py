@@ -133,7 +133,7 @@ class EvalResult:
             "topk": self.topk,
             "loss": self.loss,
             "count": self.count,
-            "per_class": dict(zip(class_names, self.per_class)),
+            "per_class": dict(zip(class_names, self.per_class, strict=True)),
             "confusion": self.confusion,
         }
 

@@ -18,7 +18,8 @@ from train.engine import autocast, progress
 
 @torch.no_grad()
 def cache_features(
-    backbone: nn.Module, loader: Iterable, device: torch.device, amp: str = "off", quiet: bool = True, desc: str = "features"
+    backbone: nn.Module, loader: Iterable, device: torch.device, amp: str = "off", quiet: bool = True,
+    desc: str = "features",
 ) -> TensorDataset:
     """(features, labels) of every image in `loader`, computed in eval mode."""
     backbone.eval()

@@ -217,7 +217,8 @@ def _fit(config: TrainConfig, resume: bool, info: ddp.Distributed, out: Path, st
         state = load_checkpoint(out / "last.pt")
         saved = TrainConfig.from_dict(state["config"])
         saved.epochs = config.epochs or saved.epochs
-        saved.quiet, saved.device, saved.workers, saved.threads = config.quiet, config.device, config.workers, config.threads
+        saved.quiet, saved.device = config.quiet, config.device
+        saved.workers, saved.threads = config.workers, config.threads
         config = saved
     initial = out / "last.pt" if resume and config.init else None  # a resumed --init run needs no other file
     if config.init:
@@ -278,7 +279,8 @@ def train_loop(config: TrainConfig, run: Run, info: ddp.Distributed, out: Path, 
             quiet=config.quiet or not info.is_main, desc=f"epoch {epoch + 1}/{config.epochs}",
             bn_eval=phase and not run.frozen_features,
         )
-        val = evaluate_loader(run.trainee, run.val_loader, len(run.card.class_names), info.device, config.amp, quiet=True)
+        val = evaluate_loader(run.trainee, run.val_loader, len(run.card.class_names), info.device, config.amp,
+                              quiet=True)
         record = {
             "epoch": epoch + 1,
             "train_loss": train_stats["loss"],

@@ -120,7 +120,8 @@ def draw_grid(
             fig.text((left + CELL / 2) / width, 1 - (upper + CELL + 2) / height, "\n".join(lines),
                      ha="center", va="top", fontsize=FONT_PT, color=tile.color, linespacing=1.1)
     if title:
-        fig.text(0.5, 1 - (TITLE / 2) / height, _shorten(title, max(20, width // 6)), ha="center", va="center", fontsize=9)
+        fig.text(0.5, 1 - (TITLE / 2) / height, _shorten(title, max(20, width // 6)), ha="center", va="center",
+                 fontsize=9)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI, facecolor="white")
     plt.close(fig)

@@ -30,4 +30,4 @@ def labelled_items(data: str | DataSpec, split: str = "val", limit: int | None =
         raise EdgevisionError(f"--data {spec} has no {split} split")
     labels = np.asarray(dataset.targets)
     index = balanced_first(labels, limit)
-    return list(zip(opencv_images(dataset, index), labels[index].tolist())), list(splits.class_names)
+    return list(zip(opencv_images(dataset, index), labels[index].tolist(), strict=True)), list(splits.class_names)

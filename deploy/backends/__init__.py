@@ -93,7 +93,9 @@ def check_options(name: str, options: dict) -> None:
     if provider not in (None, "", "auto") and provider not in entry.providers:
         takers = [e.name for e in _REGISTRY.values() if provider in e.providers]
         where = f"; {provider} is for {', '.join(takers)}" if takers else f"; providers: {', '.join(list_providers())}"
-        raise EdgevisionError(f"backend {name!r} runs on {', '.join(entry.providers)}, not --provider {provider}{where}")
+        raise EdgevisionError(
+            f"backend {name!r} runs on {', '.join(entry.providers)}, not --provider {provider}{where}"
+        )
     precision = options.get("precision")
     if precision not in (None, "") and precision not in entry.precisions:
         takers = [e.name for e in _REGISTRY.values() if precision in e.precisions]
@@ -166,14 +168,15 @@ def check_classifier_shapes(path: str | os.PathLike, input_shape: list, output_s
         )
 
 
-register_backend("onnxruntime", "deploy.backends.onnxruntime:OnnxRuntimeBackend", (".onnx",), "runtime", ("onnxruntime",),
-                 providers=("cpu", "cuda", "tensorrt"))
-register_backend("executorch", "deploy.backends.executorch:ExecuTorchBackend", (".pte",), "export", ("executorch", "torch"))
+register_backend("onnxruntime", "deploy.backends.onnxruntime:OnnxRuntimeBackend", (".onnx",), "runtime",
+                 ("onnxruntime",), providers=("cpu", "cuda", "tensorrt"))
+register_backend("executorch", "deploy.backends.executorch:ExecuTorchBackend", (".pte",), "export",
+                 ("executorch", "torch"))
 register_backend("openvino", "deploy.backends.openvino:OpenVinoBackend", (".xml",), "openvino", ("openvino",))
-register_backend("tensorrt", "deploy.backends.tensorrt:TensorRTBackend", (".engine", ".plan"), "tensorrt", ("tensorrt",),
-                 providers=("cuda",))
-register_backend("torch", "deploy.backends.torch:TorchBackend", (".pt", ".pth"), "train", ("torch", "torchvision", "train"),
-                 providers=("cpu", "cuda"), precisions=("fp32", "fp16", "bf16"))
+register_backend("tensorrt", "deploy.backends.tensorrt:TensorRTBackend", (".engine", ".plan"), "tensorrt",
+                 ("tensorrt",), providers=("cuda",))
+register_backend("torch", "deploy.backends.torch:TorchBackend", (".pt", ".pth"), "train",
+                 ("torch", "torchvision", "train"), providers=("cpu", "cuda"), precisions=("fp32", "fp16", "bf16"))
 
 __all__ = [
     "Backend",

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deploy.backends import check_classifier_shapes, import_library
-from deploy.backends import tune
+from deploy.backends import check_classifier_shapes, import_library, tune
 from deploy.card import CARD_KEY, ModelCard
 from deploy.errors import EdgevisionError, first_line
 from deploy.onnx_scan import check_external_data
@@ -69,7 +68,7 @@ def preload_gpu_libraries(ort, providers: list[str]) -> None:
     if preload is not None and providers[0] != "CPUExecutionProvider":
         try:
             preload()
-        except Exception:  # noqa: BLE001 - libraries on the system path may still do; the session says
+        except Exception:  # libraries on the system path may still do; the session says
             pass
 
 

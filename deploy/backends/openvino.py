@@ -106,7 +106,9 @@ class OpenVinoBackend:
         try:
             compiled = core.compile_model(model, "CPU", config)
         except Exception as exc:
-            raise EdgevisionError(f"{path}: OpenVINO cannot compile this model for the CPU: {first_line(exc)}") from None
+            raise EdgevisionError(
+                f"{path}: OpenVINO cannot compile this model for the CPU: {first_line(exc)}"
+            ) from None
         return cls(path, compiled, card, input_shape, output_shape)
 
     def run(self, batch: np.ndarray) -> np.ndarray:

@@ -21,7 +21,8 @@ from pathlib import Path
 from deploy.card import ModelCard
 from deploy.errors import EdgevisionError
 
-SOURCES = ("checkpoint", "onnx")  # what `edgevision export --model` takes: a .pt, or an .onnx for formats that build from one
+# what `edgevision export --model` takes: a .pt, or an .onnx for formats that build from one
+SOURCES = ("checkpoint", "onnx")
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,9 @@ def check_request(name: str, precision: str | None, out: str | os.PathLike | Non
         raise EdgevisionError(f"{name} artifacts end in {fmt.suffix}; --out {out} does not")
     if source == "onnx" and not fmt.onnx_exporter:
         onnx_formats = ", ".join(f for f in list_formats() if _FORMATS[f].onnx_exporter)
-        raise EdgevisionError(f"format {name} is exported from a checkpoint (.pt), not an ONNX; from an ONNX: {onnx_formats}")
+        raise EdgevisionError(
+            f"format {name} is exported from a checkpoint (.pt), not an ONNX; from an ONNX: {onnx_formats}"
+        )
     allowed = fmt.precisions_from(source)
     if precision is not None and precision not in allowed:
         hint = ""

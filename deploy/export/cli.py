@@ -26,8 +26,8 @@ def export_parser() -> CommandParser:
         examples=[
             "edgevision export --model runs/demo/train/model.pt --format onnx --data folder:runs/demo/digits_test "
             "--out runs/demo/train/model.onnx",
-            "edgevision export --model runs/demo/train/model.pt --format executorch --data folder:runs/demo/digits_test "
-            "--out runs/demo/train/model.pte",
+            "edgevision export --model runs/demo/train/model.pt --format executorch "
+            "--data folder:runs/demo/digits_test --out runs/demo/train/model.pte",
             "edgevision export --model runs/demo/train/model.onnx --format tensorrt --out runs/demo/train/model.engine",
         ],
     )
@@ -40,11 +40,13 @@ def export_parser() -> CommandParser:
     )
     parser.add_argument("--precision", default=None,
                         choices=sorted({p for f in formats for p in f.precisions}, key=["fp32", "fp16", "int8"].index),
-                        help="numeric precision of the artifact, as the format allows (default: fp32 from a checkpoint, "
-                        "the ONNX's own from an .onnx, which it must match; fp16/int8 ONNX come from `edgevision quantize`)")
+                        help="numeric precision of the artifact, as the format allows (default: fp32 from a "
+                        "checkpoint, the ONNX's own from an .onnx, which it must match; fp16/int8 ONNX come from "
+                        "`edgevision quantize`)")
     parser.add_argument("--out", required=True, help="artifact path, with the format's suffix")
-    parser.add_argument("--data", help="images for parity/calibration, from the val split: digits, mnist, fashion-mnist, "
-                        "cifar10, folder:PATH, idx:DIR or a class-folder PATH (default: generated images)")
+    parser.add_argument("--data", help="images for parity/calibration, from the val split: digits, mnist, "
+                        "fashion-mnist, cifar10, folder:PATH, idx:DIR or a class-folder PATH "
+                        "(default: generated images)")
     parser.add_argument("--verify-images", type=int, default=256,
                         help="images in the parity check, whose top-1 probabilities are also the card's confidence "
                         "histogram for the camera's drift watch (default 256; 0: skip; from an .onnx: 0 skips the "

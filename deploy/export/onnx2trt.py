@@ -79,7 +79,9 @@ def build_engine(
     tensor = network.get_input(0)
     shape = tuple(tensor.shape)
     if any(dim < 0 for dim in shape[1:]):
-        raise EdgevisionError(f"{onnx_path}: input {tensor.name} has dynamic sizes {shape}; only the batch may be dynamic")
+        raise EdgevisionError(
+            f"{onnx_path}: input {tensor.name} has dynamic sizes {shape}; only the batch may be dynamic"
+        )
     if shape[0] < 0:
         profile = builder.create_optimization_profile()
         chw = shape[1:]

@@ -97,7 +97,8 @@ def export_model(
             tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as staging:
         staged = Path(staging) / out.name
         get_exporter(fmt)(model, new_card, staged, precision=precision, data=data, **spec.options)
-        if get_format(fmt).card_in == "sidecar":  # the exporter's card may add what only it knows (an engine's built_on)
+        # the exporter's card may add what only it knows (an engine's built_on)
+        if get_format(fmt).card_in == "sidecar":
             new_card = read_sidecar(staged) or new_card
         if verify_images > 0:
             from deploy.export.verify import verify_artifact

@@ -21,10 +21,17 @@ from deploy.classifier import Classifier
 from deploy.errors import EdgevisionError
 from deploy.preprocess import preprocess_batch
 from deploy.reference import (
-    MAX_REFERENCE_IMAGES, ReferenceSet, compact_image, reference_path, save_reference, sha256_file, top_k_indices,
+    MAX_REFERENCE_IMAGES,
+    ReferenceSet,
+    compact_image,
+    reference_path,
+    save_reference,
+    sha256_file,
+    top_k_indices,
 )
 from deploy.verify import replay_logits
 from train.engine import torch_logits
+
 
 def check_count(count: int, flag: str = "--reference-images") -> int:
     if not 0 <= count <= MAX_REFERENCE_IMAGES:

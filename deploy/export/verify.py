@@ -16,13 +16,14 @@ import os
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+
 import numpy as np
 import torch
 
 from deploy.card import ModelCard, Parity
 from deploy.confidence import ConfidenceCounter, ConfidenceHistogram, split_label
-from deploy.errors import EdgevisionError
 from deploy.data_spec import parse_data_spec
+from deploy.errors import EdgevisionError
 from deploy.image_folder import class_root
 from deploy.preprocess import preprocess, read_image
 from train.engine import torch_logits
@@ -55,7 +56,8 @@ def generated_images(count: int, seed: int = 0) -> Iterator[np.ndarray]:
     for _ in range(count):
         h, w = rng.integers(48, 320, size=2)
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-        channels = [np.sin(xx / rng.uniform(5, 40) + rng.uniform(0, 6)) + np.cos(yy / rng.uniform(5, 40)) for _ in range(3)]
+        channels = [np.sin(xx / rng.uniform(5, 40) + rng.uniform(0, 6)) + np.cos(yy / rng.uniform(5, 40))
+                    for _ in range(3)]
         image = (np.stack(channels, axis=2) + 2) * 63 + rng.normal(0, 8, (h, w, 3))
         yield np.clip(image, 0, 255).astype(np.uint8)
 
@@ -69,7 +71,9 @@ def parity_images(data: str | None, count: int, seed: int = 0) -> tuple[Iterator
     return generated_images(count), "generated"
 
 
-def parity_batches(card: ModelCard, data: str | None, count: int, chunk: int = VERIFY_CHUNK) -> tuple[Iterator[np.ndarray], str]:
+def parity_batches(
+    card: ModelCard, data: str | None, count: int, chunk: int = VERIFY_CHUNK
+) -> tuple[Iterator[np.ndarray], str]:
     """Preprocessed float32 NCHW batches of at most `chunk` images, so that memory does not grow with `count`."""
     images, source = parity_images(data, count, split_seed(card))
 

@@ -20,8 +20,8 @@ from tests.bad_inputs.camera_helpers import REPO, HostileMjpeg, camera, error_li
 
 pytest.importorskip("onnx", reason="the tiny test model is built with onnx (the export extra)")
 
-from tests.helpers import wait_for, write_video  # noqa: E402
-from tests.camera.mjpeg_server import MjpegCamera  # noqa: E402
+from tests.camera.mjpeg_server import MjpegCamera
+from tests.helpers import wait_for, write_video
 
 FRAME_BYTES = 160 * 120 * 3
 
@@ -156,7 +156,8 @@ def test_buffer_is_bounded_in_bytes_a_live_source_drops_the_oldest():
 
 def test_buffer_mb_must_be_positive(model, mjpeg_free_video):
     done = camera("--model", model, "--source", mjpeg_free_video, "--buffer", "--buffer-mb", "0", timeout=60)
-    assert done.returncode == 2 and "--buffer-mb must be a number with 0 < buffer-mb" in done.stderr.strip().splitlines()[-1]
+    assert done.returncode == 2
+    assert "--buffer-mb must be a number with 0 < buffer-mb" in done.stderr.strip().splitlines()[-1]
 
 
 @pytest.fixture

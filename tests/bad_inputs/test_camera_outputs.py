@@ -22,7 +22,7 @@ from tests.bad_inputs.camera_helpers import REPO, camera, error_lines
 
 pytest.importorskip("onnx", reason="the tiny test model is built with onnx (the export extra)")
 
-from tests.helpers import write_video  # noqa: E402
+from tests.helpers import write_video
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ from tests.bad_inputs.camera_helpers import camera, error_lines
 
 pytest.importorskip("onnx", reason="the tiny test model is built with onnx (the export extra)")
 
-from tests.helpers import write_video  # noqa: E402
-from tests.camera.mjpeg_server import MjpegCamera  # noqa: E402
+from tests.camera.mjpeg_server import MjpegCamera
+from tests.helpers import write_video
 
 PASSWORD = "S3cretPw"
 TOKEN = "secrettoken123"

@@ -21,8 +21,8 @@ from camera_app import serve_http
 from camera_app.app import AppConfig
 from camera_app.serve import FrameServer
 from deploy.errors import EdgevisionError
-from tests.helpers import wait_for, write_video
 from tests.camera.mjpeg_server import free_port
+from tests.helpers import wait_for, write_video
 
 REPO = Path(__file__).resolve().parents[2]
 SECURITY = ("Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy", "X-Frame-Options")

@@ -16,8 +16,8 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
-from train.checkpoint import load_model  # noqa: E402
-from train.cli import main as train_main  # noqa: E402
+from train.checkpoint import load_model
+from train.cli import main as train_main
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +133,7 @@ def test_prune_scores_on_the_split_training_held_out(tmp_path):
 def test_eval_into_an_unwritable_out_is_refused_before_evaluating(trained, tmp_path, capsys):
     root, model = trained
     (tmp_path / "a_file").write_text("not a folder")
-    assert train_main(["eval", "--model", str(model), "--data", f"folder:{root}", "--out", str(tmp_path / "a_file")]) == 2
+    assert train_main(["eval", "--model", str(model), "--data", f"folder:{root}",
+                       "--out", str(tmp_path / "a_file")]) == 2
     err = capsys.readouterr().err
     assert "cannot write the --out" in err and len(err.strip().splitlines()) == 1

@@ -6,7 +6,6 @@ refused in one line (exit 2) naming the file, before the runtime library sees it
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 

@@ -103,7 +103,7 @@ def test_nonfinite_logits_make_the_prediction_invalid(models, kind):
     assert not prediction.valid and prediction.top == []
     assert np.isnan(prediction.probabilities).all()
     with pytest.raises(EdgevisionError, match="not finite"):
-        prediction.label
+        _ = prediction.label
 
 
 @pytest.mark.parametrize("kind", ["overflow", "nan"])

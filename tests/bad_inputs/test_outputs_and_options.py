@@ -18,7 +18,7 @@ from deploy.errors import EdgevisionError
 pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
-from train.cli import main as train_main  # noqa: E402
+from train.cli import main as train_main
 
 ONE_EPOCH = ["train", "--data", "digits", "--model", "dense", "--epochs", "1", "--quiet"]
 
@@ -138,11 +138,13 @@ def test_a_failed_parity_check_never_replaces_the_verified_artifact(tmp_path, ti
     from edgevision import main
 
     out = tmp_path / "model.onnx"
-    assert main(["export", "--model", str(tiny_checkpoint), "--format", "onnx", "--out", str(out), "--verify-images", "2"]) == 0
+    assert main(["export", "--model", str(tiny_checkpoint), "--format", "onnx", "--out", str(out),
+                 "--verify-images", "2"]) == 0
     verified = sha(out)
     # a real check that no export can pass: logits must match to the last bit
     monkeypatch.setitem(verify.TOLERANCES, "fp32", (1.0, 0.0))
-    assert main(["export", "--model", str(tiny_checkpoint), "--format", "onnx", "--out", str(out), "--verify-images", "2"]) == 1
+    assert main(["export", "--model", str(tiny_checkpoint), "--format", "onnx", "--out", str(out),
+                 "--verify-images", "2"]) == 1
     assert "left as it was" in capsys.readouterr().err
     assert sha(out) == verified and deploy.load(out).card.parity.passed
     with pytest.warns(UserWarning, match="failed parity check"):
@@ -155,7 +157,8 @@ def test_an_export_without_a_check_loads_with_a_warning(tmp_path, tiny_checkpoin
     from edgevision import main
 
     out = tmp_path / "model.onnx"
-    assert main(["export", "--model", str(tiny_checkpoint), "--format", "onnx", "--out", str(out), "--verify-images", "0"]) == 0
+    assert main(["export", "--model", str(tiny_checkpoint), "--format", "onnx", "--out", str(out),
+                 "--verify-images", "0"]) == 0
     with pytest.warns(UserWarning, match="unverified"):
         deploy.load(out)
 
@@ -281,7 +284,8 @@ def test_an_unwritable_report_is_reported_before_the_work(tiny_checkpoint, tmp_p
     blocker.write_text("not a folder")
     args = ["--data", "digits"] if command == "quantize" else ["--ratio", "0.5"]
     out = tmp_path / ("q.onnx" if command == "quantize" else "p.pt")
-    assert main([command, "--model", str(tiny_checkpoint), "-o", str(out), *args, "--report", str(blocker / "r.json")]) == 2
+    assert main([command, "--model", str(tiny_checkpoint), "-o", str(out), *args,
+                 "--report", str(blocker / "r.json")]) == 2
     err = capsys.readouterr().err
     assert "cannot write the --report" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()

@@ -17,14 +17,14 @@ import numpy as np
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from deploy.card import ModelCard  # noqa: E402
-from deploy.errors import EdgevisionError  # noqa: E402
-from deploy.onnx_scan import check_external_data, external_data_locations  # noqa: E402
-from deploy.preprocess import Preprocessing, read_image  # noqa: E402
-from deploy.pte_scan import check_pte_head  # noqa: E402
+from deploy.card import ModelCard
+from deploy.errors import EdgevisionError
+from deploy.onnx_scan import check_external_data, external_data_locations
+from deploy.preprocess import Preprocessing, read_image
+from deploy.pte_scan import check_pte_head
 
 QUICK = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -36,7 +36,8 @@ json_values = st.recursive(
     max_leaves=12,
 )
 card_fields = st.sampled_from(sorted(GOOD) + ["preprocessing.input_size", "preprocessing.resize", "preprocessing.mean",
-                                              "preprocessing.std", "preprocessing.color", "parity.passed", "parity.images"])
+                                              "preprocessing.std", "preprocessing.color", "parity.passed",
+                                              "parity.images"])
 
 
 def outcome(call, *args):

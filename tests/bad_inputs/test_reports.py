@@ -12,17 +12,17 @@ from pathlib import Path
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from benchmarks.html import blocks_html, fields_html  # noqa: E402
-from benchmarks.merge import group_by_device, merged_blocks, merged_markdown  # noqa: E402
-from benchmarks.provenance import provenance_pairs  # noqa: E402
-from benchmarks.report import to_csv, to_markdown  # noqa: E402
-from benchmarks.rows import Row  # noqa: E402
-from benchmarks.schema import parse_report, to_json  # noqa: E402
-from deploy.errors import EdgevisionError  # noqa: E402
-from deploy.timing import LatencyStats  # noqa: E402
+from benchmarks.html import blocks_html, fields_html
+from benchmarks.merge import group_by_device, merged_blocks, merged_markdown
+from benchmarks.provenance import provenance_pairs
+from benchmarks.report import to_csv, to_markdown
+from benchmarks.rows import Row
+from benchmarks.schema import parse_report, to_json
+from deploy.errors import EdgevisionError
+from deploy.timing import LatencyStats
 
 MANY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -37,8 +37,8 @@ def timed_row(model: str = "m.onnx", ms: float = 2.0, threads: int = 1) -> Row:
 
 
 MACHINE = {"machine": "x86_64", "emulated": False, "processor": "x86_64", "cpu": "Test CPU", "isa": ["avx2"],
-           "power_mode": "MAXN (nvpmodel 0)", "jetson_clocks": True, "cpu_count": 4, "onnxruntime": "1.0", "peak": {"fp32_gmacs": 50.0, "fp32_threads": 1,
-                                                          "int8_gmacs": 100.0, "int8_threads": 1}}
+           "power_mode": "MAXN (nvpmodel 0)", "jetson_clocks": True, "cpu_count": 4, "onnxruntime": "1.0",
+           "peak": {"fp32_gmacs": 50.0, "fp32_threads": 1, "int8_gmacs": 100.0, "int8_threads": 1}}
 PROVENANCE = {"date": "2026-01-02T03:04:05Z", "command": "edgevision bench m.onnx n.onnx --data d",
               "data": {"name": "d", "split": "val", "images": 10, "classes": 2, "sha256": "ab" * 32},
               "versions": {"edgevision": "0.1.0", "python": "3.11.7", "onnxruntime": "1.20.1"}}

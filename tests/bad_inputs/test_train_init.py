@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from train.cli import main  # noqa: E402
+from train.cli import main
 
 FAST = ["--threads", "1", "--quiet", "--batch-size", "128", "--epochs", "1"]
 
@@ -40,7 +40,8 @@ def untrained(tmp_path) -> Path:
     torch.manual_seed(0)
     card = ModelCard("cnn", [str(d) for d in range(10)], SPEC, model_options=OPTIONS, dataset="digits")
     (tmp_path / "first").mkdir()
-    return save_checkpoint(tmp_path / "first" / "model.pt", card, build_model("cnn", 10, 1, (8, 8), **OPTIONS).state_dict())
+    model = build_model("cnn", 10, 1, (8, 8), **OPTIONS)
+    return save_checkpoint(tmp_path / "first" / "model.pt", card, model.state_dict())
 
 
 def test_mistakes_are_one_line(untrained, two_classes, tmp_path, capsys):

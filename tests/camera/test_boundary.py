@@ -17,7 +17,8 @@ def test_camera_app_modules_import_no_torch():
     assert "camera_app.cli" in modules and "camera_app.pipeline" in modules
     code = (
         f"import sys, importlib\nfor name in {modules!r}: importlib.import_module(name)\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'onnx', 'onnxruntime', 'executorch'))\n"
+        "bad = sorted(m for m in sys.modules\n"
+        "             if m.split('.')[0] in ('torch', 'torchvision', 'onnx', 'onnxruntime', 'executorch'))\n"
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)

@@ -15,8 +15,8 @@ import camera_app
 import deploy
 from camera_app.app import AppConfig, run_app
 from camera_app.video import write_video_from_images
-from tests.helpers import SlowClassifier, write_video
 from tests.camera.mjpeg_server import read_stamp
+from tests.helpers import SlowClassifier, write_video
 
 REPO = Path(__file__).resolve().parents[2]
 STAGES = {"capture_wait", "preprocess", "inference", "postprocess", "overlay", "output"}
@@ -57,14 +57,16 @@ def test_log_matches_the_classifier_on_the_same_frames(tiny_model, mjpg_video, t
 
 def test_newest_mode_on_a_file_waits_for_the_model(tiny_model, mjpg_video):
     """A file is not a camera: without --realtime no frame is dropped, even behind a slow model."""
-    summary = run_app(AppConfig(str(tiny_model), str(mjpg_video)), classifier=SlowClassifier(deploy.load(tiny_model), 0.01))
+    slow = SlowClassifier(deploy.load(tiny_model), 0.01)
+    summary = run_app(AppConfig(str(tiny_model), str(mjpg_video)), classifier=slow)
     assert summary["frames"]["classified"] == 40 and summary["frames"]["dropped"] == 0
 
 
 def test_realtime_file_drops_what_a_slow_model_has_no_time_for(tiny_model, tmp_path):
     video = write_video(tmp_path / "clip.avi", 45, "MJPG", fps=60)
     slow = SlowClassifier(deploy.load(tiny_model), 0.05)
-    summary = run_app(AppConfig(str(tiny_model), str(video), realtime=True, log=str(tmp_path / "log.jsonl")), classifier=slow)
+    config = AppConfig(str(tiny_model), str(video), realtime=True, log=str(tmp_path / "log.jsonl"))
+    summary = run_app(config, classifier=slow)
     frames, _ = read_log(tmp_path / "log.jsonl")
     indexes = [r["frame"] for r in frames]
     assert indexes == sorted(set(indexes))  # never the same frame twice, always forward

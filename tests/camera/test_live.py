@@ -10,14 +10,15 @@ import signal
 import subprocess
 import sys
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
 import deploy
 from camera_app.app import AppConfig
-from tests.helpers import Background, SlowClassifier, records, wait_for
 from tests.camera.mjpeg_server import MjpegCamera, free_port, read_stamp
+from tests.helpers import Background, SlowClassifier, records, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -55,7 +56,7 @@ def test_newest_frame_policy_against_a_slow_model(tiny_model, camera, tmp_path):
     assert counts["dropped"] > 0  # 30 fps in, at most 10 fps out
     assert counts["read"] - counts["dropped"] - counts["classified"] in (0, 1)
     # newest frame: the gaps between classified frames are what the model had no time for
-    assert max(b - a for a, b in zip(indexes, indexes[1:])) >= 2
+    assert max(b - a for a, b in pairwise(indexes)) >= 2
 
 
 @pytest.mark.slow

@@ -30,7 +30,8 @@ def bar_fill(image: np.ndarray, box: tuple[int, int, int, int], color: tuple[int
 def test_bars_are_as_long_as_the_probabilities(tmp_path):
     frame = np.full((480, 640, 3), 30, np.uint8)
     view = OverlayView([("cats", 0.75), ("dogs", 0.2), ("birds", 0.05)], pipeline_fps=25.0, model_fps=60.0,
-                       stages_ms={"preprocess": 2.0, "inference": 15.0}, age_ms=40.0, caption="onnxruntime fp32 | m.onnx")
+                       stages_ms={"preprocess": 2.0, "inference": 15.0}, age_ms=40.0,
+                       caption="onnxruntime fp32 | m.onnx")
     draw_overlay(frame, view)
     path = save_snapshot(frame, tmp_path, 12)
     assert path.name == "snapshot_000012.png"

@@ -13,8 +13,8 @@ import pytest
 from camera_app import serve
 from camera_app.app import AppConfig
 from camera_app.serve import FrameServer, mjpeg_part, parse_bind
-from tests.helpers import serving, wait_for, write_video
 from tests.camera.mjpeg_server import free_port
+from tests.helpers import serving, wait_for, write_video
 
 
 def test_parse_bind_defaults_to_localhost():

@@ -21,8 +21,8 @@ from camera_app.app import AppConfig
 from camera_app.overlay import BAR_COLORS
 from camera_app.serve import FrameServer
 from camera_app.serve_http import FILES
-from tests.helpers import Records, serving, write_video
 from tests.camera.mjpeg_server import free_port
+from tests.helpers import Records, serving, write_video
 
 # Each one, were it markup, would request /pwned* from the server (img-src 'self' allows the request
 # even where the policy blocks the script): the test watches the server's request log for it.

@@ -13,8 +13,8 @@ import pytest
 
 from camera_app.uncertain import JSONL, SaveOptions, UncertainSaver, safe_folder_name
 from deploy.errors import EdgevisionError
-from tests.helpers import Records
 from tests.camera.mjpeg_server import read_stamp, stamped_frame
+from tests.helpers import Records
 
 UNSURE = np.array([0.4, 0.35, 0.25])
 SURE = np.array([0.9, 0.06, 0.04])

@@ -12,10 +12,10 @@ import pytest
 
 pytest.importorskip("torch")
 
-import camera_app  # noqa: E402
-from camera_app.video import write_video_from_images  # noqa: E402
-from deploy.image_folder import list_labelled_images  # noqa: E402
-from tests.digits_cnn import train_digits_cnn  # noqa: E402
+import camera_app
+from camera_app.video import write_video_from_images
+from deploy.image_folder import list_labelled_images
+from tests.digits_cnn import train_digits_cnn
 
 HOLD = 3
 
@@ -26,7 +26,7 @@ def digits_tree(root: Path) -> Path:
 
     splits = load_data("digits")
     for split, data in (("train", splits.train), ("val", splits.test)):
-        for index, (image, label) in enumerate(zip(data.images, data.labels)):
+        for index, (image, label) in enumerate(zip(data.images, data.labels, strict=True)):
             path = root / split / splits.class_names[int(label)] / f"{index:04d}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(path), image[0].numpy())

@@ -98,7 +98,7 @@ def test_runtime_images_of_digits_are_the_files_of_its_tree(tree):
     in_memory, names = labelled_images(parse_data_spec("digits"), "val", limit=40)
     files, folder_names = labelled_images(parse_data_spec(str(tree)), "val", limit=40)
     assert names == folder_names and len(in_memory) == len(files) == 40
-    for (image, label), (path, folder_label) in zip(in_memory, files):
+    for (image, label), (path, folder_label) in zip(in_memory, files, strict=True):
         assert label == folder_label and np.array_equal(image, read_image(str(path)))
 
 
@@ -187,7 +187,8 @@ def test_runtime_reads_folder_specs_without_torch_and_refuses_digits_in_one_line
     needs scikit-learn, is a one-line error naming the extra that installs it."""
     runtime_python = os.environ.get("EDGEVISION_RUNTIME_PYTHON")
     if not runtime_python:
-        pytest.skip("EDGEVISION_RUNTIME_PYTHON is not set (`make test` sets it to .venv-runtime, made by `make runtime`)")
+        pytest.skip("EDGEVISION_RUNTIME_PYTHON is not set "
+                    "(`make test` sets it to .venv-runtime, made by `make runtime`)")
     from benchmarks.rows import Target
     from benchmarks.runner import run_benchmark
 

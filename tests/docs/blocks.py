@@ -74,7 +74,8 @@ def fences(text: str, name: str) -> list[tuple[int, str, list[tuple[int, str]]]]
         index += 1
         while index < len(lines):
             closing = FENCE.match(lines[index])
-            if closing and closing["fence"][0] == fence[0] and len(closing["fence"]) >= len(fence) and not closing["info"].strip():
+            if closing and closing["fence"][0] == fence[0] and len(closing["fence"]) >= len(fence) \
+                    and not closing["info"].strip():
                 break
             body.append((index + 1, lines[index]))
             index += 1

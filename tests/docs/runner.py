@@ -7,6 +7,7 @@ import re
 import shlex
 import subprocess
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 from tests.docs.blocks import Command
@@ -56,7 +57,7 @@ def durations(log: Path) -> list[tuple[str, float]]:
     """(file:line, seconds) of each command a finished run announced in `log`."""
     marks = [line.split() for line in log.read_text(encoding="utf-8", errors="replace").splitlines()
              if line.startswith(START)]
-    return [(mark[3], float(after[-1]) - float(mark[-1])) for mark, after in zip(marks, marks[1:])]
+    return [(mark[3], float(after[-1]) - float(mark[-1])) for mark, after in pairwise(marks)]
 
 
 def run_commands(commands: list[Command], cwd: Path, env: dict[str, str], log: Path) -> Failure | None:

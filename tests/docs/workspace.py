@@ -172,8 +172,9 @@ def copy_workspace(base: Path, dest: Path, made_by_the_doc: set[str]) -> Path:
     folders the doc makes itself (`made_by_the_doc`: relative paths); returns the clone."""
     shutil.copytree(base / "shared", dest / "shared", symlinks=True)
     shutil.copytree(base / "clone", dest / "clone", symlinks=True,
-                    ignore=lambda folder, names: [name for name in names if
-                                                  (Path(folder) / name).relative_to(base / "clone").as_posix() in made_by_the_doc])
+                    ignore=lambda folder, names: [
+                        name for name in names
+                        if (Path(folder) / name).relative_to(base / "clone").as_posix() in made_by_the_doc])
     (dest / "home").mkdir()
     return dest / "clone"
 

@@ -13,10 +13,10 @@ pytest.importorskip("onnx")
 checkpoint = pytest.importorskip("train.checkpoint", reason="train/ (checkpoints) is not available")
 models = pytest.importorskip("train.models")
 
-import deploy  # noqa: E402
-from deploy.card import ModelCard  # noqa: E402
-from edgevision import main  # noqa: E402
-from deploy.preprocess import Preprocessing  # noqa: E402
+import deploy
+from deploy.card import ModelCard
+from deploy.preprocess import Preprocessing
+from edgevision import main
 
 
 @pytest.fixture
@@ -69,7 +69,8 @@ def test_export_predict_info(tmp_path, ckpt, images, capsys):
 def test_user_mistakes_are_one_line(tmp_path, ckpt, images, capsys):
     assert main(["export", "--model", str(ckpt), "--format", "onnx", "--precision", "int8", "--out", "x.onnx"]) == 2
     assert "takes precision fp32, not int8" in capsys.readouterr().err
-    assert main(["export", "--model", str(tmp_path / "no.pt"), "--format", "onnx", "--out", str(tmp_path / "x.onnx")]) == 2
+    assert main(["export", "--model", str(tmp_path / "no.pt"), "--format", "onnx",
+                 "--out", str(tmp_path / "x.onnx")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
     # the suffix comes from the format table: the checkpoint itself is never the target
     assert main(["export", "--model", str(ckpt), "--format", "onnx", "--out", str(ckpt)]) == 2
@@ -92,7 +93,8 @@ def test_python_m_deploy(tmp_path):
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", "deploy", "info", str(tmp_path / "x.onnx")], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "deploy", "info", str(tmp_path / "x.onnx")],
+                          capture_output=True, text=True)
     assert done.returncode == 2 and "model file not found" in done.stderr
 
 
@@ -100,7 +102,8 @@ def test_python_m_deploy(tmp_path):
 def test_export_executorch_cli(tmp_path, ckpt, images, capsys):
     pytest.importorskip("executorch")
     out = tmp_path / "model.pte"
-    assert main(["export", "--model", str(ckpt), "--format", "executorch", "--out", str(out), "--verify-images", "3"]) == 0
+    assert main(["export", "--model", str(ckpt), "--format", "executorch", "--out", str(out),
+                 "--verify-images", "3"]) == 0
     assert "passed" in capsys.readouterr().out
     assert deploy.load(out).card.parity.top1_agreement == 1.0
     assert main(["predict", "--model", str(out), *images]) == 0

@@ -9,16 +9,15 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 sklearn_datasets = pytest.importorskip("sklearn.datasets")
 
-import cv2  # noqa: E402
+import cv2
 
-import deploy  # noqa: E402
-from deploy.card import ModelCard  # noqa: E402
-from deploy.confidence import ConfidenceCounter, split_label, top1_probabilities  # noqa: E402
-from deploy.export.pipeline import ExportSpec, export_checkpoint  # noqa: E402
-from quantize.guard import Attempt, Guard  # noqa: E402
-from quantize.quantize_pipeline import quantized_card  # noqa: E402
-
-from tests.digits_cnn import OPTIONS, SPEC  # noqa: E402
+import deploy
+from deploy.card import ModelCard
+from deploy.confidence import ConfidenceCounter, split_label, top1_probabilities
+from deploy.export.pipeline import ExportSpec, export_checkpoint
+from quantize.guard import Attempt, Guard
+from quantize.quantize_pipeline import quantized_card
+from tests.digits_cnn import OPTIONS, SPEC
 
 PER_CLASS = 4
 

@@ -15,8 +15,8 @@ pytest.importorskip("torch")
 pytest.importorskip("torch_pruning")
 pytest.importorskip("executorch")
 
-from edgevision.demo import STAGES  # noqa: E402
-from tests.helpers import NATIVE  # noqa: E402
+from edgevision.demo import STAGES
+from tests.helpers import NATIVE
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,9 +8,9 @@ torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
 pytest.importorskip("onnx")
 
-from deploy.card import ModelCard  # noqa: E402
-from deploy.export.pipeline import ExportSpec, export_model  # noqa: E402
-from deploy.preprocess import Preprocessing  # noqa: E402
+from deploy.card import ModelCard
+from deploy.export.pipeline import ExportSpec, export_model
+from deploy.preprocess import Preprocessing
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,13 @@ import pytest
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
-import deploy  # noqa: E402
-from deploy.card import CARD_KEY, ModelCard  # noqa: E402
-from deploy.errors import EdgevisionError  # noqa: E402
-from deploy.export.pipeline import ExportSpec, export_model  # noqa: E402
-from deploy.export.torch2onnx import torch2onnx  # noqa: E402
-from deploy.export.verify import compare, val_images  # noqa: E402
-from tests.helpers import card, tiny_cnn  # noqa: E402
+import deploy
+from deploy.card import CARD_KEY, ModelCard
+from deploy.errors import EdgevisionError
+from deploy.export.pipeline import ExportSpec, export_model
+from deploy.export.torch2onnx import torch2onnx
+from deploy.export.verify import compare, val_images
+from tests.helpers import card, tiny_cnn
 
 
 def test_roundtrip_matches_torch_with_dynamic_batch(tmp_path):

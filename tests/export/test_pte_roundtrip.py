@@ -8,11 +8,11 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("executorch")
 
-import deploy  # noqa: E402
-from deploy.card import ModelCard, read_sidecar  # noqa: E402
-from deploy.errors import EdgevisionError  # noqa: E402
-from deploy.export.torch2pte import torch2pte  # noqa: E402
-from deploy.preprocess import Preprocessing  # noqa: E402
+import deploy
+from deploy.card import ModelCard, read_sidecar
+from deploy.errors import EdgevisionError
+from deploy.export.torch2pte import torch2pte
+from deploy.preprocess import Preprocessing
 
 
 @pytest.fixture(scope="module")

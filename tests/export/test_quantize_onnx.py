@@ -11,18 +11,17 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 pytest.importorskip("sklearn")
 
-from deploy.card import CARD_KEY, ModelCard  # noqa: E402
-from deploy.preprocess import Preprocessing  # noqa: E402
-from quantize.calibration import SplitDraw, balanced_indices, check_calibration_set, load_split  # noqa: E402
-from quantize.cli import main  # noqa: E402
-from quantize.guard import Guard  # noqa: E402
-from quantize.prune import channel_counts  # noqa: E402
-from quantize.ptq_onnx import ONNX_LADDER  # noqa: E402
-from train.checkpoint import load_model  # noqa: E402
-from train.engine import torch_logits  # noqa: E402
-from train.pruned import STRUCTURE_KEY  # noqa: E402
-
-from tests.digits_cnn import SPEC  # noqa: E402
+from deploy.card import CARD_KEY, ModelCard
+from deploy.preprocess import Preprocessing
+from quantize.calibration import SplitDraw, balanced_indices, check_calibration_set, load_split
+from quantize.cli import main
+from quantize.guard import Guard
+from quantize.prune import channel_counts
+from quantize.ptq_onnx import ONNX_LADDER
+from tests.digits_cnn import SPEC
+from train.checkpoint import load_model
+from train.engine import torch_logits
+from train.pruned import STRUCTURE_KEY
 
 
 def test_balanced_indices_take_an_equal_share():
@@ -85,9 +84,10 @@ def test_guard_rejects_a_miss_and_writes_nothing(digits_checkpoint, tmp_path, ca
     out = tmp_path / "bad.onnx"
     out.write_bytes(b"previous artifact")
     # Percentile 90 clips every activation range: a deliberate, large loss.
-    rc = main(["quantize", "--model", str(digits_checkpoint), "--data", "digits", "-o", str(out), "--method", "percentile",
-               "--percentile", "90", "--per-tensor", "--max-drop", "0.5", "--exclude-sensitive", "0",
-               "--no-fp16-fallback", "--no-latency", "--calib-size", "64", "--report", str(tmp_path / "r.json")])
+    rc = main(["quantize", "--model", str(digits_checkpoint), "--data", "digits", "-o", str(out),
+               "--method", "percentile", "--percentile", "90", "--per-tensor", "--max-drop", "0.5",
+               "--exclude-sensitive", "0", "--no-fp16-fallback", "--no-latency", "--calib-size", "64",
+               "--report", str(tmp_path / "r.json")])
     err = capsys.readouterr().err
     assert rc == 2
     assert "no configuration met the budget of 0.50" in err and "nothing written" in err
@@ -98,18 +98,17 @@ def test_guard_rejects_a_miss_and_writes_nothing(digits_checkpoint, tmp_path, ca
 
 
 def test_bad_inputs_are_one_line_errors(digits_checkpoint, tmp_path, capsys):
+    model, onnx_out, pruned = str(digits_checkpoint), str(tmp_path / "x.onnx"), str(tmp_path / "p.pt")
     cases = [
-        (["quantize", "--model", str(digits_checkpoint), "--data", "digits", "-o", str(tmp_path / "x.pte")], "writes a .onnx"),
-        (["quantize", "--model", str(tmp_path / "none.pt"), "--data", "digits", "-o", str(tmp_path / "x.onnx")], "not found"),
-        (["quantize", "--model", str(digits_checkpoint), "--data", "digits", "-o", str(tmp_path / "x.onnx"), "--calib-size", "4"],
+        (["quantize", "--model", model, "--data", "digits", "-o", str(tmp_path / "x.pte")], "writes a .onnx"),
+        (["quantize", "--model", str(tmp_path / "none.pt"), "--data", "digits", "-o", onnx_out], "not found"),
+        (["quantize", "--model", model, "--data", "digits", "-o", onnx_out, "--calib-size", "4"],
          "calibration set too small: 4 images"),
-        (["quantize", "--model", str(digits_checkpoint), "--data", "digits", "-o", str(tmp_path / "x.onnx"), "--max-drop", "-1"],
-         "must be >= 0"),
-        (["quantize", "--model", str(digits_checkpoint), "--data", "nope", "-o", str(tmp_path / "x.onnx")], "unknown data spec"),
-        (["prune", "--model", str(digits_checkpoint), "-o", str(tmp_path / "p.pt"), "--ratio", "1.5"], "between 0 and 1"),
-        (["prune", "--model", str(digits_checkpoint), "-o", str(tmp_path / "p.pt"), "--ratio", "0.5", "--ignore", "zzz"],
-         "no layer named 'zzz'"),
-        (["prune", "--model", str(digits_checkpoint), "-o", str(tmp_path / "p.pt"), "--ratio", "0.5", "--reconstruct", "-1"],
+        (["quantize", "--model", model, "--data", "digits", "-o", onnx_out, "--max-drop", "-1"], "must be >= 0"),
+        (["quantize", "--model", model, "--data", "nope", "-o", onnx_out], "unknown data spec"),
+        (["prune", "--model", model, "-o", pruned, "--ratio", "1.5"], "between 0 and 1"),
+        (["prune", "--model", model, "-o", pruned, "--ratio", "0.5", "--ignore", "zzz"], "no layer named 'zzz'"),
+        (["prune", "--model", model, "-o", pruned, "--ratio", "0.5", "--reconstruct", "-1"],
          "--reconstruct must be a number of images"),
     ]
     for argv, message in cases:
@@ -125,7 +124,8 @@ def test_prune_and_quantize_name_their_split_and_prune_says_what_rounding_kept(d
     common = ["--target-macs", "0.5", "--data", "digits", "--reconstruct", "0", "--eval-split", "test"]
     assert main(["prune", str(digits_checkpoint), "-o", str(tmp_path / "p8.pt"), "--round-to", "8", *common]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert " test top-1 " in lines[0] and lines[0].endswith(f"on 270 images (test split of digits); wrote {tmp_path}/p8.pt")
+    assert " test top-1 " in lines[0]
+    assert lines[0].endswith(f"on 270 images (test split of digits); wrote {tmp_path}/p8.pt")
     assert lines[1] == ("kept 40% of the MACs, not the 50% asked: channel counts rounded down to multiples of 8 move "
                         "this network's MACs in coarse steps; --round-to 2 keeps 46%")
     assert main(["prune", str(digits_checkpoint), "-o", str(tmp_path / "p.pt"), *common]) == 0
@@ -180,9 +180,9 @@ def test_guard_falls_back_to_sensitive_nodes_in_float_then_fp16(digits_checkpoin
     """The same deliberate miss, with the fallbacks on: the most sensitive nodes are kept in float
     (a new attempt), and when that still misses, fp16; the result meets the budget."""
     out = tmp_path / "fallback.onnx"
-    rc = main(["quantize", "--model", str(digits_checkpoint), "--data", "digits", "-o", str(out), "--method", "percentile",
-               "--percentile", "90", "--per-tensor", "--max-drop", "0.5", "--exclude-sensitive", "2",
-               "--no-latency", "--calib-size", "64", "--report", str(tmp_path / "r.json")])
+    rc = main(["quantize", "--model", str(digits_checkpoint), "--data", "digits", "-o", str(out),
+               "--method", "percentile", "--percentile", "90", "--per-tensor", "--max-drop", "0.5",
+               "--exclude-sensitive", "2", "--no-latency", "--calib-size", "64", "--report", str(tmp_path / "r.json")])
     err = capsys.readouterr().err
     assert rc == 0, err
     report = json.loads((tmp_path / "r.json").read_text())
@@ -235,7 +235,8 @@ def test_calibration_data_for_tensorrt(digits_checkpoint, tmp_path, capsys):
     assert rc == 0, capsys.readouterr().err
     images, labels = np.load(out), np.load(f"{out}.labels.npy")
     _, card = load_model(digits_checkpoint)
-    assert images.dtype == np.float32 and images.shape == (40, card.preprocessing.channels, *card.preprocessing.input_size)
+    assert images.dtype == np.float32
+    assert images.shape == (40, card.preprocessing.channels, *card.preprocessing.input_size)
     assert np.bincount(labels, minlength=10).tolist() == [4] * 10  # class-balanced
 
 

@@ -10,15 +10,15 @@ import pytest
 pytest.importorskip("executorch")
 pytest.importorskip("torchao")
 
-from deploy.card import read_sidecar  # noqa: E402
-from quantize.calibration import SplitDraw, load_split  # noqa: E402
-from quantize.cli import main  # noqa: E402
-from train.checkpoint import load_model  # noqa: E402
-from quantize.ptq_executorch import QatSpec, edge_layers, lower_to_pte, ptq_pt2e, qat_pt2e  # noqa: E402
-from quantize.scoring import artifact_logits  # noqa: E402
-from torch import ops  # noqa: E402
+from torch import ops
 
-from tests.digits_cnn import SPEC  # noqa: E402
+from deploy.card import read_sidecar
+from quantize.calibration import SplitDraw, load_split
+from quantize.cli import main
+from quantize.ptq_executorch import QatSpec, edge_layers, lower_to_pte, ptq_pt2e, qat_pt2e
+from quantize.scoring import artifact_logits
+from tests.digits_cnn import SPEC
+from train.checkpoint import load_model
 
 CONV, LINEAR = ops.aten.conv2d.default, ops.aten.linear.default
 
@@ -50,7 +50,7 @@ def test_qat_converts_and_lowers(digits_checkpoint, tmp_path):
     assert np.mean(artifact_logits(path, val).argmax(1) == val_labels) > 0.9
 
 
-def test_skipped_layers_stay_in_float(digits_checkpoint):  # noqa: F811
+def test_skipped_layers_stay_in_float(digits_checkpoint):
     """The guard's "leave the edge layers in float" rung: the first convolution and the classifier
     keep float weights (no dequantize feeding them), every other layer gets int8 weights."""
     model, card = load_model(digits_checkpoint)

@@ -16,19 +16,18 @@ onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 pytest.importorskip("sklearn")
 
-from onnx import numpy_helper  # noqa: E402
+from onnx import numpy_helper
 
-from deploy.card import CARD_KEY, ModelCard  # noqa: E402
-from deploy.errors import EdgevisionError  # noqa: E402
-from deploy.preprocess import Preprocessing  # noqa: E402
-from quantize import ptq_onnx  # noqa: E402
-from quantize.calibration import SplitDraw, load_split  # noqa: E402
-from quantize.cli import main  # noqa: E402
-from quantize.guard import BudgetMissed  # noqa: E402
-from quantize.scoring import artifact_logits  # noqa: E402
-from train.checkpoint import load_model  # noqa: E402
-
-from tests.digits_cnn import SPEC, train_digits_cnn  # noqa: E402
+from deploy.card import CARD_KEY, ModelCard
+from deploy.errors import EdgevisionError
+from deploy.preprocess import Preprocessing
+from quantize import ptq_onnx
+from quantize.calibration import SplitDraw, load_split
+from quantize.cli import main
+from quantize.guard import BudgetMissed
+from quantize.scoring import artifact_logits
+from tests.digits_cnn import SPEC, train_digits_cnn
+from train.checkpoint import load_model
 
 QDQ = ("QuantizeLinear", "DequantizeLinear")
 

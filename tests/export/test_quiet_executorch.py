@@ -12,10 +12,10 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("executorch")
 
-from deploy.card import ModelCard  # noqa: E402
-from deploy.export.torch2pte import torch2pte  # noqa: E402
-from deploy.preprocess import Preprocessing  # noqa: E402
-from tests.helpers import NATIVE  # noqa: E402
+from deploy.card import ModelCard
+from deploy.export.torch2pte import torch2pte
+from deploy.preprocess import Preprocessing
+from tests.helpers import NATIVE
 
 REPO = Path(__file__).resolve().parents[2]
 PREDICT = (

@@ -9,11 +9,11 @@ import pytest
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
-from deploy.card import read_sidecar  # noqa: E402
-from deploy.cli import main as deploy_main  # noqa: E402
-from deploy.export.pipeline import ExportSpec, export_model  # noqa: E402
-from deploy.reference import load_reference, reference_path, sha256_file  # noqa: E402
-from tests.helpers import card, tiny_cnn  # noqa: E402
+from deploy.card import read_sidecar
+from deploy.cli import main as deploy_main
+from deploy.export.pipeline import ExportSpec, export_model
+from deploy.reference import load_reference, reference_path, sha256_file
+from tests.helpers import card, tiny_cnn
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*unverified:UserWarning")
 
@@ -82,7 +82,7 @@ def test_pte_export_verifies(tmp_path, capsys):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("target, suffix", [("onnx-int8", ".onnx"), ("pte-int8", ".pte")])
-def test_quantized_artifacts_verify(digits_checkpoint, tmp_path, capsys, target, suffix):  # noqa: F811
+def test_quantized_artifacts_verify(digits_checkpoint, tmp_path, capsys, target, suffix):
     if target == "pte-int8":
         pytest.importorskip("executorch")
         pytest.importorskip("torchao")

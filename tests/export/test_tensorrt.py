@@ -22,9 +22,9 @@ from tests.export.trt_standins import ORIN, TRT_10_3, TRT_11
 
 onnx = pytest.importorskip("onnx")
 
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx import TensorProto, helper, numpy_helper
 
-from tests.runtime.onnx_models import make_onnx, tiny_card  # noqa: E402
+from tests.runtime.onnx_models import make_onnx, tiny_card
 
 ROOT = Path(__file__).resolve().parents[2]
 VERSIONS = [TRT_10_3, TRT_11]
@@ -39,7 +39,8 @@ def jetson_root(tmp_path, monkeypatch):
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True)
     (root / "etc" / "nv_tegra_release").write_text(
-        "# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64, DATE: Wed Jan  8 01:49:37 UTC 2025\n")
+        "# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64, "
+        "DATE: Wed Jan  8 01:49:37 UTC 2025\n")
     monkeypatch.setattr(deploy.jetson, "l4t_release", functools.partial(deploy.jetson.l4t_release, root=root))
     return root
 
@@ -138,7 +139,10 @@ def test_removed_names_are_absent_from_the_11_standin_and_unused(monkeypatch):
     used = set()  # every name and attribute our TensorRT code touches (docstrings aside)
     for module in ("deploy/export/onnx2trt.py", "deploy/backends/tensorrt.py"):
         for node in ast.walk(ast.parse((ROOT / module).read_text())):
-            used.update([node.attr] if isinstance(node, ast.Attribute) else [node.id] if isinstance(node, ast.Name) else [])
+            if isinstance(node, ast.Attribute):
+                used.add(node.attr)
+            elif isinstance(node, ast.Name):
+                used.add(node.id)
     assert "STRONGLY_TYPED" in used
     assert not used & {name for names in trt_standins.REMOVED_IN_11.values() for name in names}
     assert not {name for name in used if "Calibrator" in name or name == "BuilderFlag"}
@@ -267,7 +271,8 @@ def test_cli_exports_an_onnx_without_torch(tmp_path, version):
     assert trt_standins.read_plan(tmp_path / "m.engine")["profiles"][0]["input"][2] == [2, 3, 32, 32]
     card = read_sidecar(tmp_path / "m.engine")
     assert card.precision == "fp16" and card.class_names == tiny_card().class_names and card.parity is None
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["m.engine", "m.engine.json", "m.onnx"]
+    written = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("."))
+    assert written == ["m.engine", "m.engine.json", "m.onnx"]
 
 
 def test_cli_refuses_a_precision_the_onnx_does_not_carry(tmp_path):
@@ -319,7 +324,8 @@ def test_missing_tensorrt_is_one_line(tmp_path):
 
         path = tmp_path / "m.engine"
         path.write_bytes(b"\0" * 64)
-        with pytest.raises(EdgevisionError, match=r"needs the Python package 'tensorrt'.*pip install edgevision\[tensorrt\]"):
+        with pytest.raises(EdgevisionError,
+                           match=r"needs the Python package 'tensorrt'.*pip install edgevision\[tensorrt\]"):
             deploy.load(path)
     else:
         pytest.skip("tensorrt is installed here")
@@ -341,7 +347,8 @@ def test_engine_matches_torch(tmp_path, precision, atol):
         torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
         torch.nn.Flatten(), torch.nn.Linear(8, 3),
     ).eval()
-    card = ModelCard("tiny", ["a", "b", "c"], Preprocessing((32, 32), 36), precision=precision, artifact_format="tensorrt")
+    card = ModelCard("tiny", ["a", "b", "c"], Preprocessing((32, 32), 36), precision=precision,
+                     artifact_format="tensorrt")
     onnx_path = torch2onnx(model, card, tmp_path / "m.onnx")
     if precision == "fp16":  # an fp16 ONNX: TensorRT builds the graph's own types
         onnx_path = to_fp16_onnx(onnx_path)
@@ -369,7 +376,8 @@ def test_checkpoint_goes_through_an_fp32_onnx(tmp_path, monkeypatch, jetson_root
 
     torch.manual_seed(0)
     card = ModelCard("cnn", ["cats", "dogs"], Preprocessing((32, 32), 36), model_options={"width": 8})
-    ckpt = checkpoint.save_checkpoint(tmp_path / "model.pt", card, models.build_model("cnn", 2, 3, (32, 32), width=8).state_dict())
+    model = models.build_model("cnn", 2, 3, (32, 32), width=8)
+    ckpt = checkpoint.save_checkpoint(tmp_path / "model.pt", card, model.state_dict())
     trt_standins.install(monkeypatch, TRT_10_3)
     result = export_checkpoint(ckpt, "tensorrt", tmp_path / "model.engine",
                                ExportSpec(precision="fp32", verify_images=0, reference_images=0))

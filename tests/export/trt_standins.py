@@ -94,7 +94,8 @@ def _make_trt(version: str) -> types.ModuleType:
     trt.__file__ = f"<stand-in tensorrt {version}>"
     trt.calls = []  # (what, details) in call order, for tests
 
-    trt.DataType = _enum("DataType", ["FLOAT", "HALF", "INT8", "INT32", "BOOL", "UINT8", "FP8", "BF16", "INT64", "INT4"])
+    trt.DataType = _enum("DataType",
+                         ["FLOAT", "HALF", "INT8", "INT32", "BOOL", "UINT8", "FP8", "BF16", "INT64", "INT4"])
     trt.float32, trt.float16, trt.int8, trt.int32 = (trt.DataType.FLOAT, trt.DataType.HALF, trt.DataType.INT8,
                                                      trt.DataType.INT32)
     numpy_types = {trt.DataType.FLOAT: np.float32, trt.DataType.HALF: np.float16, trt.DataType.INT8: np.int8,
@@ -105,7 +106,8 @@ def _make_trt(version: str) -> types.ModuleType:
                                                   "DLA_GLOBAL_DRAM", "TACTIC_DRAM", "TACTIC_SHARED_MEMORY"])
     if eleven:
         trt.NetworkDefinitionCreationFlag = _enum(
-            "NetworkDefinitionCreationFlag", ["STRONGLY_TYPED", "PREFER_AOT_PYTHON_PLUGINS", "PREFER_JIT_PYTHON_PLUGINS"])
+            "NetworkDefinitionCreationFlag",
+            ["STRONGLY_TYPED", "PREFER_AOT_PYTHON_PLUGINS", "PREFER_JIT_PYTHON_PLUGINS"])
         removed = set(REMOVED_IN_11["BuilderFlag"])
         trt.BuilderFlag = _enum("BuilderFlag", [f for f in BUILDER_FLAGS_10_3 if f not in removed])
     else:
@@ -312,7 +314,7 @@ def _make_trt(version: str) -> types.ModuleType:
 
         def set_input_shape(self, name: str, shape) -> bool:
             low, _, high = self.engine.get_tensor_profile_shape(name, 0) or [self.engine.shapes[name]] * 3
-            if len(shape) != len(low) or any(not lo <= s <= hi for s, lo, hi in zip(shape, low, high)):
+            if len(shape) != len(low) or any(not lo <= s <= hi for s, lo, hi in zip(shape, low, high, strict=True)):
                 return False
             self.shapes[name] = tuple(shape)
             return True
@@ -334,7 +336,7 @@ def _make_trt(version: str) -> types.ModuleType:
             size = int(np.prod(shape)) * np.dtype(dtype).itemsize
             batch = np.frombuffer(bytes(DEVICE_MEMORY[self.addresses[name_in]][:size]), dtype).reshape(shape)
             outputs = self.session.run(None, {name_in: batch})
-            for name, value in zip(self.engine.names[1:], outputs):
+            for name, value in zip(self.engine.names[1:], outputs, strict=True):
                 data = np.ascontiguousarray(value, trt.nptype(self.engine.dtypes[name])).tobytes()
                 DEVICE_MEMORY[self.addresses[name]][: len(data)] = data
             return True
@@ -407,18 +409,18 @@ def onnx_output_dims(model: bytes) -> list[int]:
 DEVICE_MEMORY: dict[int, bytearray] = {}  # fake device address -> its bytes (the stand-in CUDA runtime's)
 
 
-class cudaError_t(enum.IntEnum):  # noqa: N801 - cuda-python's name
+class cudaError_t(enum.IntEnum):  # cuda-python's name
     cudaSuccess = 0
     cudaErrorNoDevice = 100
 
 
-class cudaMemcpyKind(enum.IntEnum):  # noqa: N801 - cuda-python's name
+class cudaMemcpyKind(enum.IntEnum):  # cuda-python's name
     cudaMemcpyHostToHost = 0
     cudaMemcpyHostToDevice = 1
     cudaMemcpyDeviceToHost = 2
 
 
-class cudaStream_t(int):  # noqa: N801 - cuda-python's name; int() gives the handle
+class cudaStream_t(int):  # cuda-python's name; int() gives the handle
     pass
 
 
@@ -428,29 +430,30 @@ cudaMalloc / cudaFree / cudaMemcpyAsync / cudaStreamCreate / cudaStreamSynchroni
     runtime = types.ModuleType("cuda.bindings.runtime")
     runtime.cudaError_t = cudaError_t
 
-    def cudaGetDevice():  # noqa: N802
+    def cudaGetDevice():
         return (cudaError_t.cudaSuccess, 0) if gpu else (cudaError_t.cudaErrorNoDevice, 0)
 
-    def cudaGetDeviceProperties(device: int):  # noqa: N802
+    def cudaGetDeviceProperties(device: int):
         major, minor = (int(x) for x in gpu[1].split("."))
-        return cudaError_t.cudaSuccess, types.SimpleNamespace(name=gpu[0].encode() + b"\0" * 8, major=major, minor=minor)
+        properties = types.SimpleNamespace(name=gpu[0].encode() + b"\0" * 8, major=major, minor=minor)
+        return cudaError_t.cudaSuccess, properties
 
     runtime.cudaGetDevice = cudaGetDevice
     runtime.cudaGetDeviceProperties = cudaGetDeviceProperties
     runtime.cudaMemcpyKind = cudaMemcpyKind
     next_address = [0x7F0000000000]
 
-    def cudaMalloc(size: int):  # noqa: N802
+    def cudaMalloc(size: int):
         address = next_address[0]
         next_address[0] += (int(size) + 0xFFFF) & ~0xFFFF
         DEVICE_MEMORY[address] = bytearray(int(size))
         return cudaError_t.cudaSuccess, address
 
-    def cudaFree(address: int):  # noqa: N802
+    def cudaFree(address: int):
         DEVICE_MEMORY.pop(int(address), None)
         return (cudaError_t.cudaSuccess,)
 
-    def cudaMemcpyAsync(dst: int, src: int, count: int, kind, stream):  # noqa: N802
+    def cudaMemcpyAsync(dst: int, src: int, count: int, kind, stream):
         if kind == cudaMemcpyKind.cudaMemcpyHostToDevice:
             DEVICE_MEMORY[int(dst)][:count] = ctypes.string_at(src, count)
         else:

@@ -24,7 +24,8 @@ REPO = Path(__file__).resolve().parents[2]
 def test_runtime_imports_no_torch():
     code = (
         "import sys, deploy, camera_app, deploy.classifier, deploy.backends, deploy.cli, deploy.labels\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'onnxruntime', 'executorch'))\n"
+        "bad = sorted(m for m in sys.modules\n"
+        "             if m.split('.')[0] in ('torch', 'torchvision', 'onnxruntime', 'executorch'))\n"
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
@@ -33,7 +34,8 @@ def test_runtime_imports_no_torch():
 def test_exported_model_runs_where_torch_is_absent(tmp_path):
     runtime_python = os.environ.get("EDGEVISION_RUNTIME_PYTHON")
     if not runtime_python:
-        pytest.skip("EDGEVISION_RUNTIME_PYTHON is not set (`make test` sets it to .venv-runtime, made by `make runtime`)")
+        pytest.skip("EDGEVISION_RUNTIME_PYTHON is not set "
+                    "(`make test` sets it to .venv-runtime, made by `make runtime`)")
     torch = pytest.importorskip("torch")
     pytest.importorskip("onnx")
     import cv2

@@ -165,8 +165,8 @@ def test_console_markdown_and_html_show_the_same_columns_and_cells(report_dir):
         assert column in header
     rows = json.loads((report_dir / "report.json").read_text())["rows"]
     assert len(html) == 1 + len(rows) == 3
-    for cells, row in zip(html[1:], rows):
-        shown = dict(zip(header, cells))
+    for cells, row in zip(html[1:], rows, strict=True):
+        shown = dict(zip(header, cells, strict=True))
         for stat in ("p95", "mean"):
             assert float(shown[f"{stat} ms"]) == pytest.approx(row["latency_ms"][stat], rel=0.01)
         assert shown["% peak"] != "-" and 0 < float(shown["% peak"])

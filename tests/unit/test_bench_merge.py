@@ -17,7 +17,8 @@ from tests.runtime.onnx_models import make_onnx, tiny_card
 def host_report(tmp_path_factory):
     """A real bench run of two tiny models on this machine."""
     root = tmp_path_factory.mktemp("merge")
-    models = [str(make_onnx(root / f"m{seed}.onnx", classes=2, card=tiny_card(classes=2), seed=seed)) for seed in (0, 1)]
+    models = [str(make_onnx(root / f"m{seed}.onnx", classes=2, card=tiny_card(classes=2), seed=seed))
+              for seed in (0, 1)]
     assert cli_main(["bench", *models, "--threads", "1", "--budget", "0.1", "--out", str(root / "host")]) == 0
     return root / "host" / "report.json"
 
@@ -46,14 +47,17 @@ def test_devices_grouped_best_configuration_and_emulation_labelled(host_report, 
     out = tmp_path / "merged"
     assert cli_main(["report", str(host_report), str(faster), str(again), str(emulated), "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    devices = [line for line in text.split("## Devices")[1].split("##")[0].splitlines() if line.startswith("| ") and "device" not in line]
+    devices = [line for line in text.split("## Devices")[1].split("##")[0].splitlines()
+               if line.startswith("| ") and "device" not in line]
     assert len(devices) == 2  # two runs of this machine are one device; the qemu run is another
     assert "| 3 |" in devices[0] and "aarch64 EMULATED on AMD EPYC" in devices[1] and "host's: avx2" in devices[1]
     best = text.split("## Best configuration per device")[1].split("##")[0]
-    host_rows = [line for line in best.splitlines() if line.startswith("| ") and "EMULATED" not in line and "device" not in line]
+    host_rows = [line for line in best.splitlines()
+                 if line.startswith("| ") and "EMULATED" not in line and "device" not in line]
     assert len(host_rows) == 2 and all("| 2 | 1 |" in line for line in host_rows)  # the faster run's threads
     assert all("(2 runs)" in line for line in host_rows)  # threads 2 ran twice: its p50 from one run to the next
-    across = [line for line in text.split("across devices")[1].splitlines() if line.startswith("| m") and "model" not in line]
+    across = [line for line in text.split("across devices")[1].splitlines()
+              if line.startswith("| m") and "model" not in line]
     assert len(across) == 2 and all(line.rstrip(" |").endswith("emulated") for line in across)
     assert "not the device it imitates" in text
     page = (out / "report.html").read_text()
@@ -83,7 +87,7 @@ def test_each_run_shows_its_provenance_and_an_older_report_without_one_is_merged
     assert cli_main(["report", str(host_report), str(old), "--out", str(out)]) == 0
     runs = capsys.readouterr().out.split("## Runs")[1].split("##")[0]
     header, *body = [md_cells(line) for line in runs.splitlines() if line.startswith("| ")]
-    new, older = (dict(zip(header, cells)) for cells in body)
+    new, older = (dict(zip(header, cells, strict=True)) for cells in body)
     assert new["report"] == str(host_report) and older["report"] == str(old)
     assert new["date (UTC)"] == provenance["date"] and new["command"] == provenance["command"]
     assert new["data"].startswith("none") and f"onnxruntime {provenance['versions']['onnxruntime']}" in new["versions"]

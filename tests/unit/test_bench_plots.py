@@ -10,9 +10,9 @@ import pytest
 
 matplotlib = pytest.importorskip("matplotlib")
 
-from benchmarks.plots import distribution_figure, horizontal, latency_top1_figure  # noqa: E402
-from benchmarks.rows import Row  # noqa: E402
-from deploy.timing import LatencyStats  # noqa: E402
+from benchmarks.plots import distribution_figure, horizontal, latency_top1_figure
+from benchmarks.rows import Row
+from deploy.timing import LatencyStats
 
 
 def timed(name: str, samples_ms: list[float], top1: float = 0.9) -> Row:

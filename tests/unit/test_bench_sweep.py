@@ -16,7 +16,6 @@ from deploy.errors import EdgevisionError
 from deploy.timing import LatencyStats
 
 
-
 def _row(name: str, ms: float, top1: float) -> Row:
     row = Row(name, "auto", "fp32", 2, 1, 1, name, top1=top1)
     row.latency = LatencyStats.from_samples([ms / 1000.0] * 5)
@@ -85,7 +84,9 @@ def test_the_benchmark_scores_data_and_bench_data_is_a_deprecated_alias(tmp_path
     assert spec("digits").scored_data() == "digits"
     assert capsys.readouterr().err == ""
     assert spec("digits", str(tmp_path)).scored_data() == str(tmp_path)
-    assert capsys.readouterr().err == "edgevision sweep: --bench-data is deprecated, --data is used for the benchmark too\n"
+    assert capsys.readouterr().err == (
+        "edgevision sweep: --bench-data is deprecated, --data is used for the benchmark too\n"
+    )
     with pytest.raises(EdgevisionError, match="unknown data spec 'digitz'"):
         spec("digitz").scored_data()
 

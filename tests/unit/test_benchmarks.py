@@ -62,7 +62,7 @@ def test_rows_measure_latency_size_and_top1(labelled_folder, two_models):
     rows = run_benchmark([Target(p) for p in two_models], threads=[1], budget_s=0.2, data=labelled_folder)
     assert [r.model for r in rows] == ["a.onnx", "b.onnx"]
     items, classes = list_labelled_images(labelled_folder)
-    for row, path in zip(rows, two_models):
+    for row, path in zip(rows, two_models, strict=True):
         assert row.status == "ok" and row.backend == "onnxruntime" and row.precision == "fp32"
         assert row.latency.samples >= 15 and row.latency.p50_ms > 0
         assert row.size_bytes == path.stat().st_size and row.threads == 1 and row.batch == 1
@@ -75,7 +75,8 @@ def test_broken_model_is_a_failed_row_and_exit_1(tmp_path, labelled_folder, two_
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(two_models[0].read_bytes()[:100])
     out = tmp_path / "report"
-    code = bench_main(["bench", str(two_models[0]), str(broken), "--budget", "0.1", "--data", str(labelled_folder), "--out", str(out)])
+    code = bench_main(["bench", str(two_models[0]), str(broken), "--budget", "0.1", "--data", str(labelled_folder),
+                       "--out", str(out)])
     assert code == 1
     table = capsys.readouterr().out
     assert "| broken.onnx |" in table and "failed" in table

@@ -133,7 +133,8 @@ def parse(command: str, argv: list[str], capsys) -> tuple[argparse.Namespace, li
     ("bench", ["m.onnx", "--budget", "3"], "seconds", 3.0, "edgevision bench: --budget is deprecated, use --seconds"),
     ("sweep", ["--model", "m.pt", "--data", "digits", "--out", "o", "--quant-budget", "0.25"], "max_drop", 0.25,
      "edgevision sweep: --quant-budget is deprecated, use --max-drop"),
-    ("info", ["m.onnx"], "model", "m.onnx", "edgevision info: a MODEL without --model is deprecated, use --model MODEL"),
+    ("info", ["m.onnx"], "model", "m.onnx",
+     "edgevision info: a MODEL without --model is deprecated, use --model MODEL"),
     ("verify", ["m.onnx", "--threads", "1"], "model", "m.onnx",
      "edgevision verify: a MODEL without --model is deprecated, use --model MODEL"),
 ])

@@ -6,7 +6,8 @@ from deploy.errors import first_line
 
 
 def test_first_line_of_a_message() -> None:
-    assert first_line(RuntimeError("\n  size mismatch for head.weight  \nmore detail")) == "size mismatch for head.weight"
+    message = RuntimeError("\n  size mismatch for head.weight  \nmore detail")
+    assert first_line(message) == "size mismatch for head.weight"
     assert first_line(ValueError("x" * 500), limit=10) == "x" * 10
 
 

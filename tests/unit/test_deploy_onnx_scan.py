@@ -11,7 +11,7 @@ from deploy.onnx_scan import check_external_data, external_data_locations
 
 pytest.importorskip("onnx")
 
-from tests.helpers import external_model  # noqa: E402
+from tests.helpers import external_model
 
 
 def test_inside_folder_is_accepted(tmp_path):

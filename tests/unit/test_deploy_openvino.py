@@ -43,7 +43,8 @@ def test_qdq_int8_onnx_runs_close_to_onnxruntime(tmp_path):
             return next(self.items, None)
 
     quantization.quantize_static(str(source), str(target), Reader(), quant_format=quantization.QuantFormat.QDQ,
-                                 activation_type=quantization.QuantType.QUInt8, weight_type=quantization.QuantType.QInt8)
+                                 activation_type=quantization.QuantType.QUInt8,
+                                 weight_type=quantization.QuantType.QInt8)
     by_openvino = deploy.load(target, backend="openvino")
     by_onnxruntime = deploy.load(target, backend="onnxruntime")
     for seed in range(100, 104):

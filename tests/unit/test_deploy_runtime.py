@@ -64,7 +64,7 @@ def test_fixed_batch_model_loops(tmp_path):
     assert clf.info["max_batch"] == 1
     images = [photo(seed=s) for s in range(3)]
     together = clf.predict_batch(images)
-    for image, pred in zip(images, together):
+    for image, pred in zip(images, together, strict=True):
         np.testing.assert_allclose(pred.probabilities, clf.predict(image).probabilities, atol=1e-6)
 
 
@@ -74,7 +74,8 @@ def test_cardless_model_needs_labels_and_warns(tmp_path):
         deploy.load(path)
     labels = tmp_path / "labels.txt"
     labels.write_text("cat\ndog\n\n")
-    with pytest.warns(UserWarning, match=r"no model card; assuming RGB input 40x40 \(from the model\), resize short side to 45"):
+    with pytest.warns(UserWarning,
+                      match=r"no model card; assuming RGB input 40x40 \(from the model\), resize short side to 45"):
         clf = deploy.load(path, labels=labels)
     assert {label for label, _ in clf.predict(photo()).top} == {"cat", "dog"}
     dynamic = make_onnx(tmp_path / "dyn.onnx", size=None, classes=2)

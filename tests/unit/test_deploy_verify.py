@@ -13,14 +13,14 @@ import pytest
 
 pytest.importorskip("onnx", reason="the tiny test models are built with onnx")
 
-import deploy  # noqa: E402
-from deploy.cli import main  # noqa: E402
-from deploy.preprocess import Preprocessing, preprocess  # noqa: E402
-from deploy.reference import compact_image, load_reference, reference_path, save_reference, stored_shape  # noqa: E402
-from deploy.verify import tolerance, verify  # noqa: E402
-from tests.runtime.onnx_models import make_onnx, tiny_card  # noqa: E402
-from tests.runtime.reference_sets import camera_like_images, referenced_onnx, tiny_reference  # noqa: E402
-from tests.conftest import REPO  # noqa: E402
+import deploy
+from deploy.cli import main
+from deploy.preprocess import Preprocessing, preprocess
+from deploy.reference import compact_image, load_reference, reference_path, save_reference, stored_shape
+from deploy.verify import tolerance, verify
+from tests.conftest import REPO
+from tests.runtime.onnx_models import make_onnx, tiny_card
+from tests.runtime.reference_sets import camera_like_images, referenced_onnx, tiny_reference
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*unverified:UserWarning")  # the tiny models carry no parity record
 

@@ -129,7 +129,8 @@ def checkpoint(tmp_path_factory) -> Path:
 
     torch.manual_seed(0)
     card = ModelCard("cnn", [str(i) for i in range(10)], Preprocessing((8, 8), None, (0.3,), (0.37,), "GRAY"))
-    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "model.pt", card, build_model("cnn", 10, 1, (8, 8)).state_dict())
+    model = build_model("cnn", 10, 1, (8, 8))
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "model.pt", card, model.state_dict())
 
 
 def test_torch_cuda_without_a_gpu_names_what_is_missing(checkpoint):
@@ -139,7 +140,8 @@ def test_torch_cuda_without_a_gpu_names_what_is_missing(checkpoint):
     with pytest.raises(EdgevisionError) as exc:
         deploy.load(checkpoint, provider="cuda")
     text = one_line(exc)
-    assert text.startswith("--provider cuda: torch ") and ("CPU-only build" in text or "finds no usable NVIDIA GPU" in text)
+    assert text.startswith("--provider cuda: torch ")
+    assert "CPU-only build" in text or "finds no usable NVIDIA GPU" in text
 
 
 @pytest.mark.parametrize("precision, judged", [("fp32", "fp32"), ("bf16", "bf16")])
@@ -155,7 +157,8 @@ def test_torch_at_a_lower_precision_is_verified_at_its_tolerance(checkpoint, pre
     logits = reference_model.run(preprocess_batch(list(stored), spec)).astype(np.float32)
     reference = ReferenceSet(stored, logits, top_k_indices(logits), "fp32", source="generated")
     classifier = deploy.load(checkpoint, provider="cpu", precision=precision)
-    assert classifier.info["precision"] == precision and classifier.run(preprocess_batch(list(stored), spec)).dtype == np.float32
+    assert classifier.info["precision"] == precision
+    assert classifier.run(preprocess_batch(list(stored), spec)).dtype == np.float32
     result = verify(classifier, reference)
     assert result.passed and result.precision == judged
     scale = max(1.0, float(logits.max() - logits.min()))
@@ -172,7 +175,8 @@ def test_gpu_check_dry_run_names_every_skip(tmp_path):
     (artifacts / "train").mkdir(parents=True)
     make_onnx(artifacts / "train" / "model.onnx", card=tiny_card())
     out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", "--artifacts", str(artifacts), "--out", str(out)],
+    done = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", "--artifacts", str(artifacts),
+                           "--out", str(out)],
                           cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
                           timeout=300)
     assert done.returncode == 0, done.stderr
@@ -250,7 +254,8 @@ def test_onnxruntime_falling_back_to_the_cpu_is_refused():
             return ["CPUExecutionProvider"]
 
     wanted = ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    with pytest.raises(EdgevisionError, match="could not start CUDAExecutionProvider .* would run on CPUExecutionProvider"):
+    with pytest.raises(EdgevisionError,
+                       match="could not start CUDAExecutionProvider .* would run on CPUExecutionProvider"):
         check_session_providers(Path("m.onnx"), FellBack(), wanted, "cuda")
     check_session_providers(Path("m.onnx"), FellBack(), wanted, "auto")  # auto may fall back
 

@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("edgevision", "benchmarks", "camera_app", "quantize", "train", "deploy")
 LINT = Path(sys.executable).with_name("lint-imports")
 
-pytestmark = pytest.mark.skipif(not LINT.exists(), reason="import-linter is not installed (pip install edgevision[dev])")
+pytestmark = pytest.mark.skipif(not LINT.exists(),
+                                reason="import-linter is not installed (pip install edgevision[dev])")
 
 
 def lint(folder: Path) -> subprocess.CompletedProcess:

@@ -40,8 +40,10 @@ def test_quantized_card_records_the_guard_as_parity() -> None:
 def test_int8_artifact_with_a_failed_check_warns_on_load(tmp_path) -> None:
     guard, attempt = judged(wrong=3)
     assert not attempt.passed
-    failed = make_onnx(tmp_path / "failed.int8.onnx", card=quantized_card(tiny_card(), guard, attempt, "onnx", "fp32 onnx"))
-    with pytest.warns(UserWarning, match=r"failed parity check: top-1 agreement 70.00% .*top-1 70.00% vs 100.00% -> FAILED"):
+    failed = make_onnx(tmp_path / "failed.int8.onnx",
+                       card=quantized_card(tiny_card(), guard, attempt, "onnx", "fp32 onnx"))
+    with pytest.warns(UserWarning,
+                      match=r"failed parity check: top-1 agreement 70.00% .*top-1 70.00% vs 100.00% -> FAILED"):
         deploy.load(failed)
     guard, attempt = judged(wrong=0)
     passed = make_onnx(tmp_path / "ok.int8.onnx", card=quantized_card(tiny_card(), guard, attempt, "onnx", "fp32 onnx"))

@@ -9,10 +9,10 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("torch_pruning")
 
-from torch import nn  # noqa: E402
+from torch import nn
 
-from quantize.distill import Distilled, DistillLoss  # noqa: E402
-from quantize.prune import PruneSpec, prune_model  # noqa: E402
+from quantize.distill import Distilled, DistillLoss
+from quantize.prune import PruneSpec, prune_model
 
 
 def cnn_with_dropout() -> nn.Module:

@@ -69,7 +69,8 @@ def _checkpoint(path, architecture: str, input_size: tuple[int, int], **options)
 
 def test_preset_for_another_architecture_exits_2(tmp_path, capsys):
     ckpt = _checkpoint(tmp_path / "cnn.pt", "cnn", (8, 8), width=16)
-    rc = main(["prune", "--model", str(ckpt), "-o", str(tmp_path / "p.pt"), "--ratio", "0.5", "--preset", "mobilenet_v2-residual"])
+    rc = main(["prune", "--model", str(ckpt), "-o", str(tmp_path / "p.pt"), "--ratio", "0.5",
+               "--preset", "mobilenet_v2-residual"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.count("\n") == 0
     assert "is for mobilenet_v2, but the checkpoint is a cnn" in err

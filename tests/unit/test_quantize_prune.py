@@ -11,11 +11,11 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("torch_pruning")
 torchvision = pytest.importorskip("torchvision")
 
-from torch import nn  # noqa: E402
+from torch import nn
 
-from deploy.errors import EdgevisionError  # noqa: E402
-from quantize.prune import PruneSpec, channel_counts, count_macs_params, prune_model  # noqa: E402
-from train.pruned import STRUCTURE_KEY, pruned_structure, rebuild_pruned  # noqa: E402
+from deploy.errors import EdgevisionError
+from quantize.prune import PruneSpec, channel_counts, count_macs_params, prune_model
+from train.pruned import STRUCTURE_KEY, pruned_structure, rebuild_pruned
 
 
 def tiny_cnn(num_classes: int = 10) -> nn.Module:
@@ -105,7 +105,8 @@ def test_torchvision_target_macs(name):
 def test_iterative_schedule_calls_finetune_each_step():
     model = tiny_cnn()
     calls = []
-    report = prune_model(model, torch.randn(1, 1, 8, 8), PruneSpec(ratio=0.5, steps=3), finetune=lambda m, s: calls.append(s))
+    report = prune_model(model, torch.randn(1, 1, 8, 8), PruneSpec(ratio=0.5, steps=3),
+                         finetune=lambda m, s: calls.append(s))
     assert calls == [1, 2, 3]
     macs = [h["macs"] for h in report.history]
     assert macs == sorted(macs, reverse=True) and len(set(macs)) == 3

@@ -10,10 +10,10 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("torch_pruning")
 torchvision = pytest.importorskip("torchvision")
 
-from torch import nn  # noqa: E402
+from torch import nn
 
-from quantize.prune import PruneSpec, prune_model  # noqa: E402
-from quantize.reconstruct import reconstruct, refit_layer, refittable_layers  # noqa: E402
+from quantize.prune import PruneSpec, prune_model
+from quantize.reconstruct import reconstruct, refit_layer, refittable_layers
 
 
 def test_refit_is_exact_when_the_kept_channels_span_the_removed_ones():

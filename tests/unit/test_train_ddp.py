@@ -44,7 +44,8 @@ def test_two_cpu_processes_write_what_one_process_writes(tmp_path: Path) -> None
     ddp_model, ddp_card = load_model(ddp_out / "model.pt")
     one_model, one_card = load_model(one_out / "model.pt")
     # the unwrapped model is saved (no DistributedDataParallel "module." prefix), loadable as one process's is
-    assert {k: v.shape for k, v in ddp_model.state_dict().items()} == {k: v.shape for k, v in one_model.state_dict().items()}
+    shapes = {k: v.shape for k, v in one_model.state_dict().items()}
+    assert {k: v.shape for k, v in ddp_model.state_dict().items()} == shapes
     same = ("architecture", "class_names", "preprocessing", "dataset", "dataset_info")
     assert {k: getattr(ddp_card, k) for k in same} == {k: getattr(one_card, k) for k in same}
     # the card's score is the saved model's: rank 0 evaluated the weights it wrote

@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from train.checkpoint import load_model  # noqa: E402
-from train.cli import main  # noqa: E402
+from train.checkpoint import load_model
+from train.cli import main
 
 SAME = ["--threads", "1", "--quiet", "--batch-size", "128", "--lr", "3e-3", "--label-smoothing", "0",
         "--augment", "none", "--epochs", "1"]

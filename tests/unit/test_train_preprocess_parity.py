@@ -21,6 +21,7 @@ from sklearn.datasets import load_digits
 from deploy.preprocess import Preprocessing, preprocess
 from train.transforms import eval_transform, tensor_from_opencv, train_transform
 
+
 def natural_like(height: int, width: int, seed: int = 0) -> np.ndarray:
     """A BGR image with smooth colour regions, hard-edged discs and sensor-like noise."""
     rng = np.random.default_rng([height, width, seed])

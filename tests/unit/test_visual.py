@@ -5,6 +5,7 @@ up to what it scored and its wrong-image grid holds the most confidently wrong i
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from pathlib import Path
 
 import cv2
@@ -72,8 +73,8 @@ def test_a_class_folder_tree_draws_one_row_per_class_from_the_split_asked(tmp_pa
     colour = cv2.imread(str(grid.path))
     assert len(grid.cells) == 4  # 2 classes x the 2 val images each
     blue_row, red_row = grid.cells[:2], grid.cells[2:]  # classes in sorted order: blue, red
-    assert all(colour[t:b, l:r, 0].mean() > colour[t:b, l:r, 2].mean() + 100 for l, t, r, b in blue_row)
-    assert all(colour[t:b, l:r, 2].mean() > colour[t:b, l:r, 0].mean() + 100 for l, t, r, b in red_row)
+    assert all(colour[y0:y1, x0:x1, 0].mean() > colour[y0:y1, x0:x1, 2].mean() + 100 for x0, y0, x1, y1 in blue_row)
+    assert all(colour[y0:y1, x0:x1, 2].mean() > colour[y0:y1, x0:x1, 0].mean() + 100 for x0, y0, x1, y1 in red_row)
     assert {top for _, top, _, _ in blue_row} != {top for _, top, _, _ in red_row}  # a row each
 
 
@@ -138,7 +139,7 @@ def test_eval_writes_a_confusion_matrix_that_adds_up_and_the_wrong_images_in_ord
     listed = metrics["most_confident_wrong"]
     assert [item["index"] for item in listed] == expected
     assert all(item["true"] != item["predicted"] == str(int(predicted[item["index"]])) for item in listed)
-    assert all(a["confidence"] >= b["confidence"] for a, b in zip(listed, listed[1:]))
+    assert all(a["confidence"] >= b["confidence"] for a, b in pairwise(listed))
     assert listed[0]["confidence"] == pytest.approx(float(confidence[expected[0]]), abs=1e-4)
     grid = read_png(out / "eval_wrong.png")
     assert grid.shape[1] > grid.shape[0] and (grid < 255).mean() > 0.2  # 8 then 4 wrong images drawn

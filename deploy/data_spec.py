@@ -87,7 +87,14 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
     except ModuleNotFoundError:
         raise EdgevisionError(f"splitting the data needs scikit-learn: {SKLEARN_HINT}") from None
     indices = np.arange(len(labels))
-    kept, taken = train_test_split(indices, test_size=fraction, stratify=labels, random_state=seed)
+    try:
+        kept, taken = train_test_split(indices, test_size=fraction, stratify=labels, random_state=seed)
+    except ValueError as exc:  # too few images for a stratified split: one line naming the counts
+        counts = np.bincount(np.unique(labels, return_inverse=True)[1])
+        raise EdgevisionError(
+            f"too few images to split {fraction:.0%} off per class: {len(labels)} images in {len(counts)} classes "
+            f"(fewest {counts.min()} in a class); add images, or give train/ and val/ folders ({exc})"
+        ) from None
     return np.sort(kept), np.sort(taken)
 
 

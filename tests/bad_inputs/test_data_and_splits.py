@@ -137,3 +137,24 @@ def test_eval_into_an_unwritable_out_is_refused_before_evaluating(trained, tmp_p
                        "--out", str(tmp_path / "a_file")]) == 2
     err = capsys.readouterr().err
     assert "cannot write the --out" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_folder_too_small_to_split_is_one_line_naming_the_counts(tmp_path, capsys):
+    """Three images in each of three classes cannot give a stratified 15 % val and test split: train and
+    show-data say so in one line (sklearn's ValueError once came out as a traceback)."""
+    import cv2
+
+    from edgevision import main as edgevision_main
+
+    rng = np.random.default_rng(0)
+    for name in ("a", "b", "c"):
+        (tmp_path / "small" / name).mkdir(parents=True)
+        for i in range(3):
+            cv2.imwrite(str(tmp_path / "small" / name / f"{i}.png"), rng.integers(0, 255, (24, 24, 3), dtype=np.uint8))
+    spec = f"folder:{tmp_path / 'small'}"
+    for argv in (["train", "--data", spec, "--model", "cnn", "--epochs", "1", "--out", str(tmp_path / "run")],
+                 ["show-data", spec, "--out", str(tmp_path / "grid.png")]):
+        assert edgevision_main(argv) == 2
+        error = capsys.readouterr().err.strip().splitlines()[-1]
+        assert "too few images to split" in error and "9 images in 3 classes (fewest 3 in a class)" in error
+    assert not (tmp_path / "grid.png").exists()
